@@ -1,0 +1,1 @@
+print("AuthKit benchmarks: not yet written")

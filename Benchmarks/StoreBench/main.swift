@@ -1,0 +1,1 @@
+print("Store benchmarks: not yet written")

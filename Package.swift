@@ -1,0 +1,186 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "timesheets",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "timesheets", targets: ["TimesheetServer"]),
+        .library(name: "TimesheetDomain", targets: ["TimesheetDomain"]),
+        .library(name: "TimesheetStore", targets: ["TimesheetStore"]),
+        .library(name: "AuthKit", targets: ["AuthKit"]),
+        .library(name: "AuthKitTesting", targets: ["AuthKitTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // The pure centre: value types, validation, use cases, the repository seam. Foundation only.
+        .target(
+            name: "TimesheetDomain",
+            swiftSettings: swiftSettings
+        ),
+        // An in-memory repository and the behavioural contract every repository must pass.
+        .target(
+            name: "TimesheetDomainTesting",
+            dependencies: ["TimesheetDomain"],
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL system of record, the migrator and a local cluster helper.
+        .target(
+            name: "TimesheetStore",
+            dependencies: [
+                "TimesheetDomain",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Reusable JWT bearer verification. Knows nothing about timesheets.
+        .target(
+            name: "AuthKit",
+            dependencies: [
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A token issuer with a JWKS/discovery server on 127.0.0.1: tests and dev mode mint tokens with it.
+        .target(
+            name: "AuthKitTesting",
+            dependencies: [
+                "AuthKit",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The composition root and the `timesheets` command.
+        .executableTarget(
+            name: "TimesheetServer",
+            dependencies: [
+                "TimesheetDomain",
+                "TimesheetStore",
+                "AuthKit",
+                "AuthKitTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            resources: [.copy("Resources/web")],
+            swiftSettings: swiftSettings
+        ),
+        // Release-mode benchmark executables that print figures (never timed tests).
+        .executableTarget(
+            name: "AuthKitBench",
+            dependencies: [
+                "AuthKit",
+                "AuthKitTesting",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Benchmarks/AuthKitBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "StoreBench",
+            dependencies: [
+                "TimesheetDomain",
+                "TimesheetStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/StoreBench",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TimesheetDomainTests",
+            dependencies: ["TimesheetDomain", "TimesheetDomainTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TimesheetStoreTests",
+            dependencies: [
+                "TimesheetDomain",
+                "TimesheetDomainTesting",
+                "TimesheetStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AuthKitTests",
+            dependencies: [
+                "AuthKit",
+                "AuthKitTesting",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TimesheetServerTests",
+            dependencies: [
+                "TimesheetServer",
+                "TimesheetDomain",
+                "TimesheetDomainTesting",
+                "TimesheetStore",
+                "AuthKit",
+                "AuthKitTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
