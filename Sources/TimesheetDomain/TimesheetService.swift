@@ -1,0 +1,163 @@
+import Foundation
+
+/// The timesheet use cases. Enforces permissions and rules; the repository stores.
+///
+/// ```swift
+/// let timesheets = TimesheetService(repository: repository)
+/// let entry = try await timesheets.create(input, by: caller)
+/// try await timesheets.approve(entry.id, by: manager)
+/// ```
+public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
+    public let repository: Repository
+    private let now: @Sendable () -> Date
+
+    /// - Parameters:
+    ///   - repository: Where entries are stored.
+    ///   - now: The clock, injectable for tests.
+    public init(repository: Repository, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.repository = repository
+        self.now = now
+    }
+
+    // MARK: Own entries
+
+    /// Creates an entry owned by the caller. Needs ``Permission/create``.
+    public func create(_ input: TimesheetInput, by caller: Caller) async throws -> Timesheet {
+        try caller.require(.create)
+        let entry = try TimesheetRules.validateNew(input, owner: caller.userID).get()
+        return try await repository.insert([entry], at: now())[0]
+    }
+
+    /// One of the caller's own entries; another user's is not found. Needs ``Permission/read``.
+    public func entry(_ id: TimesheetID, for caller: Caller) async throws -> Timesheet {
+        try caller.require(.read)
+        guard let entry = try await repository.entry(id), entry.userID == caller.userID else {
+            throw TimesheetError.notFound(id)
+        }
+        return entry
+    }
+
+    /// A page of the caller's own entries, latest day first. Needs ``Permission/read``.
+    public func list(_ filter: TimesheetFilter, page: PageRequest, for caller: Caller) async throws -> TimesheetPage {
+        try caller.require(.read)
+        let query = TimesheetQuery(
+            userID: caller.userID, from: filter.from, to: filter.to, project: filter.project, status: filter.status,
+            order: .newestDayFirst, after: page.cursor, limit: page.limit)
+        return try await self.page(query)
+    }
+
+    /// Changes one of the caller's pending entries: all fields when `replacing` (PUT), the given ones otherwise
+    /// (PATCH). Needs ``Permission/update``.
+    public func update(_ id: TimesheetID, with input: TimesheetInput, replacing: Bool, by caller: Caller)
+        async throws -> Timesheet
+    {
+        try caller.require(.update)
+        let changes = try TimesheetRules.validateChanges(input, owner: caller.userID, replacing: replacing).get()
+        let now = self.now()
+        let owner = caller.userID
+        let updated = try await repository.update(id) { current throws(TimesheetError) in
+            guard current.userID == owner else { throw .notFound(id) }
+            return try current.applying(changes, at: now)
+        }
+        guard let updated else { throw TimesheetError.notFound(id) }
+        return updated
+    }
+
+    /// Deletes one of the caller's pending entries. Needs ``Permission/delete``.
+    public func delete(_ id: TimesheetID, by caller: Caller) async throws {
+        try caller.require(.delete)
+        let owner = caller.userID
+        let deleted = try await repository.delete(id) { current throws(TimesheetError) in
+            guard current.userID == owner else { throw .notFound(id) }
+            try current.checkDeletable()
+        }
+        guard deleted else { throw TimesheetError.notFound(id) }
+    }
+
+    /// The caller's hours per ISO week and project. Needs ``Permission/read``.
+    public func weeklySummary(_ range: SummaryRange, for caller: Caller) async throws -> [WeeklyProjectHours] {
+        try caller.require(.read)
+        let days = try await repository.dailyTotals(userID: caller.userID, from: range.from, to: range.to)
+        return WeeklyProjectHours.grouping(days)
+    }
+
+    // MARK: Machine clients
+
+    /// Creates entries for many users, all or none. Every item needs `user_id`; every invalid item is reported
+    /// by index. Needs ``Permission/batchUpload``.
+    public func createBatch(_ inputs: [TimesheetInput], by caller: Caller) async throws -> [Timesheet] {
+        try caller.require(.batchUpload)
+        guard !inputs.isEmpty else {
+            throw TimesheetError.validationFailed([
+                FieldError(field: "", code: .required, message: "Send at least one entry.")
+            ])
+        }
+        guard inputs.count <= TimesheetRules.maxBatchSize else {
+            throw TimesheetError.validationFailed([
+                FieldError(
+                    field: "", code: .tooMany,
+                    message: "Send at most \(TimesheetRules.maxBatchSize) entries per upload; split larger uploads.")
+            ])
+        }
+        var entries: [NewTimesheet] = []
+        entries.reserveCapacity(inputs.count)
+        var errors: [FieldError] = []
+        for (index, input) in inputs.enumerated() {
+            switch TimesheetRules.validateNew(input, owner: nil) {
+            case .success(let entry): entries.append(entry)
+            case .failure(.validationFailed(let itemErrors)): errors += itemErrors.map { $0.inItem(index) }
+            case .failure(let other): throw other
+            }
+        }
+        guard errors.isEmpty else { throw TimesheetError.validationFailed(errors) }
+        return try await repository.insert(entries, at: now())
+    }
+
+    // MARK: Review
+
+    /// Pending entries of all users, oldest first. Needs ``Permission/approve``.
+    public func pendingReview(page: PageRequest, for caller: Caller) async throws -> TimesheetPage {
+        try caller.require(.approve)
+        let query = TimesheetQuery(
+            userID: nil, status: .pending, order: .oldestFirst, after: page.cursor, limit: page.limit)
+        return try await self.page(query)
+    }
+
+    /// Approves a pending entry; approving it again returns it unchanged. Needs ``Permission/approve``.
+    public func approve(_ id: TimesheetID, by caller: Caller) async throws -> Timesheet {
+        try caller.require(.approve)
+        let now = self.now()
+        let reviewer = caller.userID
+        guard let entry = try await repository.update(id, { current throws(TimesheetError) in
+            try current.approved(by: reviewer, at: now)
+        }) else { throw TimesheetError.notFound(id) }
+        return entry
+    }
+
+    /// Rejects a pending entry with an optional reason; rejecting it again returns it unchanged.
+    /// Needs ``Permission/approve``.
+    public func reject(_ id: TimesheetID, reason: String?, by caller: Caller) async throws -> Timesheet {
+        try caller.require(.approve)
+        let now = self.now()
+        let reviewer = caller.userID
+        guard let entry = try await repository.update(id, { current throws(TimesheetError) in
+            try current.rejected(by: reviewer, reason: reason, at: now)
+        }) else { throw TimesheetError.notFound(id) }
+        return entry
+    }
+
+    // MARK: Helpers
+
+    /// Asks for one entry more than the page holds to learn whether another page follows.
+    private func page(_ query: TimesheetQuery) async throws -> TimesheetPage {
+        var probe = query
+        probe.limit = query.limit + 1
+        var items = try await repository.entries(probe)
+        var next: String?
+        if items.count > query.limit {
+            items.removeLast(items.count - query.limit)
+            next = items.last.map { TimesheetCursor(order: query.order, after: $0).token }
+        }
+        return TimesheetPage(items: items, nextCursor: next)
+    }
+}

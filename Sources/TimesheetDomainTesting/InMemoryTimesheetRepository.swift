@@ -1,0 +1,77 @@
+import Foundation
+import TimesheetDomain
+
+/// A repository in memory, for tests and for the router's own tests.
+///
+/// Honest about concurrency: each operation runs in one actor turn, so checks and writes are atomic exactly as a
+/// PostgreSQL transaction with row locks makes them; ids are never reused, even after deletes.
+public actor InMemoryTimesheetRepository: TimesheetRepository {
+    private var rows: [TimesheetID: Timesheet] = [:]
+    private var lastID: Int64 = 0
+
+    public init() {}
+
+    public func insert(_ entries: [NewTimesheet], at now: Date) throws -> [Timesheet] {
+        var recorded: [UserDay: Hours] = [:]
+        for day in Set(entries.map { UserDay(userID: $0.userID, date: $0.date) }) {
+            recorded[day] = hours(on: day, excluding: nil)
+        }
+        try DailyLimit.check(entries, recorded: recorded)
+        return entries.map { entry in
+            lastID += 1
+            let stored = entry.stored(as: TimesheetID(lastID), at: now)
+            rows[stored.id] = stored
+            return stored
+        }
+    }
+
+    public func entry(_ id: TimesheetID) -> Timesheet? { rows[id] }
+
+    public func entries(_ query: TimesheetQuery) -> [Timesheet] {
+        let matching = rows.values.filter { entry in
+            query.matches(entry) && (query.after.map { query.order.isAfter(entry, $0) } ?? true)
+        }
+        return Array(matching.sorted(by: query.order.precedes).prefix(query.limit))
+    }
+
+    public func update(_ id: TimesheetID, _ change: @Sendable (Timesheet) throws -> Timesheet) throws -> Timesheet? {
+        guard let current = rows[id] else { return nil }
+        let changed = try change(current)
+        guard changed != current else { return current }
+        if changed.date != current.date || changed.hours != current.hours {
+            let day = UserDay(userID: changed.userID, date: changed.date)
+            try DailyLimit.check(day, recorded: hours(on: day, excluding: id), adding: changed.hours)
+        }
+        rows[id] = changed
+        return changed
+    }
+
+    public func delete(_ id: TimesheetID, _ check: @Sendable (Timesheet) throws -> Void) throws -> Bool {
+        guard let current = rows[id] else { return false }
+        try check(current)
+        rows[id] = nil
+        return true
+    }
+
+    public func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) -> [DailyProjectHours] {
+        var totals: [DailyProjectHours: Hours] = [:]
+        for entry in rows.values
+        where entry.userID == userID && entry.status != .rejected && entry.date >= from && entry.date <= to {
+            let key = DailyProjectHours(date: entry.date, project: entry.project, hours: .zero)
+            totals[key, default: .zero] = totals[key, default: .zero] + entry.hours
+        }
+        return totals.map { DailyProjectHours(date: $0.key.date, project: $0.key.project, hours: $0.value) }
+            .sorted { ($0.date, $0.project) < ($1.date, $1.project) }
+    }
+
+    /// The number of stored entries, for tests that assert nothing was written.
+    public var count: Int { rows.count }
+
+    private func hours(on day: UserDay, excluding id: TimesheetID?) -> Hours {
+        rows.values.reduce(into: .zero) { total, entry in
+            if entry.userID == day.userID, entry.date == day.date, entry.status != .rejected, entry.id != id {
+                total = total + entry.hours
+            }
+        }
+    }
+}

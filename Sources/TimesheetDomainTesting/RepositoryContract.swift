@@ -1,0 +1,366 @@
+import Foundation
+import TimesheetDomain
+
+/// The behaviour every ``TimesheetRepository`` must show, runnable against any implementation.
+///
+/// Each check uses user ids of its own, so checks can share one database and run in parallel.
+/// A test target runs them as a parameterised test:
+///
+/// ```swift
+/// @Test(arguments: RepositoryContract.checks)
+/// func contract(_ check: RepositoryContract.Check) async throws {
+///     try await check.run(InMemoryTimesheetRepository())
+/// }
+/// ```
+public enum RepositoryContract {
+    public struct Check: Sendable, CustomStringConvertible {
+        public let name: String
+        public let run: @Sendable (any TimesheetRepository) async throws -> Void
+        public var description: String { name }
+    }
+
+    /// A broken promise, with where the contract states it.
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static let checks: [Check] = [
+        Check(name: "insert assigns increasing ids and timestamps", run: insertAssignsIDs),
+        Check(name: "insert is all or nothing when a day would exceed 24 hours", run: insertIsAtomic),
+        Check(name: "the daily limit counts existing entries but not rejected ones", run: dailyLimitCountsExisting),
+        Check(name: "an unknown id is nil", run: unknownID),
+        Check(name: "lists are newest day first and paginate by keyset", run: listOrderAndPagination),
+        Check(name: "lists filter by range, project and status", run: listFilters),
+        Check(name: "the review queue is oldest first", run: reviewQueueOrder),
+        Check(name: "update applies a change atomically", run: updateApplies),
+        Check(name: "a throwing change writes nothing", run: updateThrowingWritesNothing),
+        Check(name: "an unchanged entry is not written", run: updateUnchangedWritesNothing),
+        Check(name: "update checks the daily limit of the new day", run: updateChecksDailyLimit),
+        Check(name: "delete removes the entry and ids are never reused", run: deleteRemoves),
+        Check(name: "a throwing delete check keeps the entry", run: deleteCheckKeeps),
+        Check(name: "daily totals sum per day and project without rejected entries", run: dailyTotals),
+        Check(name: "text is stored verbatim", run: textVerbatim),
+        Check(name: "parallel inserts never push a day past 24 hours", run: parallelInsertsRespectLimit),
+        Check(name: "parallel approvals write once", run: parallelApprovals),
+        Check(name: "an edit racing an approval resolves to one outcome", run: editRacingApproval),
+    ]
+
+    // MARK: Fixtures
+
+    static let now = Date(timeIntervalSince1970: 1_700_000_000.250)
+    static func day(_ text: String) -> CalendarDay { try! CalendarDay.parse(text).get() }
+    static func user(_ label: String) -> String { "\(label)-\(UUID().uuidString.prefix(8))" }
+    static func entry(_ userID: String, _ date: String, hundredths: Int = 800, project: String = "StoreZero")
+        -> NewTimesheet
+    {
+        NewTimesheet(userID: userID, date: day(date), project: project, hours: Hours(hundredths: hundredths))
+    }
+
+    static func expect(
+        _ condition: Bool, _ message: @autoclosure () -> String, line: Int = #line
+    ) throws {
+        if !condition { throw Failure(description: "RepositoryContract.swift:\(line): \(message())") }
+    }
+
+    static func expectConflict(
+        _ code: Conflict.Code, line: Int = #line, _ body: () async throws -> Void
+    ) async throws {
+        do {
+            try await body()
+        } catch let error as TimesheetError {
+            guard case .conflict(let conflict) = error, conflict.code == code else {
+                throw Failure(description: "RepositoryContract.swift:\(line): expected \(code) conflict, got \(error)")
+            }
+            return
+        }
+        throw Failure(description: "RepositoryContract.swift:\(line): expected a \(code) conflict, nothing was thrown")
+    }
+
+    static func sameInstant(_ lhs: Date?, _ rhs: Date?) -> Bool {
+        guard let lhs, let rhs else { return lhs == nil && rhs == nil }
+        return abs(lhs.timeIntervalSince(rhs)) < 0.001
+    }
+
+    static func all(_ repository: any TimesheetRepository, of userID: String) async throws -> [Timesheet] {
+        try await repository.entries(TimesheetQuery(userID: userID, order: .newestDayFirst, limit: 1_000))
+    }
+
+    // MARK: Checks
+
+    static func insertAssignsIDs(_ repository: any TimesheetRepository) async throws {
+        let alice = user("alice")
+        let stored = try await repository.insert(
+            [entry(alice, "2017-05-10", hundredths: 500), entry(alice, "2017-05-11", hundredths: 750)], at: now)
+        try expect(stored.count == 2, "two entries come back")
+        try expect(stored[0].id < stored[1].id, "ids increase in input order")
+        try expect(stored.allSatisfy { $0.status == .pending && $0.reviewedBy == nil }, "new entries are pending")
+        try expect(stored.allSatisfy { sameInstant($0.createdAt, now) && sameInstant($0.updatedAt, now) }, "timestamps are now")
+        let fetched = try await repository.entry(stored[1].id)
+        try expect(fetched?.hours == Hours(hundredths: 750) && fetched?.date == day("2017-05-11"), "entry reads back: \(String(describing: fetched))")
+        try expect(fetched?.userID == alice && fetched?.project == "StoreZero" && fetched?.notes == nil, "fields read back")
+    }
+
+    static func insertIsAtomic(_ repository: any TimesheetRepository) async throws {
+        let bob = user("bob")
+        let carol = user("carol")
+        try await expectConflict(.dailyLimitExceeded) {
+            _ = try await repository.insert(
+                [entry(carol, "2017-05-10", hundredths: 800), entry(bob, "2017-05-10", hundredths: 1_600),
+                 entry(bob, "2017-05-10", hundredths: 900)], at: now)
+        }
+        try expect(try await all(repository, of: bob).isEmpty, "nothing of the batch is stored for bob")
+        try expect(try await all(repository, of: carol).isEmpty, "nothing of the batch is stored for carol")
+        let exact = try await repository.insert(
+            [entry(bob, "2017-05-10", hundredths: 1_600), entry(bob, "2017-05-10", hundredths: 800)], at: now)
+        try expect(exact.count == 2, "exactly 24 hours is allowed")
+    }
+
+    static func dailyLimitCountsExisting(_ repository: any TimesheetRepository) async throws {
+        let dave = user("dave")
+        let first = try await repository.insert([entry(dave, "2017-05-10", hundredths: 2_000)], at: now)[0]
+        try await expectConflict(.dailyLimitExceeded) {
+            _ = try await repository.insert([entry(dave, "2017-05-10", hundredths: 401)], at: now)
+        }
+        _ = try await repository.insert([entry(dave, "2017-05-11", hundredths: 2_400)], at: now)
+        _ = try await repository.update(first.id) { try $0.rejected(by: "manager", reason: "no", at: now) }
+        let after = try await repository.insert([entry(dave, "2017-05-10", hundredths: 2_400)], at: now)
+        try expect(after.count == 1, "a rejected entry no longer counts towards the day")
+    }
+
+    static func unknownID(_ repository: any TimesheetRepository) async throws {
+        try expect(try await repository.entry(TimesheetID(Int64.max)) == nil, "an unknown id is nil")
+        let updated = try await repository.update(TimesheetID(Int64.max)) { $0 }
+        try expect(updated == nil, "updating an unknown id is nil")
+        try expect(try await repository.delete(TimesheetID(Int64.max)) { _ in } == false, "deleting an unknown id is false")
+    }
+
+    static func listOrderAndPagination(_ repository: any TimesheetRepository) async throws {
+        let erin = user("erin")
+        let other = user("frank")
+        var expected: [Timesheet] = []
+        for date in ["2017-05-09", "2017-05-11", "2017-05-10", "2017-05-11", "2017-05-08"] {
+            expected += try await repository.insert([entry(erin, date, hundredths: 100)], at: now)
+        }
+        _ = try await repository.insert([entry(other, "2017-05-12")], at: now)
+        expected.sort { ($0.date, $0.id) > ($1.date, $1.id) }
+
+        var seen: [Timesheet] = []
+        var cursor: TimesheetCursor?
+        repeat {
+            let page = try await repository.entries(
+                TimesheetQuery(userID: erin, order: .newestDayFirst, after: cursor, limit: 2))
+            try expect(page.count <= 2, "a page holds at most the limit")
+            seen += page
+            cursor = page.count == 2 ? TimesheetCursor(order: .newestDayFirst, after: page[1]) : nil
+        } while cursor != nil
+        try expect(seen.map(\.id) == expected.map(\.id), "pages walk newest day first, then newest id: \(seen.map(\.id)) vs \(expected.map(\.id))")
+        try expect(seen.allSatisfy { $0.userID == erin }, "only the user's entries")
+    }
+
+    static func listFilters(_ repository: any TimesheetRepository) async throws {
+        let gina = user("gina")
+        let a = try await repository.insert([entry(gina, "2017-05-01", hundredths: 100, project: "Alpha")], at: now)[0]
+        let b = try await repository.insert([entry(gina, "2017-05-05", hundredths: 100, project: "Beta")], at: now)[0]
+        let c = try await repository.insert([entry(gina, "2017-05-09", hundredths: 100, project: "Alpha")], at: now)[0]
+        _ = try await repository.update(c.id) { try $0.approved(by: "manager", at: now) }
+
+        func ids(_ query: TimesheetQuery) async throws -> [TimesheetID] {
+            try await repository.entries(query).map(\.id)
+        }
+        try expect(
+            try await ids(TimesheetQuery(userID: gina, from: day("2017-05-05"), order: .newestDayFirst, limit: 10)) == [c.id, b.id],
+            "from is inclusive")
+        try expect(
+            try await ids(TimesheetQuery(userID: gina, to: day("2017-05-05"), order: .newestDayFirst, limit: 10)) == [b.id, a.id],
+            "to is inclusive")
+        try expect(
+            try await ids(TimesheetQuery(userID: gina, project: "Alpha", order: .newestDayFirst, limit: 10)) == [c.id, a.id],
+            "project filter")
+        try expect(
+            try await ids(TimesheetQuery(userID: gina, status: .approved, order: .newestDayFirst, limit: 10)) == [c.id],
+            "status filter")
+        try expect(
+            try await ids(TimesheetQuery(userID: gina, project: "alpha", order: .newestDayFirst, limit: 10)).isEmpty,
+            "project matches exactly")
+    }
+
+    static func reviewQueueOrder(_ repository: any TimesheetRepository) async throws {
+        let hank = user("hank")
+        let ivy = user("ivy")
+        let first = try await repository.insert([entry(hank, "2017-05-10")], at: now)[0]
+        let second = try await repository.insert([entry(ivy, "2017-05-01")], at: now)[0]
+        let third = try await repository.insert([entry(hank, "2017-05-03")], at: now)[0]
+        _ = try await repository.update(second.id) { try $0.approved(by: "manager", at: now) }
+
+        var mine: [TimesheetID] = []
+        var cursor = TimesheetCursor(order: .oldestFirst, date: first.date, id: TimesheetID(first.id.rawValue - 1))
+        while true {
+            let page = try await repository.entries(
+                TimesheetQuery(userID: nil, status: .pending, order: .oldestFirst, after: cursor, limit: 50))
+            try expect(page.allSatisfy { $0.status == .pending }, "only pending entries")
+            try expect(zip(page, page.dropFirst()).allSatisfy { $0.id < $1.id }, "oldest first")
+            mine += page.map(\.id).filter { [first.id, second.id, third.id].contains($0) }
+            guard let last = page.last, page.count == 50 else { break }
+            cursor = TimesheetCursor(order: .oldestFirst, after: last)
+        }
+        try expect(mine == [first.id, third.id], "pending entries of all users, oldest first: \(mine)")
+    }
+
+    static func updateApplies(_ repository: any TimesheetRepository) async throws {
+        let jack = user("jack")
+        let stored = try await repository.insert([entry(jack, "2017-05-10", hundredths: 500)], at: now)[0]
+        let later = now.addingTimeInterval(60)
+        let changes = TimesheetChanges(date: day("2017-05-12"), project: "Other", hours: Hours(hundredths: 725), notes: "late shift")
+        let updated = try await repository.update(stored.id) { try $0.applying(changes, at: later) }
+        try expect(updated?.project == "Other" && updated?.hours == Hours(hundredths: 725), "change is applied")
+        let fetched = try await repository.entry(stored.id)
+        try expect(fetched?.date == day("2017-05-12") && fetched?.notes == "late shift", "change is stored")
+        try expect(sameInstant(fetched?.updatedAt, later) && sameInstant(fetched?.createdAt, now), "updatedAt moves, createdAt stays")
+        let approved = try await repository.update(stored.id) { try $0.approved(by: "boss", at: later) }
+        let reread = try await repository.entry(stored.id)
+        try expect(approved?.status == .approved && reread?.reviewedBy == "boss" && sameInstant(reread?.reviewedAt, later), "review fields are stored")
+        let rejected = try await repository.insert([entry(jack, "2017-05-13", hundredths: 100)], at: now)[0]
+        _ = try await repository.update(rejected.id) { try $0.rejected(by: "boss", reason: "wrong project", at: later) }
+        let rejectedRead = try await repository.entry(rejected.id)
+        try expect(rejectedRead?.status == .rejected && rejectedRead?.rejectionReason == "wrong project", "rejection reason is stored")
+    }
+
+    static func updateThrowingWritesNothing(_ repository: any TimesheetRepository) async throws {
+        let kim = user("kim")
+        let stored = try await repository.insert([entry(kim, "2017-05-10")], at: now)[0]
+        do {
+            _ = try await repository.update(stored.id) { current -> Timesheet in
+                _ = current
+                throw TimesheetError.notFound(stored.id)
+            }
+            try expect(false, "the change's error is rethrown")
+        } catch let error as TimesheetError {
+            try expect(error == .notFound(stored.id), "the change's error comes back unchanged: \(error)")
+        }
+        try expect(try await repository.entry(stored.id) == stored, "nothing was written")
+    }
+
+    static func updateUnchangedWritesNothing(_ repository: any TimesheetRepository) async throws {
+        let lea = user("lea")
+        let stored = try await repository.insert([entry(lea, "2017-05-10")], at: now)[0]
+        let same = try await repository.update(stored.id) { $0 }
+        try expect(same.map { sameInstant($0.updatedAt, now) } == true, "an unchanged entry comes back as it was")
+        let fetched = try await repository.entry(stored.id)
+        try expect(sameInstant(fetched?.updatedAt, now), "and was not written")
+    }
+
+    static func updateChecksDailyLimit(_ repository: any TimesheetRepository) async throws {
+        let max = user("max")
+        let big = try await repository.insert([entry(max, "2017-05-10", hundredths: 2_000)], at: now)[0]
+        let small = try await repository.insert([entry(max, "2017-05-11", hundredths: 500)], at: now)[0]
+        try await expectConflict(.dailyLimitExceeded) {
+            _ = try await repository.update(small.id) {
+                try $0.applying(TimesheetChanges(date: day("2017-05-10")), at: now)
+            }
+        }
+        try expect(try await repository.entry(small.id)?.date == day("2017-05-11"), "the refused move wrote nothing")
+        let grown = try await repository.update(big.id) {
+            try $0.applying(TimesheetChanges(hours: Hours(hundredths: 2_400)), at: now)
+        }
+        try expect(grown?.hours == Hours(hundredths: 2_400), "an entry is not counted twice against its own day")
+    }
+
+    static func deleteRemoves(_ repository: any TimesheetRepository) async throws {
+        let ned = user("ned")
+        let stored = try await repository.insert([entry(ned, "2017-05-10")], at: now)[0]
+        try expect(try await repository.delete(stored.id) { try $0.checkDeletable() }, "delete reports success")
+        try expect(try await repository.entry(stored.id) == nil, "the entry is gone")
+        let next = try await repository.insert([entry(ned, "2017-05-10")], at: now)[0]
+        try expect(next.id > stored.id, "a deleted id is not reused")
+    }
+
+    static func deleteCheckKeeps(_ repository: any TimesheetRepository) async throws {
+        let olga = user("olga")
+        let stored = try await repository.insert([entry(olga, "2017-05-10")], at: now)[0]
+        _ = try await repository.update(stored.id) { try $0.approved(by: "boss", at: now) }
+        try await expectConflict(.notPending) {
+            _ = try await repository.delete(stored.id) { try $0.checkDeletable() }
+        }
+        try expect(try await repository.entry(stored.id) != nil, "the approved entry is kept")
+    }
+
+    static func dailyTotals(_ repository: any TimesheetRepository) async throws {
+        let pia = user("pia")
+        _ = try await repository.insert(
+            [entry(pia, "2017-05-10", hundredths: 150, project: "A"), entry(pia, "2017-05-10", hundredths: 275, project: "A"),
+             entry(pia, "2017-05-10", hundredths: 100, project: "B"), entry(pia, "2017-05-20", hundredths: 100, project: "A"),
+             entry(user("quinn"), "2017-05-10", hundredths: 100, project: "A")], at: now)
+        let rejected = try await repository.insert([entry(pia, "2017-05-11", hundredths: 300, project: "A")], at: now)[0]
+        _ = try await repository.update(rejected.id) { try $0.rejected(by: "boss", reason: nil, at: now) }
+        let totals = try await repository.dailyTotals(userID: pia, from: day("2017-05-01"), to: day("2017-05-15"))
+        let expected = [
+            DailyProjectHours(date: day("2017-05-10"), project: "A", hours: Hours(hundredths: 425)),
+            DailyProjectHours(date: day("2017-05-10"), project: "B", hours: Hours(hundredths: 100)),
+        ]
+        try expect(Set(totals) == Set(expected), "totals per day and project: \(totals)")
+    }
+
+    static func textVerbatim(_ repository: any TimesheetRepository) async throws {
+        let quote = user("o'brien\"; DROP TABLE timesheets; --")
+        let project = "<script>alert('x')</script> ' OR 1=1 -- Ünïcødé 🚀"
+        var new = entry(quote, "2017-05-10", project: project)
+        new.notes = "line one\nline two\t\\ %s %d $1"
+        let stored = try await repository.insert([new], at: now)[0]
+        let fetched = try await repository.entry(stored.id)
+        try expect(fetched?.userID == quote && fetched?.project == project && fetched?.notes == new.notes, "text round-trips exactly")
+        try expect(try await all(repository, of: quote).count == 1, "a user id with quotes filters exactly")
+    }
+
+    static func parallelInsertsRespectLimit(_ repository: any TimesheetRepository) async throws {
+        let rita = user("rita")
+        // 20 requests of 5 hours each: at most 4 fit in 24 hours.
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    (try? await repository.insert([entry(rita, "2017-05-10", hundredths: 500)], at: now)) != nil
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        try expect(outcomes.filter { $0 }.count == 4, "exactly four 5-hour entries fit: \(outcomes.filter { $0 }.count)")
+        let stored = try await all(repository, of: rita)
+        try expect(stored.reduce(0) { $0 + $1.hours.hundredths } == 2_000, "20 hours stored")
+    }
+
+    static func parallelApprovals(_ repository: any TimesheetRepository) async throws {
+        let sam = user("sam")
+        let stored = try await repository.insert([entry(sam, "2017-05-10")], at: now)[0]
+        let results = try await withThrowingTaskGroup(of: Timesheet?.self) { group in
+            for index in 0..<20 {
+                group.addTask {
+                    let at = now.addingTimeInterval(Double(index + 1))
+                    return try await repository.update(stored.id) { try $0.approved(by: "manager-\(index)", at: at) }
+                }
+            }
+            return try await group.reduce(into: [Timesheet]()) { if let entry = $1 { $0.append(entry) } }
+        }
+        let fetched = try await repository.entry(stored.id)
+        try expect(fetched?.status == .approved, "the entry is approved")
+        try expect(results.allSatisfy { $0.reviewedBy == fetched?.reviewedBy && sameInstant($0.reviewedAt, fetched?.reviewedAt) },
+            "every approval returns the one stored review")
+    }
+
+    static func editRacingApproval(_ repository: any TimesheetRepository) async throws {
+        let tom = user("tom")
+        for _ in 0..<10 {
+            let stored = try await repository.insert([entry(tom, "2017-05-10", hundredths: 100)], at: now)[0]
+            async let edit: Timesheet?? = try? repository.update(stored.id) {
+                try $0.applying(TimesheetChanges(hours: Hours(hundredths: 200)), at: now)
+            }
+            async let approval: Timesheet?? = try? repository.update(stored.id) { try $0.approved(by: "boss", at: now) }
+            let (edited, approved) = await (edit, approval)
+            let final = try await repository.entry(stored.id)
+            try expect(approved??.status == .approved && final?.status == .approved, "the approval always succeeds")
+            if edited == nil {
+                try expect(final?.hours == Hours(hundredths: 100), "a refused edit wrote nothing")
+            } else {
+                try expect(final?.hours == Hours(hundredths: 200), "an edit that succeeded happened before the approval")
+            }
+        }
+    }
+}
