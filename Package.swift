@@ -67,8 +67,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),  // AsyncHTTPClient's header and status types
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
+            exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
         // A token issuer with a JWKS/discovery server on 127.0.0.1: tests and dev mode mint tokens with it.
@@ -78,6 +80,7 @@ let package = Package(
                 "AuthKit",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),  // RSA key generation for test tokens
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

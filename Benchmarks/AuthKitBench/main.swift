@@ -1,1 +1,114 @@
-print("AuthKit benchmarks: not yet written")
+// AuthKit verification benchmark: prints figures, asserts nothing.
+//
+//     swift run -c release AuthKitBench
+//
+// Verifies a typical Auth0 RS256 access token against keys served by a JWKS server on 127.0.0.1, on one and on
+// two concurrent tasks, without and with the verified-token cache, then runs `openssl speed -seconds 3 rsa2048`
+// for the raw RSA-2048 verify rate of this machine.
+import AsyncHTTPClient
+import AuthKit
+import AuthKitTesting
+import Foundation
+import Logging
+
+let secondsPerRun = Double(ProcessInfo.processInfo.environment["AUTHKIT_BENCH_SECONDS"] ?? "") ?? 3
+let logger = Logger(label: "AuthKitBench", factory: { _ in SwiftLogNoOpLogHandler() })
+
+/// Verifications per second over `secondsPerRun`, with `tasks` concurrent loops.
+func measure(_ auth: BearerAuthenticator, token: String, tasks: Int) async throws -> Double {
+    // Warm up (also loads keys and fills the cache when enabled).
+    for _ in 0..<200 { _ = try await auth.verify(token: token) }
+    let start = ContinuousClock.now
+    let deadline = start + .milliseconds(Int64(secondsPerRun * 1000))
+    let total = try await withThrowingTaskGroup(of: Int.self) { group in
+        for _ in 0..<tasks {
+            group.addTask {
+                var count = 0
+                while ContinuousClock.now < deadline {
+                    for _ in 0..<64 { _ = try await auth.verify(token: token) }
+                    count += 64
+                }
+                return count
+            }
+        }
+        return try await group.reduce(0, +)
+    }
+    let elapsed = ContinuousClock.now - start
+    let (seconds, attoseconds) = elapsed.components
+    return Double(total) / (Double(seconds) + Double(attoseconds) / 1e18)
+}
+
+/// `openssl speed` RSA-2048 verify/s, or `nil` if openssl is not installed.
+func opensslVerifyRate(multi: Int?) -> Double? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    var arguments = ["openssl", "speed", "-seconds", "3"]
+    if let multi { arguments += ["-multi", "\(multi)"] }
+    process.arguments = arguments + ["rsa2048"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return nil }
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    // "rsa 2048 bits 0.000684s 0.000020s   1462.0  49133.3" (sign/s, verify/s are the last two columns)
+    for line in output.split(separator: "\n") where line.hasPrefix("rsa") && line.contains("2048 bits") {
+        if let last = line.split(separator: " ").last, let rate = Double(last) { return rate }
+    }
+    return nil
+}
+
+func format(_ rate: Double) -> String {
+    String(format: "%10.0f verify/s", rate)
+}
+
+let issuer = try TestTokenIssuer()
+try await JWKSTestServer.withRunning(issuer) { server in
+    let audience = "https://api.exampleco.com"
+    let token = issuer.mint(
+        TestTokenIssuer.claims(
+            issuer: server.issuerURL,
+            audience: [.string(audience), .string(server.issuerURL + "userinfo")],
+            subject: "auth0|64f1c2e9a3b4c5d6e7f80912",
+            lifetime: .seconds(86_400),
+            extra: [
+                "scope": "openid profile email read:timesheets write:timesheets",
+                "permissions": ["read:timesheets", "write:timesheets", "approve:timesheets"],
+                "https://api.exampleco.com/email": "ada@exampleco.com",
+                "azp": "kZ3xP9wQ2mN7vB4cL8tY1rE6uI0oA5sD",
+            ]
+        )
+    )
+    print("AuthKit RS256 verification (token \(token.utf8.count) bytes, \(Int(secondsPerRun)) s per run, \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+
+    var noCache = AuthConfiguration(issuer: server.issuerURL, audiences: [audience])
+    noCache.tokenCacheSize = 0
+    var withCache = noCache
+    withCache.tokenCacheSize = 10_000
+    let uncached = BearerAuthenticator(configuration: noCache, httpClient: .shared, logger: logger)
+    let cached = BearerAuthenticator(configuration: withCache, httpClient: .shared, logger: logger)
+    try await uncached.prefetchKeys()
+    try await cached.prefetchKeys()
+
+    let one = try await measure(uncached, token: token, tasks: 1)
+    print("  no cache,   1 task : \(format(one))")
+    let two = try await measure(uncached, token: token, tasks: 2)
+    print("  no cache,   2 tasks: \(format(two))  (\(String(format: "%.2f", two / one))x of 1 task)")
+    let cachedOne = try await measure(cached, token: token, tasks: 1)
+    print("  with cache, 1 task : \(format(cachedOne))")
+    let cachedTwo = try await measure(cached, token: token, tasks: 2)
+    print("  with cache, 2 tasks: \(format(cachedTwo))")
+    print("  JWKS requests during the run: \(server.jwksRequestCount)")
+
+    print("openssl speed -seconds 3 rsa2048")
+    if let single = opensslVerifyRate(multi: nil) {
+        print("  openssl,    1 core : \(format(single))")
+        print("  AuthKit no-cache 1 task = \(String(format: "%.0f", one / single * 100))% of openssl (target >= 80%)")
+        if let double = opensslVerifyRate(multi: 2) {
+            print("  openssl,    2 cores: \(format(double))  (-multi 2)")
+            print("  AuthKit no-cache 2 tasks = \(String(format: "%.0f", two / double * 100))% of openssl -multi 2")
+        }
+    } else {
+        print("  openssl not available")
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+
+/// Everything a ``BearerAuthenticator`` needs to know, set once at start-up.
+///
+/// Only `issuer` and `audiences` are required; every other field has the default named in its comment.
+public struct AuthConfiguration: Sendable {
+    /// The expected `iss`, e.g. `https://tenant.auth0.com/`. A token's `iss` may differ from it by exactly one
+    /// trailing slash and nothing more. Also the base for key discovery.
+    public var issuer: String
+    /// Accepted audiences: a token's `aud` (string or array) must contain at least one of them.
+    public var audiences: [String]
+    /// An explicit JWKS URL. When `nil`, keys are found through `ISSUER/.well-known/openid-configuration`
+    /// (`jwks_uri`), falling back to `ISSUER/.well-known/jwks.json`.
+    public var jwksURL: URL?
+    /// The `alg` values accepted. Default `["RS256"]`. `none` is never accepted.
+    public var algorithms: Set<String>
+    /// The claim whose value becomes ``Principal/userID``. Default `sub`; may be a namespaced claim.
+    public var userIDClaim: String
+    /// Claims read for scopes: a space-separated string or an array of strings each. Default `["scope", "permissions"]`.
+    public var scopeClaims: [String]
+    /// Slack allowed on `exp`, `nbf` and `iat`. Default 5 s.
+    public var clockTolerance: Duration
+    /// Shared secret enabling HS256/384/512 (which must also be listed in `algorithms`).
+    /// When set, HS tokens are checked with it; asymmetric tokens still use the JWKS.
+    public var hmacSecret: String?
+    /// At most this many JWKS fetches in any 60 s window. Default 5.
+    public var jwksRequestsPerMinute: Int
+    /// The `realm` of every `WWW-Authenticate` header. Default `api`.
+    public var realm: String
+
+    /// Time limit of one discovery or JWKS request. Default 5 s.
+    public var jwksTimeout: Duration
+    /// How long a fetched key set is fresh when the response has no usable `Cache-Control: max-age`. Default 10 min.
+    public var jwksCacheTTL: Duration
+    /// Bounds applied to a `Cache-Control: max-age`. Default 1 min ... 24 h.
+    public var jwksCacheTTLBounds: ClosedRange<Duration>
+    /// After an unknown `kid` caused a fetch, the next such fetch waits at least this long. Default 30 s.
+    /// Also the wait before retrying after a failed fetch.
+    public var jwksCooldown: Duration
+    /// How long past its freshness the last good key set keeps serving while the provider fails. Default 24 h.
+    public var jwksStaleWindow: Duration
+    /// Largest JWKS or discovery body accepted. Default 1 MiB.
+    public var jwksMaximumBodySize: Int
+
+    /// Entries in the verified-token cache; 0 disables it. Default 10 000.
+    public var tokenCacheSize: Int
+    /// Longest a verified token stays cached (never past its `exp`). Default 5 min.
+    public var tokenCacheTTL: Duration
+
+    /// Reject tokens whose `iat` is older than this. Default `nil` (no limit).
+    public var maximumTokenAge: Duration?
+    /// RFC 9068 JWT access-token profile: `typ` must be `at+jwt`, and `sub`, `client_id`, `jti`, `iat` are required.
+    public var requireRFC9068: Bool
+    /// Accept a token in the `access_token` query parameter (RFC 6750 §2.3). Default `false`.
+    public var allowQueryToken: Bool
+    /// Accept a token from this cookie. Default `nil` (off).
+    public var tokenCookieName: String?
+
+    /// A configuration with every default.
+    public init(issuer: String, audiences: [String]) {
+        self.issuer = issuer
+        self.audiences = audiences
+        self.jwksURL = nil
+        self.algorithms = ["RS256"]
+        self.userIDClaim = "sub"
+        self.scopeClaims = ["scope", "permissions"]
+        self.clockTolerance = .seconds(5)
+        self.hmacSecret = nil
+        self.jwksRequestsPerMinute = 5
+        self.realm = "api"
+        self.jwksTimeout = .seconds(5)
+        self.jwksCacheTTL = .seconds(600)
+        self.jwksCacheTTLBounds = .seconds(60) ... .seconds(86_400)
+        self.jwksCooldown = .seconds(30)
+        self.jwksStaleWindow = .seconds(86_400)
+        self.jwksMaximumBodySize = 1 << 20
+        self.tokenCacheSize = 10_000
+        self.tokenCacheTTL = .seconds(300)
+        self.maximumTokenAge = nil
+        self.requireRFC9068 = false
+        self.allowQueryToken = false
+        self.tokenCookieName = nil
+    }
+
+    /// A configuration for HS256 tokens signed with a shared secret (no key fetching at all).
+    public init(issuer: String, audiences: [String], hmacSecret: String) {
+        self.init(issuer: issuer, audiences: audiences)
+        self.hmacSecret = hmacSecret
+        self.algorithms = ["HS256"]
+    }
+
+    /// `true` when `candidate` equals the configured issuer once one trailing slash (if any) is removed from each:
+    /// `https://a/` matches `https://a`, but `https://a//` matches neither.
+    public func issuerMatches(_ candidate: String) -> Bool {
+        func trimmed(_ text: String) -> Substring { text.hasSuffix("/") ? text.dropLast() : text[...] }
+        return candidate == issuer || trimmed(candidate) == trimmed(issuer)
+    }
+
+    /// The issuer without a trailing slash, the base for `.well-known` paths.
+    var issuerBase: String {
+        issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+    }
+}
+
+/// Where AuthKit reads the time. Inject one in tests to move time forward without sleeping.
+public struct AuthClock: Sendable {
+    private let read: @Sendable () -> Date
+
+    /// A clock that reads `now` from the closure.
+    public init(_ now: @escaping @Sendable () -> Date) {
+        self.read = now
+    }
+
+    /// The current time.
+    public var now: Date { read() }
+
+    /// The system's wall clock.
+    public static let system = AuthClock { Date() }
+}
+
+extension Duration {
+    /// The duration in seconds as a `Double`.
+    var timeInterval: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,135 @@
+/// Why a request was not authenticated or authorized, as a value the server renders.
+///
+/// The `wwwAuthenticate` string is the exact `WWW-Authenticate` header value (RFC 6750 §3):
+///
+/// | situation | status | header |
+/// | --- | --- | --- |
+/// | no credentials, or another scheme | 401 | `Bearer realm="api"` |
+/// | malformed request | 400 | `Bearer realm="api", error="invalid_request", error_description="…"` |
+/// | bad token | 401 | `Bearer realm="api", error="invalid_token", error_description="…"` |
+/// | missing scope | 403 | `Bearer realm="api", error="insufficient_scope", error_description="Insufficient scope", scope="a b"` |
+///
+/// Descriptions are fixed English sentences (see ``AuthFailure/Reason``); double quotes and backslashes in them
+/// are escaped as quoted-pairs and any byte outside printable ASCII becomes `?`, so the header is always valid.
+public struct AuthFailure: Error, Sendable, Equatable {
+    /// A stable code for logs and metrics.
+    public enum Reason: String, Sendable, Hashable, CaseIterable {
+        case missingCredentials = "missing_credentials"
+        case unsupportedScheme = "unsupported_scheme"
+        case malformedHeader = "malformed_header"
+        case multipleCredentials = "multiple_credentials"
+        case malformedToken = "malformed_token"
+        case malformedClaims = "malformed_claims"
+        case missingClaim = "missing_claim"
+        case expired
+        case notYetValid = "not_yet_valid"
+        case issuedInFuture = "issued_in_future"
+        case tooOld = "too_old"
+        case badSignature = "bad_signature"
+        case unknownKey = "unknown_key"
+        case wrongIssuer = "wrong_issuer"
+        case wrongAudience = "wrong_audience"
+        case wrongType = "wrong_type"
+        case disallowedAlgorithm = "disallowed_algorithm"
+        case algorithmKeyMismatch = "algorithm_key_mismatch"
+        case revoked
+        case claimCheckFailed = "claim_check_failed"
+        case keysUnavailable = "keys_unavailable"
+        case insufficientScope = "insufficient_scope"
+    }
+
+    /// 400, 401 or 403.
+    public let status: Int
+    /// `invalid_request`, `invalid_token`, `insufficient_scope`, or `nil` when no credentials were offered.
+    public let code: String?
+    /// Human text, also sent as `error_description`.
+    public let description: String?
+    /// Stable reason for logs and metrics.
+    public let reason: Reason
+    /// The scopes a 403 asked for, space-separated and sorted; `nil` otherwise.
+    public let requiredScope: String?
+    /// The exact `WWW-Authenticate` header value.
+    public let wwwAuthenticate: String
+
+    init(status: Int, code: String?, description: String?, reason: Reason, requiredScope: String? = nil, realm: String) {
+        self.status = status
+        self.code = code
+        self.description = description
+        self.reason = reason
+        self.requiredScope = requiredScope
+        var header = "Bearer realm=\(Self.quoted(realm))"
+        if let code {
+            header += ", error=\(Self.quoted(code))"
+            if let description { header += ", error_description=\(Self.quoted(description))" }
+            if let requiredScope { header += ", scope=\(Self.quoted(requiredScope))" }
+        }
+        self.wwwAuthenticate = header
+    }
+
+    /// 401 with no error attributes: the client sent no bearer credentials at all.
+    static func noCredentials(_ reason: Reason, realm: String) -> AuthFailure {
+        AuthFailure(status: 401, code: nil, description: nil, reason: reason, realm: realm)
+    }
+
+    /// 400 `invalid_request`.
+    static func invalidRequest(_ description: String, _ reason: Reason, realm: String) -> AuthFailure {
+        AuthFailure(status: 400, code: "invalid_request", description: description, reason: reason, realm: realm)
+    }
+
+    /// 401 `invalid_token`.
+    static func invalidToken(_ description: String, _ reason: Reason, realm: String) -> AuthFailure {
+        AuthFailure(status: 401, code: "invalid_token", description: description, reason: reason, realm: realm)
+    }
+
+    /// 403 `insufficient_scope`.
+    static func insufficientScope(_ scopes: Set<String>, realm: String) -> AuthFailure {
+        AuthFailure(
+            status: 403,
+            code: "insufficient_scope",
+            description: "Insufficient scope",
+            reason: .insufficientScope,
+            requiredScope: scopes.sorted().joined(separator: " "),
+            realm: realm
+        )
+    }
+
+    /// An RFC 7230 quoted-string: `"` and `\` become quoted-pairs, anything outside printable ASCII becomes `?`.
+    static func quoted(_ text: String) -> String {
+        var output = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x22, 0x5C:
+                output += "\\"
+                output.unicodeScalars.append(scalar)
+            case 0x20...0x7E:
+                output.unicodeScalars.append(scalar)
+            default:
+                output += "?"
+            }
+        }
+        return output + "\""
+    }
+}
+
+/// The descriptions AuthKit sends, in one place so tests and docs can refer to them.
+public enum AuthFailureDescription {
+    public static let malformedHeader = "Malformed Authorization header"
+    public static let multipleCredentials = "More than one way of sending the access token was used"
+    public static let malformedToken = "Malformed token"
+    public static let expired = "Token expired"
+    public static let notYetValid = "Token not yet valid"
+    public static let issuedInFuture = "Token issued in the future"
+    public static let tooOld = "Token too old"
+    public static let badSignature = "Invalid signature"
+    public static let unknownKey = "Unknown signing key"
+    public static let missingKeyID = "Missing 'kid' header"
+    public static let wrongIssuer = "Unexpected 'iss' value"
+    public static let wrongAudience = "Unexpected 'aud' value"
+    public static let wrongType = "Unexpected 'typ' header"
+    public static let revoked = "Token revoked"
+    public static let keysUnavailable = "Signing keys unavailable"
+    public static func missingClaim(_ name: String) -> String { "Missing '\(name)' claim" }
+    public static func invalidClaim(_ name: String) -> String { "Invalid '\(name)' claim" }
+    public static func disallowedAlgorithm(_ alg: String) -> String { "Algorithm '\(alg)' is not allowed" }
+    public static func algorithmKeyMismatch(_ alg: String) -> String { "Algorithm '\(alg)' does not match the signing key" }
+}

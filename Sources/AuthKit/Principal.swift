@@ -1,0 +1,86 @@
+import Foundation
+
+/// Who a verified token speaks for, and what it may do.
+public struct Principal: Sendable, Hashable {
+    /// The `sub` claim.
+    public let subject: String
+    /// The value of the configured ``AuthConfiguration/userIDClaim`` (by default the same as `subject`).
+    public let userID: String
+    /// The union of the configured scope claims (`scope` split on spaces, `permissions` array).
+    public let scopes: Set<String>
+    /// `azp` or else `client_id`.
+    public let clientID: String?
+    /// A machine-to-machine token: `gty` is `client-credentials`, or `sub` ends with `@clients` (Auth0's markers).
+    public let isMachine: Bool
+    /// The `jti` claim.
+    public let tokenID: String?
+    /// The `exp` claim.
+    public let expiresAt: Date
+    /// The `iat` claim, when present.
+    public let issuedAt: Date?
+    /// Every claim of the token.
+    public let claims: [String: JSONClaimValue]
+
+    /// Any claim, including namespaced ones such as `https://api.example.com/email`.
+    public func claim(_ name: String) -> JSONClaimValue? {
+        claims[name]
+    }
+
+    /// `true` when the principal holds every scope in the set.
+    public func hasScopes(_ required: Set<String>) -> Bool {
+        required.isSubset(of: scopes)
+    }
+
+    /// Builds a principal from claims that already passed verification; `nil` if `sub` or the user-id claim is missing.
+    init?(claims: [String: JSONClaimValue], userIDClaim: String, scopeClaims: [String], expiresAt: Date) {
+        guard let subject = claims["sub"]?.stringValue else { return nil }
+        let userID: String
+        switch claims[userIDClaim] {
+        case .string(let value): userID = value
+        case .number(let value) where value == value.rounded() && abs(value) < 1e15: userID = String(Int64(value))
+        default: return nil
+        }
+        var scopes = Set<String>()
+        for name in scopeClaims {
+            switch claims[name] {
+            case .string(let value):
+                for part in value.split(separator: " ", omittingEmptySubsequences: true) { scopes.insert(String(part)) }
+            case .array(let values):
+                for case .string(let value) in values where !value.isEmpty { scopes.insert(value) }
+            default: break
+            }
+        }
+        let clientID = claims["azp"]?.stringValue ?? claims["client_id"]?.stringValue
+        self.subject = subject
+        self.userID = userID
+        self.scopes = scopes
+        self.clientID = clientID
+        self.isMachine = claims["gty"]?.stringValue == "client-credentials" || subject.hasSuffix("@clients")
+        self.tokenID = claims["jti"]?.stringValue
+        self.expiresAt = expiresAt
+        self.issuedAt = claims["iat"]?.numberValue.map { Date(timeIntervalSince1970: $0) }
+        self.claims = claims
+    }
+}
+
+/// What a route demands of a principal's scopes.
+public enum ScopeRequirement: Sendable, Hashable {
+    /// Every one of the scopes.
+    case all(Set<String>)
+    /// At least one of the scopes.
+    case any(Set<String>)
+
+    /// `true` when the granted scopes satisfy the requirement. An empty `.all` is always met; an empty `.any` never is.
+    public func isSatisfied(by granted: Set<String>) -> Bool {
+        switch self {
+        case .all(let required): required.isSubset(of: granted)
+        case .any(let candidates): !candidates.isDisjoint(with: granted)
+        }
+    }
+
+    var scopes: Set<String> {
+        switch self {
+        case .all(let scopes), .any(let scopes): scopes
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import AuthKit
+import AuthKitTesting
+import Foundation
+import Synchronization
+import Testing
+
+@Suite("Verified-token cache")
+struct TokenCacheTests {
+    @Test("A repeated token is cached; revocation is still consulted on a hit")
+    func revocationOnHit() async throws {
+        try await withHarness { h in
+            let revoked = Mutex<Set<String>>([])
+            let auth = h.authenticator({ _ in }, isRevoked: { _, id in revoked.withLock { $0.contains(id ?? "") } })
+            let token = h.token(["jti": "abc"])
+            let checked1 = try await auth.checked(token)
+            #expect(checked1.tokenID == "abc")
+            #expect(auth.cachedTokenCount == 1)
+            let checked2 = try await auth.checked(token)
+            #expect(checked2.tokenID == "abc")
+            #expect(auth.cachedTokenCount == 1)
+            revoked.withLock { _ = $0.insert("abc") }
+            let f = await failure { () async throws(AuthFailure) in try await auth.verify(token: token) }
+            #expect(f?.reason == .revoked)
+        }
+    }
+
+    @Test("A cached entry never outlives the token's exp")
+    func expiry() async throws {
+        try await withHarness { h in
+            let token = h.token(lifetime: .seconds(30))
+            _ = try await h.auth.verify(token: token)
+            #expect(h.auth.cachedTokenCount == 1)
+            h.clock.advance(by: .seconds(36))
+            let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: token) }
+            #expect(f?.reason == .expired)
+        }
+    }
+
+    @Test("The cache is bounded and can be disabled")
+    func bounded() async throws {
+        try await withHarness(configure: { $0.tokenCacheSize = 32 }) { h in
+            for index in 0..<200 {
+                _ = try await h.auth.verify(token: h.token(["jti": .string("\(index)")]))
+            }
+            #expect(h.auth.cachedTokenCount <= 32)
+            #expect(h.auth.cachedTokenCount > 0)
+            let off = h.authenticator { $0.tokenCacheSize = 0 }
+            _ = try await off.verify(token: h.token())
+            #expect(off.cachedTokenCount == 0)
+        }
+    }
+
+    @Test("Failed tokens are never cached")
+    func failuresNotCached() async throws {
+        try await withHarness { h in
+            _ = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(["aud": "x"])) }
+            #expect(h.auth.cachedTokenCount == 0)
+        }
+    }
+}
