@@ -1,0 +1,43 @@
+import AuthKit
+import Foundation
+import Hummingbird
+import Logging
+import TimesheetDomain
+
+/// What the router is built from; tests build it with any repository.
+struct RouterDependencies<Repository: TimesheetRepository>: Sendable {
+    var timesheets: TimesheetService<Repository>
+    var authenticator: BearerAuthenticator
+    var readiness: [any ReadinessCheck]
+    var metrics: ServerMetrics
+    var corsAllowedOrigins: [String] = []
+    var bodyLimit = 1 << 20
+    var batchBodyLimit = 10 << 20
+    var webClient: WebClient.Configuration? = nil
+}
+
+/// The API's routes and middleware. `extraRoutes` lets dev mode mount its identity provider; `serve` never does.
+func buildRouter<Repository: TimesheetRepository>(
+    _ dependencies: RouterDependencies<Repository>,
+    extraRoutes: (Router<AppRequestContext>) -> Void = { _ in }
+) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestLogMiddleware(metrics: dependencies.metrics))
+    router.add(middleware: CORSPolicyMiddleware(allowedOrigins: Set(dependencies.corsAllowedOrigins)))
+    router.add(middleware: ErrorMiddleware())
+
+    let authentication = Authentication(authenticator: dependencies.authenticator, metrics: dependencies.metrics)
+    let bodies = RequestBodyReader(limit: dependencies.bodyLimit, batchLimit: dependencies.batchBodyLimit)
+
+    SystemController(authentication: authentication, readiness: dependencies.readiness, metrics: dependencies.metrics)
+        .addRoutes(to: router)
+    TimesheetController(
+        timesheets: dependencies.timesheets, authentication: authentication, bodies: bodies,
+        today: { CalendarDay(utcDayOf: Date()) }
+    ).addRoutes(to: router.group("timesheets"))
+    ApprovalController(timesheets: dependencies.timesheets, authentication: authentication, bodies: bodies)
+        .addRoutes(to: router.group("approvals"))
+    WebClient(configuration: dependencies.webClient).addRoutes(to: router)
+    extraRoutes(router)
+    return router
+}

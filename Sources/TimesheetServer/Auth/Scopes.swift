@@ -1,0 +1,20 @@
+import TimesheetDomain
+
+/// The OAuth scopes (Auth0 permissions) of this API and the domain permissions they grant.
+enum Scopes {
+    static let byPermission: [Permission: String] = [
+        .read: "read:timesheets",
+        .create: "create:timesheets",
+        .update: "update:timesheets",
+        .delete: "delete:timesheets",
+        .approve: "approve:timesheets",
+        .batchUpload: "batch:upload",
+    ]
+
+    static func scope(for permission: Permission) -> String { byPermission[permission]! }
+
+    /// The permissions a token's scopes grant; unknown scopes grant nothing.
+    static func permissions(granting scopes: Set<String>) -> Set<Permission> {
+        Set(byPermission.compactMap { permission, scope in scopes.contains(scope) ? permission : nil })
+    }
+}

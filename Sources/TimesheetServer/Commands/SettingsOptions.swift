@@ -1,0 +1,63 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import SystemPackage
+
+/// The settings flags shared by `serve` and `dev`. Each has an environment variable of the same name in
+/// SCREAMING_SNAKE_CASE (`--auth-issuer` is `AUTH_ISSUER`); flags win over the environment, which wins over `.env`.
+struct SettingsOptions: ParsableArguments {
+    @Option(help: "PostgreSQL URL (DATABASE_URL), e.g. postgres://user:pass@127.0.0.1:5432/timesheets?sslmode=disable")
+    var databaseURL: String?
+    @Option(help: "Address to bind (HOST, default 127.0.0.1).")
+    var host: String?
+    @Option(help: "Port to listen on (PORT, default 8080).")
+    var port: String?
+    @Option(help: "Token issuer (AUTH_ISSUER), e.g. https://TENANT.auth0.com/. AUTH0_DOMAIN is accepted too.")
+    var authIssuer: String?
+    @Option(help: "Accepted audiences, comma-separated (AUTH_AUDIENCE; AUTH0_AUDIENCE is accepted too).")
+    var authAudience: String?
+    @Option(help: "JWKS URL override (AUTH_JWKS_URL); default: discovery, then ISSUER/.well-known/jwks.json.")
+    var authJwksURL: String?
+    @Option(help: "Allowed signing algorithms, comma-separated (AUTH_ALGORITHMS, default RS256).")
+    var authAlgorithms: String?
+    @Option(help: "Claim that identifies the user (AUTH_USER_ID_CLAIM, default sub).")
+    var authUserIDClaim: String?
+    @Option(help: "Claims read for scopes (AUTH_SCOPE_CLAIMS, default scope,permissions).")
+    var authScopeClaims: String?
+    @Option(help: "Clock tolerance in seconds (AUTH_CLOCK_TOLERANCE, default 5).")
+    var authClockTolerance: String?
+    @Option(help: "Most JWKS refetches per minute for unknown keys (AUTH_JWKS_REQUESTS_PER_MINUTE, default 5).")
+    var authJwksRequestsPerMinute: String?
+    @Option(help: "Shared secret that enables HS256 instead of JWKS (AUTH_HS256_SECRET).")
+    var authHs256Secret: String?
+    @Option(help: "Browser origins allowed by CORS, comma-separated (CORS_ALLOWED_ORIGINS).")
+    var corsAllowedOrigins: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL, default info).")
+    var logLevel: String?
+    @Option(help: "text or json (LOG_FORMAT, default text).")
+    var logFormat: String?
+    @Option(help: "Environment file read if present.")
+    var envFile: String = ".env"
+
+    /// Flags, then the process environment, then the environment file.
+    func configReader(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ConfigReader {
+        let flags: [(AbsoluteConfigKey, String?)] = [
+            ("database.url", databaseURL), ("host", host), ("port", port), ("auth.issuer", authIssuer),
+            ("auth.audience", authAudience), ("auth.jwksUrl", authJwksURL), ("auth.algorithms", authAlgorithms),
+            ("auth.userIdClaim", authUserIDClaim), ("auth.scopeClaims", authScopeClaims),
+            ("auth.clockTolerance", authClockTolerance), ("auth.jwksRequestsPerMinute", authJwksRequestsPerMinute),
+            ("auth.hs256Secret", authHs256Secret), ("cors.allowedOrigins", corsAllowedOrigins), ("log.level", logLevel),
+            ("log.format", logFormat),
+        ]
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for case (let key, let value?) in flags { values[key] = ConfigValue(.string(value), isSecret: false) }
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(name: "flags", values: values),
+            EnvironmentVariablesProvider(environmentVariables: environment),
+        ]
+        if FileManager.default.fileExists(atPath: envFile) {
+            providers.append(try await EnvironmentVariablesProvider(environmentFilePath: FilePath(envFile)))
+        }
+        return ConfigReader(providers: providers)
+    }
+}

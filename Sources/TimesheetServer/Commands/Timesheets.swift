@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `timesheets` command: the API service and its tools.
+@main
+struct Timesheets: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "timesheets",
+        abstract: "ExampleCo's timesheets API: the service, its migrations and its development tools.",
+        subcommands: [TokenCommand.self, HealthcheckCommand.self]
+    )
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+
+/// `timesheets token`: mints a dev-mode access token with the dev signing key, printing only the token so
+/// `curl -H "Authorization: Bearer $(swift run timesheets token)"` works.
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "Print a dev-mode access token (for the API started by `timesheets dev`).")
+
+    @Option(help: "employee, contractor, manager or machine.")
+    var user: String = "employee"
+    @Option(help: "Space-separated scopes; default: the user's role permissions.")
+    var scope: String?
+    @Option(help: "Lifetime such as 30m, 1h or 2d.")
+    var expiresIn: String = "1h"
+    @Option(help: "Port of the dev server (its issuer is http://127.0.0.1:PORT/dev-idp/).")
+    var port: Int = ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? 8080
+    @Option(help: "Where dev mode keeps its signing key.")
+    var dataDir: String = ".data"
+
+    func validate() throws {
+        guard DevAccount.named(user) != nil else {
+            throw ValidationError("Unknown user '\(user)'; use employee, contractor, manager or machine.")
+        }
+        guard Self.lifetime(expiresIn) != nil else {
+            throw ValidationError("--expires-in takes a number and a unit: 30s, 15m, 1h or 2d.")
+        }
+    }
+
+    func run() async throws {
+        let account = DevAccount.named(user)!
+        let issuer = try DevSigningKey(path: dataDir + "/dev-idp-key.pem").load()
+        let minter = DevTokenMinter(issuer: issuer, issuerURL: "http://127.0.0.1:\(port)/dev-idp/", audience: DevCommand.audience)
+        let scopes = scope.map { $0.split(separator: " ").map(String.init) }
+        let clientID = account == DevAccount.machine ? DevIdentityProvider.machineClientID : DevIdentityProvider.webClientID
+        print(minter.token(for: account, scopes: scopes, lifetime: Self.lifetime(expiresIn)!, clientID: clientID))
+    }
+
+    static func lifetime(_ text: String) -> Duration? {
+        guard let unit = text.last, let value = Int(text.dropLast()), value > 0 else { return nil }
+        switch unit {
+        case "s": return .seconds(value)
+        case "m": return .seconds(value * 60)
+        case "h": return .seconds(value * 3_600)
+        case "d": return .seconds(value * 86_400)
+        default: return nil
+        }
+    }
+}
+enum DevCommand { static let audience = "https://api.exampleco.com/timesheets" }

@@ -1,0 +1,109 @@
+import AuthKit
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A dependency the readiness check asks: `nil` when ready, else why not.
+protocol ReadinessCheck: Sendable {
+    var name: String { get }
+    func problem() async -> String?
+}
+
+/// Ready when the signing keys are loaded (fresh, or stale within the stale window).
+struct SigningKeysCheck: ReadinessCheck {
+    let authenticator: BearerAuthenticator
+    var name: String { "signing_keys" }
+
+    func problem() async -> String? {
+        let status = authenticator.keysStatus
+        switch status.state {
+        case .fresh, .stale, .sharedSecret: return nil
+        case .absent: return "no signing keys loaded" + (status.lastError.map { ": \($0)" } ?? "")
+        }
+    }
+}
+
+/// Health, identity, metrics and the API description: the routes that need no permission.
+struct SystemController: Sendable {
+    let authentication: Authentication
+    let readiness: [any ReadinessCheck]
+    let metrics: ServerMetrics
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("health/live") { _, _ in try Response.json(["status": "ok"]) }
+        router.get("health/ready", use: ready)
+        router.get("me", use: me)
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        router.get("openapi.json") { _, _ in
+            guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
+                let data = try? Data(contentsOf: url)
+            else { throw Problem.notFound("The API description is not bundled with this build.") }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+
+    struct ReadyResponse: Encodable {
+        var status: String
+        var checks: [String: String]
+    }
+
+    /// GET /health/ready — 200 when every dependency is ready, else 503 with the reasons.
+    @Sendable func ready(_ request: Request, context: AppRequestContext) async throws -> Response {
+        var checks: [String: String] = [:]
+        var ready = true
+        for check in readiness {
+            if let problem = await check.problem() {
+                checks[check.name] = problem
+                ready = false
+            } else {
+                checks[check.name] = "ok"
+            }
+        }
+        return try .json(
+            ReadyResponse(status: ready ? "ready" : "unavailable", checks: checks),
+            status: ready ? .ok : .serviceUnavailable, headers: ready ? [:] : [.retryAfter: "2"])
+    }
+
+    struct MeResponse: Encodable {
+        var userID: String
+        var subject: String
+        var permissions: [String]
+        var clientID: String?
+        var isMachine: Bool
+        var expiresAt: Date
+
+        enum CodingKeys: String, CodingKey {
+            case subject, permissions
+            case userID = "user_id"
+            case clientID = "client_id"
+            case isMachine = "is_machine"
+            case expiresAt = "expires_at"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(userID, forKey: .userID)
+            try container.encode(subject, forKey: .subject)
+            try container.encode(permissions, forKey: .permissions)
+            try container.encode(clientID, forKey: .clientID)
+            try container.encode(isMachine, forKey: .isMachine)
+            try container.encode(expiresAt, forKey: .expiresAt)
+        }
+    }
+
+    /// GET /me — who the token says the caller is. Any valid token.
+    @Sendable func me(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (_, principal) = try await authentication.caller(request, context: context, needs: nil)
+        return try .json(
+            MeResponse(
+                userID: principal.userID, subject: principal.subject, permissions: principal.scopes.sorted(),
+                clientID: principal.clientID, isMachine: principal.isMachine, expiresAt: principal.expiresAt))
+    }
+}

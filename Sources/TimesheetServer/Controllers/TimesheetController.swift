@@ -1,0 +1,130 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import TimesheetDomain
+
+/// `/timesheets`: a caller's own entries, the weekly summary and the machine clients' batch upload.
+struct TimesheetController<Repository: TimesheetRepository>: Sendable {
+    let timesheets: TimesheetService<Repository>
+    let authentication: Authentication
+    let bodies: RequestBodyReader
+    let today: @Sendable () -> CalendarDay
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.post(use: create)
+        group.get(use: list)
+        group.get("summary", use: summary)
+        group.post("upload", use: upload)
+        group.get(":id", use: show)
+        group.put(":id") { request, context in try await update(request, context, replacing: true) }
+        group.patch(":id") { request, context in try await update(request, context, replacing: false) }
+        group.delete(":id", use: delete)
+    }
+
+    /// POST /timesheets — needs create:timesheets.
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (caller, _) = try await authentication.caller(request, context: context, needs: .create)
+        let input = try await bodies.entry(request)
+        let entry = try await timesheets.create(input, by: caller)
+        return try .json(TimesheetResponse(entry), status: .created, headers: [.location: "/timesheets/\(entry.id)"])
+    }
+
+    /// GET /timesheets — needs read:timesheets.
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (caller, _) = try await authentication.caller(request, context: context, needs: .read)
+        let filter = TimesheetFilter.parse(
+            from: request.query("from"), to: request.query("to"), project: request.query("project"),
+            status: request.query("status"))
+        let page = PageRequest.parse(limit: request.query("limit"), cursor: request.query("cursor"), order: .newestDayFirst)
+        let (validFilter, validPage) = try Self.both(filter, page)
+        return try .json(PageResponse(try await timesheets.list(validFilter, page: validPage, for: caller)))
+    }
+
+    /// GET /timesheets/summary — needs read:timesheets.
+    @Sendable func summary(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (caller, _) = try await authentication.caller(request, context: context, needs: .read)
+        let range = try SummaryRange.parse(from: request.query("from"), to: request.query("to"), today: today()).get()
+        let weeks = try await timesheets.weeklySummary(range, for: caller)
+        return try .json(SummaryResponse(range: range, weeks: weeks))
+    }
+
+    /// GET /timesheets/{id} — needs read:timesheets; another user's entry is 404.
+    @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (caller, _) = try await authentication.caller(request, context: context, needs: .read)
+        return try .json(TimesheetResponse(try await timesheets.entry(try context.timesheetID(), for: caller)))
+    }
+
+    /// PUT or PATCH /timesheets/{id} — needs update:timesheets.
+    func update(_ request: Request, _ context: AppRequestContext, replacing: Bool) async throws -> Response {
+        let (caller, _) = try await authentication.caller(request, context: context, needs: .update)
+        let id = try context.timesheetID()
+        let input = try await bodies.entry(request)
+        return try .json(TimesheetResponse(try await timesheets.update(id, with: input, replacing: replacing, by: caller)))
+    }
+
+    /// DELETE /timesheets/{id} — needs delete:timesheets.
+    @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (caller, _) = try await authentication.caller(request, context: context, needs: .delete)
+        try await timesheets.delete(try context.timesheetID(), by: caller)
+        return Response(status: .noContent)
+    }
+
+    /// POST /timesheets/upload — needs batch:upload. One entry object or an array; all or nothing.
+    @Sendable func upload(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (caller, _) = try await authentication.caller(request, context: context, needs: .batchUpload)
+        let inputs = try await bodies.batch(request)
+        let entries = try await timesheets.createBatch(inputs, by: caller)
+        return try .json(BatchResponse(items: entries.map(TimesheetResponse.init)), status: .created)
+    }
+
+    struct BatchResponse: Encodable {
+        var items: [TimesheetResponse]
+    }
+
+    /// Both results, or one validation failure with the problems of both.
+    static func both<A, B>(_ a: Result<A, TimesheetError>, _ b: Result<B, TimesheetError>) throws -> (A, B) {
+        switch (a, b) {
+        case (.success(let a), .success(let b)):
+            return (a, b)
+        case (.failure(.validationFailed(let first)), .failure(.validationFailed(let second))):
+            throw TimesheetError.validationFailed(first + second)
+        case (.failure(let error), _), (_, .failure(let error)):
+            throw error
+        }
+    }
+}
+
+/// `/approvals`: the review queue for callers with approve:timesheets.
+struct ApprovalController<Repository: TimesheetRepository>: Sendable {
+    let timesheets: TimesheetService<Repository>
+    let authentication: Authentication
+    let bodies: RequestBodyReader
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.get(use: pending)
+        group.put(":id", use: approve)
+        group.post(":id/reject", use: reject)
+    }
+
+    /// GET /approvals — pending entries of all users, oldest first.
+    @Sendable func pending(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (caller, _) = try await authentication.caller(request, context: context, needs: .approve)
+        let page = try PageRequest.parse(limit: request.query("limit"), cursor: request.query("cursor"), order: .oldestFirst).get()
+        return try .json(PageResponse(try await timesheets.pendingReview(page: page, for: caller)))
+    }
+
+    /// PUT /approvals/{id} — approve (the reference's route); idempotent.
+    @Sendable func approve(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (caller, _) = try await authentication.caller(request, context: context, needs: .approve)
+        return try .json(TimesheetResponse(try await timesheets.approve(try context.timesheetID(), by: caller)))
+    }
+
+    /// POST /approvals/{id}/reject — reject with an optional `reason`.
+    @Sendable func reject(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (caller, _) = try await authentication.caller(request, context: context, needs: .approve)
+        let id = try context.timesheetID()
+        let fields = try await bodies.fields(request, allowed: ["reason"])
+        let reason = try TimesheetRules.validateRejectionReason(fields["reason"]).get()
+        return try .json(TimesheetResponse(try await timesheets.reject(id, reason: reason, by: caller)))
+    }
+}

@@ -1,0 +1,89 @@
+import AuthKit
+import AuthKitTesting
+import Crypto
+import Foundation
+
+/// The seeded people and the machine client of dev mode, with the permissions their roles have in Auth0's RBAC.
+struct DevAccount: Sendable, Hashable {
+    var name: String
+    var subject: String
+    var email: String
+    var role: String
+    var permissions: [String]
+
+    static let basic = ["read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets"]
+
+    static let people: [DevAccount] = [
+        DevAccount(name: "employee", subject: "auth0|dev-employee", email: "employee@exampleco.com", role: "Employee", permissions: basic),
+        DevAccount(name: "contractor", subject: "auth0|dev-contractor", email: "contractor@exampleco.com", role: "Contractor", permissions: basic),
+        DevAccount(name: "manager", subject: "auth0|dev-manager", email: "manager@exampleco.com", role: "Manager", permissions: basic + ["approve:timesheets"]),
+    ]
+
+    static let machine = DevAccount(
+        name: "machine", subject: "\(DevIdentityProvider.machineClientID)@clients", email: "", role: "Batch client",
+        permissions: ["batch:upload"])
+
+    static func named(_ name: String) -> DevAccount? {
+        (people + [machine]).first { $0.name == name }
+    }
+}
+
+/// Where dev mode keeps its signing key, so tokens survive restarts.
+struct DevSigningKey {
+    let path: String
+
+    /// Loads the key, or makes and stores one (also when `rotate` is set).
+    func load(rotate: Bool = false) throws -> TestTokenIssuer {
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if !rotate, let pem = try? String(contentsOfFile: path, encoding: .utf8) {
+            return try TestTokenIssuer(keyID: Self.keyID(for: pem), rsaPrivateKeyPEM: pem)
+        }
+        let fresh = try TestTokenIssuer(keyID: "pending")
+        let pem = fresh.privateKeyPEM
+        guard manager.createFile(atPath: path + ".tmp", contents: Data(pem.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw DevModeError("cannot write \(path): make the folder writable or pass --data-dir")
+        }
+        _ = try? manager.removeItem(atPath: path)
+        try manager.moveItem(atPath: path + ".tmp", toPath: path)
+        return try TestTokenIssuer(keyID: Self.keyID(for: pem), rsaPrivateKeyPEM: pem)
+    }
+
+    /// A stable `kid` derived from the key, so a rotated key gets a new one.
+    static func keyID(for pem: String) -> String {
+        "dev-" + SHA256.hash(data: Data(pem.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// A dev-mode failure with one clear message and a way out.
+struct DevModeError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Mints tokens shaped like Auth0's access tokens.
+struct DevTokenMinter: Sendable {
+    let issuer: TestTokenIssuer
+    let issuerURL: String
+    let audience: String
+
+    static let emailClaim = "https://api.exampleco.com/email"
+
+    func token(for account: DevAccount, scopes: [String]? = nil, lifetime: Duration = .seconds(86_400), clientID: String) -> String {
+        let granted = scopes ?? account.permissions
+        var extra: [String: JSONClaimValue] = [
+            "scope": .string(granted.joined(separator: " ")),
+            "permissions": .array(granted.map(JSONClaimValue.string)),
+            "azp": .string(clientID),
+        ]
+        if account == DevAccount.machine {
+            extra["gty"] = "client-credentials"
+        } else {
+            extra[Self.emailClaim] = .string(account.email)
+        }
+        return issuer.mint(
+            TestTokenIssuer.claims(
+                issuer: issuerURL, audience: .array([.string(audience), .string(issuerURL + "userinfo")]),
+                subject: account.subject, lifetime: lifetime, extra: extra))
+    }
+}

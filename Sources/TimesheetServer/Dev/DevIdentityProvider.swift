@@ -1,0 +1,291 @@
+import AuthKit
+import AuthKitTesting
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// A development identity provider shaped like an Auth0 tenant, mounted under `/dev-idp/` in dev mode only.
+///
+/// It serves discovery and JWKS, the client-credentials grant for the machine client, and the authorization-code
+/// grant with PKCE (S256 only) for the browser client, whose login page lets a developer pick a seeded user.
+final class DevIdentityProvider: Sendable {
+    static let webClientID = "timesheets-web"
+    static let machineClientID = "timesheets-batch"
+
+    let minter: DevTokenMinter
+    /// The dev server's own origin; redirect URIs must be on it (`localhost` or `127.0.0.1`).
+    let port: Int
+    let machineClientSecret: String
+    private let codes = Mutex<[String: PendingCode]>([:])
+
+    struct PendingCode {
+        var clientID: String
+        var redirectURI: String
+        var codeChallenge: String
+        var account: DevAccount
+        var scopes: [String]
+        var expires: ContinuousClock.Instant
+    }
+
+    init(minter: DevTokenMinter, port: Int, machineClientSecret: String) {
+        self.minter = minter
+        self.port = port
+        self.machineClientSecret = machineClientSecret
+    }
+
+    var issuerURL: String { minter.issuerURL }
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        let group = router.group("dev-idp")
+        group.get(".well-known/openid-configuration") { [self] _, _ in try Response.json(discovery()) }
+        group.get(".well-known/jwks.json") { [self] _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=300"],
+                body: .init(byteBuffer: ByteBuffer(bytes: minter.issuer.jwks())))
+        }
+        group.get("authorize") { [self] request, _ in try loginPage(request) }
+        group.post("authorize") { [self] request, _ in try await authorize(request) }
+        group.post("oauth/token") { [self] request, _ in try await token(request) }
+        group.get("v2/logout") { [self] request, _ in logout(request) }
+    }
+
+    // MARK: Discovery
+
+    struct Discovery: Encodable {
+        var issuer: String
+        var jwks_uri: String
+        var authorization_endpoint: String
+        var token_endpoint: String
+        var end_session_endpoint: String
+        var response_types_supported = ["code"]
+        var grant_types_supported = ["authorization_code", "client_credentials"]
+        var code_challenge_methods_supported = ["S256"]
+        var id_token_signing_alg_values_supported = ["RS256"]
+        var token_endpoint_auth_methods_supported = ["client_secret_post", "none"]
+    }
+
+    func discovery() -> Discovery {
+        Discovery(
+            issuer: issuerURL, jwks_uri: issuerURL + ".well-known/jwks.json",
+            authorization_endpoint: issuerURL + "authorize", token_endpoint: issuerURL + "oauth/token",
+            end_session_endpoint: issuerURL + "v2/logout")
+    }
+
+    // MARK: Authorization code + PKCE
+
+    struct AuthorizeRequest {
+        var clientID: String
+        var redirectURI: String
+        var state: String
+        var codeChallenge: String
+        var scope: String
+    }
+
+    /// Validates the parameters of an authorization request (query of GET, form of POST).
+    func validate(_ parameters: [String: String]) throws -> AuthorizeRequest {
+        func required(_ name: String) throws -> String {
+            guard let value = parameters[name], !value.isEmpty else { throw oauthPageError("Missing parameter \(name).") }
+            return value
+        }
+        guard parameters["response_type"] == "code" else { throw oauthPageError("response_type must be code.") }
+        let clientID = try required("client_id")
+        guard clientID == Self.webClientID else { throw oauthPageError("Unknown client_id \(clientID); use \(Self.webClientID).") }
+        let redirectURI = try required("redirect_uri")
+        guard isAllowedRedirect(redirectURI) else {
+            throw oauthPageError("redirect_uri must be on this dev server (http://localhost:\(port) or http://127.0.0.1:\(port)).")
+        }
+        guard parameters["code_challenge_method"] == "S256" else {
+            throw oauthPageError("PKCE is required: send code_challenge with code_challenge_method=S256.")
+        }
+        let challenge = try required("code_challenge")
+        guard challenge.count == 43, challenge.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw oauthPageError("code_challenge must be the base64url SHA-256 of the verifier (43 characters).")
+        }
+        return AuthorizeRequest(
+            clientID: clientID, redirectURI: redirectURI, state: parameters["state"] ?? "", codeChallenge: challenge,
+            scope: parameters["scope"] ?? "")
+    }
+
+    func isAllowedRedirect(_ uri: String) -> Bool {
+        guard let url = URL(string: uri), url.scheme == "http", url.port == port,
+            url.host == "localhost" || url.host == "127.0.0.1", url.user == nil, url.fragment == nil
+        else { return false }
+        return true
+    }
+
+    /// GET /dev-idp/authorize — the login page: pick a seeded user.
+    func loginPage(_ request: Request) throws -> Response {
+        var parameters: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
+        let authorize = try validate(parameters)
+        let hidden = ["response_type": "code", "client_id": authorize.clientID, "redirect_uri": authorize.redirectURI,
+                      "state": authorize.state, "code_challenge": authorize.codeChallenge,
+                      "code_challenge_method": "S256", "scope": authorize.scope]
+            .sorted { $0.key < $1.key }
+            .map { #"<input type="hidden" name="\#(escape($0.key))" value="\#(escape($0.value))">"# }
+            .joined(separator: "\n      ")
+        let buttons = DevAccount.people.map { account in
+            #"<button type="submit" name="user" value="\#(account.name)"><strong>\#(account.role)</strong><span>\#(escape(account.email))</span><small>\#(account.permissions.joined(separator: " "))</small></button>"#
+        }.joined(separator: "\n      ")
+        let html = """
+            <!doctype html>
+            <html lang="en">
+            <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>Sign in · Timesheets dev identity provider</title>
+            <style>\(Self.loginStyle)</style></head>
+            <body><main>
+            <h1>Sign in</h1>
+            <p>Development identity provider: choose who you are. No password; tokens are signed with the dev key.</p>
+            <form method="post" action="/dev-idp/authorize">
+                  \(hidden)
+                  \(buttons)
+            </form>
+            </main></body></html>
+            """
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://localhost:\(port) http://127.0.0.1:\(port); frame-ancestors 'none'",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static let loginStyle = """
+        body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2430;margin:0}main{max-width:28rem;margin:3rem auto;padding:1.5rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 4px #0002}
+        h1{margin-top:0}button{display:block;width:100%;text-align:left;margin:.5rem 0;padding:.8rem 1rem;border:1px solid #c4c9d4;border-radius:.5rem;background:#fff;font:inherit;cursor:pointer}
+        button:hover,button:focus{border-color:#2456c7;outline:2px solid #2456c7}button span,button small{display:block;color:#4a5263}small{font-size:.75rem}
+        """
+
+    /// POST /dev-idp/authorize — the chosen user; redirects back with a one-time code.
+    func authorize(_ request: Request) async throws -> Response {
+        let form = try await formParameters(request)
+        let authorize = try validate(form)
+        guard let account = DevAccount.people.first(where: { $0.name == form["user"] }) else {
+            throw oauthPageError("Choose one of the seeded users.")
+        }
+        let code = Self.randomToken()
+        codes.withLock { codes in
+            let now = ContinuousClock.now
+            codes = codes.filter { $0.value.expires > now }
+            codes[code] = PendingCode(
+                clientID: authorize.clientID, redirectURI: authorize.redirectURI, codeChallenge: authorize.codeChallenge,
+                account: account, scopes: account.permissions, expires: now + .seconds(60))
+        }
+        var components = URLComponents(string: authorize.redirectURI)!
+        components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "code", value: code)]
+            + (authorize.state.isEmpty ? [] : [URLQueryItem(name: "state", value: authorize.state)])
+        return Response(status: .found, headers: [.location: components.string!, .cacheControl: "no-store"])
+    }
+
+    // MARK: Token endpoint
+
+    struct TokenResponse: Encodable {
+        var access_token: String
+        var token_type = "Bearer"
+        var expires_in: Int
+        var scope: String
+    }
+
+    /// POST /dev-idp/oauth/token — client credentials, or an authorization code with its PKCE verifier.
+    func token(_ request: Request) async throws -> Response {
+        let parameters = try await tokenParameters(request)
+        let lifetime = 86_400
+        switch parameters["grant_type"] {
+        case "client_credentials":
+            guard parameters["client_id"] == Self.machineClientID, parameters["client_secret"] == machineClientSecret else {
+                throw OAuthError(status: .unauthorized, error: "access_denied", description: "Unauthorized")
+            }
+            if let audience = parameters["audience"], audience != minter.audience {
+                throw OAuthError(status: .forbidden, error: "access_denied", description: "Service not found: \(audience)")
+            }
+            let account = DevAccount.machine
+            let token = minter.token(for: account, lifetime: .seconds(lifetime), clientID: Self.machineClientID)
+            return try .json(TokenResponse(access_token: token, expires_in: lifetime, scope: account.permissions.joined(separator: " ")))
+        case "authorization_code":
+            guard let code = parameters["code"], let verifier = parameters["code_verifier"] else {
+                throw OAuthError(status: .badRequest, error: "invalid_request", description: "code and code_verifier are required")
+            }
+            // A code is used at most once, whatever the outcome.
+            let pending = codes.withLock { $0.removeValue(forKey: code) }
+            guard let pending, pending.expires > ContinuousClock.now else {
+                throw OAuthError(status: .forbidden, error: "invalid_grant", description: "Invalid or expired authorization code")
+            }
+            guard parameters["client_id"] == pending.clientID, parameters["redirect_uri"] == pending.redirectURI else {
+                throw OAuthError(status: .forbidden, error: "invalid_grant", description: "client_id or redirect_uri does not match the authorization request")
+            }
+            guard Self.challenge(for: verifier) == pending.codeChallenge else {
+                throw OAuthError(status: .forbidden, error: "invalid_grant", description: "Failed to verify code verifier")
+            }
+            let token = minter.token(for: pending.account, scopes: pending.scopes, lifetime: .seconds(lifetime), clientID: pending.clientID)
+            return try .json(TokenResponse(access_token: token, expires_in: lifetime, scope: pending.scopes.joined(separator: " ")))
+        default:
+            throw OAuthError(status: .badRequest, error: "unsupported_grant_type", description: "Use client_credentials or authorization_code")
+        }
+    }
+
+    /// GET /dev-idp/v2/logout — Auth0's logout: back to `returnTo` on this server.
+    func logout(_ request: Request) -> Response {
+        let target = request.uri.queryParameters["returnTo"].map(String.init) ?? ""
+        let location = isAllowedRedirect(target) ? target : "/"
+        return Response(status: .found, headers: [.location: location])
+    }
+
+    // MARK: Helpers
+
+    static func challenge(for verifier: String) -> String {
+        AuthBase64URL.encode(Array(SHA256.hash(data: Data(verifier.utf8))))
+    }
+
+    static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return AuthBase64URL.encode((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+    }
+
+    func formParameters(_ request: Request) async throws -> [String: String] {
+        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        var result: [String: String] = [:]
+        for (name, value) in try RequestBodyReader.formFields(buffer) where result[name] == nil { result[name] = value }
+        return result
+    }
+
+    /// Token requests come as a form (OAuth's way) or JSON (what Auth0 also accepts and the seed's script sends).
+    func tokenParameters(_ request: Request) async throws -> [String: String] {
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        if type.hasPrefix("application/json") {
+            let buffer = try await request.body.collect(upTo: 64 * 1024)
+            guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] else {
+                throw OAuthError(status: .badRequest, error: "invalid_request", description: "The body is not a JSON object")
+            }
+            return object.compactMapValues { $0 as? String }
+        }
+        return try await formParameters(request)
+    }
+
+    func oauthPageError(_ message: String) -> Problem {
+        Problem(status: .badRequest, code: "invalid_request", title: "Bad authorization request", detail: message)
+    }
+
+    func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+            .replacingOccurrences(of: "'", with: "&#39;")
+    }
+}
+
+/// An OAuth error response (`{"error": ..., "error_description": ...}`), as Auth0 answers token requests.
+struct OAuthError: HTTPResponseError {
+    var status: HTTPResponse.Status
+    var error: String
+    var description: String
+
+    func response(from request: Request, context: some RequestContext) throws -> Response { render() }
+
+    func render() -> Response {
+        (try? Response.json(["error": error, "error_description": description], status: status, headers: [.cacheControl: "no-store"]))
+            ?? Response(status: status)
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import TimesheetDomain
+
+extension JSONEncoder {
+    /// The API's encoder: ISO 8601 timestamps with milliseconds, stable key order.
+    static var api: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
+        return encoder
+    }
+}
+
+/// An entry as the API shows it: snake_case fields as in the reference sample, plus `approved` for its clients.
+struct TimesheetResponse: Encodable, Sendable {
+    var id: Int64
+    var userID: String
+    var date: String
+    var project: String
+    var hours: Double
+    var notes: String?
+    var status: String
+    var approved: Bool
+    var createdAt: Date
+    var updatedAt: Date
+    var reviewedBy: String?
+    var reviewedAt: Date?
+    var rejectionReason: String?
+
+    init(_ entry: Timesheet) {
+        id = entry.id.rawValue
+        userID = entry.userID
+        date = entry.date.description
+        project = entry.project
+        hours = entry.hours.value
+        notes = entry.notes
+        status = entry.status.rawValue
+        approved = entry.isApproved
+        createdAt = entry.createdAt
+        updatedAt = entry.updatedAt
+        reviewedBy = entry.reviewedBy
+        reviewedAt = entry.reviewedAt
+        rejectionReason = entry.rejectionReason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, date, project, hours, notes, status, approved
+        case userID = "user_id"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case reviewedBy = "reviewed_by"
+        case reviewedAt = "reviewed_at"
+        case rejectionReason = "rejection_reason"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(userID, forKey: .userID)
+        try container.encode(date, forKey: .date)
+        try container.encode(project, forKey: .project)
+        try container.encode(hours, forKey: .hours)
+        try container.encode(notes, forKey: .notes)
+        try container.encode(status, forKey: .status)
+        try container.encode(approved, forKey: .approved)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+        try container.encode(reviewedBy, forKey: .reviewedBy)
+        try container.encode(reviewedAt, forKey: .reviewedAt)
+        try container.encode(rejectionReason, forKey: .rejectionReason)
+    }
+}
+
+struct PageResponse: Encodable, Sendable {
+    var items: [TimesheetResponse]
+    var nextCursor: String?
+
+    init(_ page: TimesheetPage) {
+        items = page.items.map(TimesheetResponse.init)
+        nextCursor = page.nextCursor
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case items
+        case nextCursor = "next_cursor"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}
+
+struct SummaryResponse: Encodable, Sendable {
+    struct Week: Encodable, Sendable {
+        var week: String
+        var weekStart: String
+        var project: String
+        var hours: Double
+        enum CodingKeys: String, CodingKey {
+            case week, project, hours
+            case weekStart = "week_start"
+        }
+    }
+    var from: String
+    var to: String
+    var weeks: [Week]
+
+    init(range: SummaryRange, weeks: [WeeklyProjectHours]) {
+        from = range.from.description
+        to = range.to.description
+        self.weeks = weeks.map {
+            Week(week: $0.weekLabel, weekStart: $0.weekStart.description, project: $0.project, hours: $0.hours.value)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import TimesheetDomain
+
+/// Gives every request an id, writes one log line per request and records request metrics.
+///
+/// Outermost middleware: it sees the final response, errors already rendered.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.requestID = Self.acceptedRequestID(request.headers[.xRequestID]) ?? Self.newRequestID()
+        context.logger[metadataKey: "request_id"] = .string(context.requestID)
+        let start = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            // The error middleware renders everything; this only catches what escapes it.
+            response = ErrorMiddleware.render(error, requestID: context.requestID, logger: context.logger)
+        }
+        response.headers[.xRequestID] = context.requestID
+        let duration = ContinuousClock.now - start
+        let route = context.endpointPath ?? "unmatched"
+        metrics.recordRequest(method: request.method.rawValue, route: route, status: Int(response.status.code), duration: duration)
+        var metadata: Logger.Metadata = [
+            "method": .string(request.method.rawValue),
+            "route": .string(route),
+            "status": .stringConvertible(response.status.code),
+            "duration_ms": .string(String(format: "%.2f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)),
+        ]
+        if let userID = context.facts.userID { metadata["user_id"] = .string(userID) }
+        if let reason = context.facts.authFailureReason { metadata["auth_failure"] = .string(reason) }
+        context.logger.info("request", metadata: metadata)
+        return response
+    }
+
+    /// A caller's id is kept when it is short and plain, so it can be logged safely.
+    static func acceptedRequestID(_ value: String?) -> String? {
+        guard let value, (1...128).contains(value.utf8.count),
+            value.utf8.allSatisfy({ byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+            })
+        else { return nil }
+        return value
+    }
+
+    static func newRequestID() -> String { UUID().uuidString.lowercased() }
+}
+
+/// Turns every error into an RFC 9457 problem response; never leaks internals.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            return Self.render(error, requestID: context.requestID, logger: context.logger)
+        }
+    }
+
+    static func render(_ error: any Error, requestID: String, logger: Logger) -> Response {
+        if let oauth = error as? OAuthError {
+            // The dev identity provider answers token requests the way OAuth clients expect.
+            return oauth.render()
+        }
+        return problem(for: error, logger: logger).render(requestID: requestID)
+    }
+
+    static func problem(for error: any Error, logger: Logger) -> Problem {
+        switch error {
+        case let problem as Problem:
+            return problem
+        case let error as TimesheetError:
+            return Problem(error)
+        case let error as any DependencyError where error.isUnavailable:
+            logger.warning("dependency unavailable", metadata: ["error": .string(String(reflecting: error))])
+            return .unavailable(error.clientMessage)
+        case let error as HTTPError:
+            return Problem(
+                status: error.status, code: Self.code(for: error.status), title: error.status.reasonPhrase,
+                detail: error.body ?? Self.detail(for: error.status), headers: error.headers)
+        case let error as any HTTPResponseError:
+            return Problem(
+                status: error.status, code: Self.code(for: error.status), title: error.status.reasonPhrase,
+                detail: Self.detail(for: error.status))
+        default:
+            logger.error("unexpected error", metadata: ["error": .string(String(reflecting: error))])
+            return .internalError()
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 404: "not_found"
+        case 405: "method_not_allowed"
+        case 413: "body_too_large"
+        case 400: "bad_request"
+        default: status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_")
+        }
+    }
+
+    static func detail(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 404: "There is no such resource; see /openapi.json for the routes."
+        case 405: "This method is not allowed on this resource; see /openapi.json."
+        default: status.reasonPhrase
+        }
+    }
+}
+
+/// An error of a dependency (the database). When it is unavailable the answer is 503 with `Retry-After`; any other
+/// dependency error is a 500.
+protocol DependencyError: Error {
+    var isUnavailable: Bool { get }
+    /// What a client may be told (no internals).
+    var clientMessage: String { get }
+}
+
+extension HTTPField.Name {
+    static let xRequestID = Self("X-Request-Id")!
+}

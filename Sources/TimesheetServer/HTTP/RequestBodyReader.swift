@@ -1,0 +1,127 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TimesheetDomain
+
+/// Reads request bodies: JSON or form-encoded, size-limited while streaming, decoded into domain input.
+struct RequestBodyReader: Sendable {
+    /// The largest body of an ordinary request.
+    var limit: Int
+    /// The largest body of a batch upload.
+    var batchLimit: Int
+
+    enum Format {
+        case json
+        case form
+    }
+
+    /// Checks the content type and collects at most `limit` bytes, refusing with 413 as soon as more arrive.
+    func collect(_ request: Request, limit: Int) async throws -> (Format, ByteBuffer) {
+        let format = try Self.format(of: request)
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw Problem.tooLarge(limit: limit)
+        }
+        do {
+            return (format, try await request.body.collect(upTo: limit))
+        } catch is NIOTooManyBytesError {
+            throw Problem.tooLarge(limit: limit)
+        }
+    }
+
+    static func format(of request: Request) throws -> Format {
+        guard let contentType = request.headers[.contentType] else {
+            throw Problem.unsupportedMediaType("Send the body as application/json or application/x-www-form-urlencoded.")
+        }
+        let mediaType = contentType.split(separator: ";", maxSplits: 1)[0]
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        switch mediaType {
+        case "application/json": return .json
+        case "application/x-www-form-urlencoded": return .form
+        default:
+            throw Problem.unsupportedMediaType(
+                "\(mediaType) is not supported; send application/json or application/x-www-form-urlencoded.")
+        }
+    }
+
+    /// One entry, from a JSON object or a form.
+    func entry(_ request: Request) async throws -> TimesheetInput {
+        let (format, buffer) = try await collect(request, limit: limit)
+        switch format {
+        case .form:
+            return TimesheetInput(form: try Self.formFields(buffer))
+        case .json:
+            return try Self.decodeJSON(TimesheetInput.self, from: buffer, expecting: "a JSON object")
+        }
+    }
+
+    /// One entry object (as the reference's cron client sends) or an array of them.
+    func batch(_ request: Request) async throws -> [TimesheetInput] {
+        let (format, buffer) = try await collect(request, limit: batchLimit)
+        switch format {
+        case .form:
+            return [TimesheetInput(form: try Self.formFields(buffer))]
+        case .json:
+            let firstByte = buffer.readableBytesView.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+            if firstByte == UInt8(ascii: "[") {
+                return try Self.decodeJSON([TimesheetInput].self, from: buffer, expecting: "an array of entry objects")
+            }
+            return [try Self.decodeJSON(TimesheetInput.self, from: buffer, expecting: "an entry object or an array of them")]
+        }
+    }
+
+    /// A small object of optional string fields, such as a rejection's `reason`; an empty body is an empty object.
+    func fields(_ request: Request, allowed: Set<String>) async throws -> [String: InputValue] {
+        if request.headers[.contentType] == nil, request.headers[.contentLength] == nil || request.headers[.contentLength] == "0" {
+            return [:]
+        }
+        let (format, buffer) = try await collect(request, limit: limit)
+        var values: [String: InputValue] = [:]
+        switch format {
+        case .form:
+            for (name, value) in try Self.formFields(buffer) { values[name] = .string(value) }
+        case .json:
+            if buffer.readableBytes == 0 { return [:] }
+            values = try Self.decodeJSON([String: InputValue].self, from: buffer, expecting: "a JSON object")
+        }
+        let unknown = values.keys.filter { !allowed.contains($0) }.sorted()
+        if !unknown.isEmpty {
+            throw Problem.validation(unknown.map {
+                FieldError(field: $0, code: .unknownField, message: "Unknown field; the fields are \(allowed.sorted().joined(separator: ", ")).")
+            })
+        }
+        return values
+    }
+
+    static func decodeJSON<Value: Decodable>(_ type: Value.Type, from buffer: ByteBuffer, expecting: String) throws -> Value {
+        let data = Data(buffer.readableBytesView)
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch DecodingError.typeMismatch(_, _) {
+            throw Problem.badRequest(code: "invalid_body", "Expected \(expecting).")
+        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+            throw Problem.badRequest(code: "invalid_body", "Expected \(expecting).")
+        } catch {
+            throw Problem.badRequest(code: "malformed_json", "The body is not valid JSON (UTF-8); expected \(expecting).")
+        }
+    }
+
+    /// Decodes `application/x-www-form-urlencoded` pairs; `+` is a space.
+    static func formFields(_ buffer: ByteBuffer) throws -> [(name: String, value: String)] {
+        guard let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes) else {
+            throw Problem.badRequest(code: "malformed_form", "The form body is not valid UTF-8.")
+        }
+        var fields: [(name: String, value: String)] = []
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ part: Substring) throws -> String {
+                guard let value = part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                    throw Problem.badRequest(code: "malformed_form", "The form body has an invalid percent-encoding.")
+                }
+                return value
+            }
+            fields.append((try decode(parts[0]), parts.count > 1 ? try decode(parts[1]) : ""))
+        }
+        return fields
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TimesheetDomain
+
+extension Response {
+    /// A JSON response encoded with the API's encoder.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        let data = try JSONEncoder.api.encode(value)
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension Request {
+    /// The first value of a query parameter, percent-decoded.
+    func query(_ name: String) -> String? {
+        uri.queryParameters[name[...]].map(String.init)
+    }
+}
+
+extension AppRequestContext {
+    /// The `{id}` path parameter as a timesheet id; anything else names no entry (404).
+    func timesheetID() throws -> TimesheetID {
+        let raw = parameters.get("id") ?? ""
+        guard let id = TimesheetID(raw) else {
+            throw Problem.notFound("No timesheet has id '\(raw.prefix(40))'; ids are positive whole numbers.")
+        }
+        return id
+    }
+}

@@ -1,0 +1,42 @@
+// Calls the API with the access token and turns problem+json answers into errors that know their fields.
+
+export class APIError extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+    this.fieldErrors = Array.isArray(problem.errors) ? problem.errors : [];
+    this.retryable = status === 503 || status === 0;
+  }
+}
+
+export class API {
+  constructor(auth, onUnauthorized) {
+    this.auth = auth;
+    this.onUnauthorized = onUnauthorized;
+  }
+
+  async request(method, path, body) {
+    const headers = { authorization: `Bearer ${this.auth.token}` };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch {
+      throw new APIError(0, { detail: "The network is unavailable. Check your connection and try again; nothing you typed is lost." });
+    }
+    if (response.status === 204) return null;
+    const payload = await response.json().catch(() => ({}));
+    if (response.status === 401) this.onUnauthorized();
+    if (!response.ok) {
+      if (response.status === 503) payload.detail = "The service is briefly unavailable. Try again in a moment; nothing you typed is lost.";
+      throw new APIError(response.status, payload);
+    }
+    return payload;
+  }
+
+  get(path) { return this.request("GET", path); }
+  post(path, body) { return this.request("POST", path, body); }
+  put(path, body) { return this.request("PUT", path, body); }
+  del(path) { return this.request("DELETE", path); }
+}

@@ -1,0 +1,284 @@
+import { Auth, decodeJWT } from "/app/auth.js";
+import { API } from "/app/api.js";
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+const PALETTE = ["#1f4fb8", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490", "#a16207", "#be185d"];
+
+let auth;
+let api;
+let nextCursor = null;
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function banner(message) {
+  const node = $("#banner");
+  node.textContent = message || "";
+  node.hidden = !message;
+}
+
+/** Shows an API error next to what caused it: field errors on their inputs, the rest at the form or action. */
+function showError(error, form, area = "") {
+  if (form) clearErrors(form);
+  const fields = error.fieldErrors || [];
+  let placed = false;
+  for (const item of fields) {
+    const input = form && form.elements.namedItem(item.field);
+    if (input && input.setAttribute) {
+      input.setAttribute("aria-invalid", "true");
+      const note = element("p", { class: "field-error", id: `error-${item.field}` }, item.message);
+      input.setAttribute("aria-describedby", note.id);
+      input.closest("label").append(note);
+      placed = true;
+    }
+  }
+  const target = $(`[data-error-for="${area}"]`, form || document) || $(`[data-error-for="${area}"]`);
+  if (target && (!placed || fields.length === 0)) target.textContent = error.message;
+  if (error.retryable) banner(error.message);
+}
+
+function clearErrors(form) {
+  $$(".field-error", form).forEach((node) => node.remove());
+  $$("[aria-invalid]", form).forEach((node) => { node.removeAttribute("aria-invalid"); node.removeAttribute("aria-describedby"); });
+  $$(".form-error", form).forEach((node) => { node.textContent = ""; });
+}
+
+function can(permission) { return auth.permissions.has(permission); }
+
+function applyPermissions() {
+  $$("[data-needs]").forEach((node) => { node.hidden = !can(node.dataset.needs); });
+}
+
+// ---- views ----------------------------------------------------------------------------------------------
+
+function statusBadge(status) { return element("span", { class: `badge ${status}` }, status); }
+
+function entryRow(entry) {
+  const actions = element("td", { class: "row-actions" });
+  if (entry.status === "pending") {
+    if (can("update:timesheets")) actions.append(element("button", { type: "button", onclick: () => startEdit(entry), "aria-label": `Edit entry of ${entry.date}` }, "Edit"));
+    if (can("delete:timesheets")) actions.append(element("button", { type: "button", onclick: () => removeEntry(entry), "aria-label": `Delete entry of ${entry.date}` }, "Delete"));
+  }
+  return element("tr", { "data-id": entry.id },
+    element("td", {}, entry.date),
+    element("td", {}, entry.project),
+    element("td", { class: "num" }, entry.hours),
+    element("td", {}, statusBadge(entry.status)),
+    actions);
+}
+
+async function loadEntries(append = false) {
+  const filters = new FormData($("#filters"));
+  const query = new URLSearchParams({ limit: "20" });
+  for (const [name, value] of filters) if (value) query.set(name, value);
+  if (append && nextCursor) query.set("cursor", nextCursor);
+  $('[data-error-for="list"]').textContent = "";
+  try {
+    const page = await api.get(`/timesheets?${query}`);
+    const body = $("#entries");
+    if (!append) body.replaceChildren();
+    for (const entry of page.items) body.append(entryRow(entry));
+    if (!append && page.items.length === 0) body.append(element("tr", {}, element("td", { colspan: "5" }, "No entries yet.")));
+    nextCursor = page.next_cursor;
+    $("#more").hidden = !nextCursor;
+  } catch (error) { showError(error, null, "list"); }
+}
+
+function startEdit(entry) {
+  const form = $("#entry-form");
+  clearErrors(form);
+  form.elements.id.value = entry.id;
+  form.elements.date.value = entry.date;
+  form.elements.project.value = entry.project;
+  form.elements.hours.value = entry.hours;
+  form.elements.notes.value = entry.notes || "";
+  $("#entry-title").textContent = "Edit entry";
+  $("#entry-submit").textContent = "Save changes";
+  $("#entry-cancel").hidden = false;
+  form.elements.date.focus();
+}
+
+function resetForm() {
+  const form = $("#entry-form");
+  form.reset();
+  form.elements.id.value = "";
+  clearErrors(form);
+  $("#entry-title").textContent = "Add an entry";
+  $("#entry-submit").textContent = "Add entry";
+  $("#entry-cancel").hidden = true;
+}
+
+async function submitEntry(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  clearErrors(form);
+  banner("");
+  const values = Object.fromEntries(new FormData(form));
+  const id = values.id;
+  const body = { date: values.date, project: values.project, hours: values.hours === "" ? null : values.hours };
+  body.notes = values.notes ? values.notes : null;
+  try {
+    if (id) await api.put(`/timesheets/${id}`, body);
+    else await api.post("/timesheets", body);
+    resetForm();
+    await loadEntries();
+  } catch (error) { showError(error, form); }
+}
+
+async function removeEntry(entry) {
+  if (!window.confirm(`Delete the entry of ${entry.date} for ${entry.project}?`)) return;
+  try {
+    await api.del(`/timesheets/${entry.id}`);
+    await loadEntries();
+  } catch (error) { showError(error, null, "list"); }
+}
+
+async function loadSummary() {
+  const chart = $("#chart");
+  try {
+    const summary = await api.get("/timesheets/summary");
+    drawChart(chart, summary);
+  } catch (error) {
+    chart.textContent = error.message;
+  }
+}
+
+/** A stacked bar per ISO week, one colour per project, drawn as SVG. */
+function drawChart(container, summary) {
+  const ns = "http://www.w3.org/2000/svg";
+  const weeks = [...new Set(summary.weeks.map((w) => w.week))];
+  const projects = [...new Set(summary.weeks.map((w) => w.project))].sort();
+  const colour = (project) => PALETTE[projects.indexOf(project) % PALETTE.length];
+  container.replaceChildren();
+  $("#legend").replaceChildren(...projects.map((p) => element("li", {}, Object.assign(element("span"), { style: `background:${colour(p)}` }), p)));
+  if (weeks.length === 0) { container.textContent = "No hours recorded in the last 12 weeks."; return; }
+  const totals = weeks.map((week) => summary.weeks.filter((w) => w.week === week).reduce((sum, w) => sum + w.hours, 0));
+  const max = Math.max(8, ...totals);
+  const width = 640, height = 260, left = 40, bottom = 30, barWidth = Math.min(48, (width - left) / weeks.length - 8);
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", "100%");
+  const add = (tag, attributes, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  add("line", { x1: left, y1: height - bottom, x2: width, y2: height - bottom, stroke: "#888" });
+  add("text", { x: 4, y: 14, "font-size": 11, fill: "#4a5263" }, `${max} h`);
+  weeks.forEach((week, index) => {
+    const x = left + 8 + index * ((width - left) / weeks.length);
+    let y = height - bottom;
+    for (const item of summary.weeks.filter((w) => w.week === week)) {
+      const h = (item.hours / max) * (height - bottom - 20);
+      y -= h;
+      const rect = add("rect", { x, y, width: barWidth, height: h, fill: colour(item.project) });
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `${week} · ${item.project}: ${item.hours} h`;
+      rect.append(title);
+    }
+    add("text", { x: x + barWidth / 2, y: height - 10, "font-size": 11, "text-anchor": "middle", fill: "#1d2430" }, week.slice(5));
+    add("text", { x: x + barWidth / 2, y: y - 4, "font-size": 11, "text-anchor": "middle", fill: "#1d2430" }, totals[index]);
+  });
+  container.append(svg);
+}
+
+async function loadApprovals() {
+  const body = $("#pending");
+  $('[data-error-for="approvals"]').textContent = "";
+  try {
+    const page = await api.get("/approvals?limit=100");
+    body.replaceChildren(...page.items.map((entry) => {
+      const reason = element("input", { type: "text", "aria-label": `Reason for rejecting entry ${entry.id}`, placeholder: "Reason (optional)" });
+      return element("tr", { "data-id": entry.id },
+        element("td", {}, entry.user_id), element("td", {}, entry.date), element("td", {}, entry.project),
+        element("td", { class: "num" }, entry.hours),
+        element("td", { class: "row-actions" },
+          element("button", { type: "button", class: "primary", onclick: () => review(entry, "approve") }, "Approve"),
+          reason,
+          element("button", { type: "button", onclick: () => review(entry, "reject", reason.value) }, "Reject")));
+    }));
+    if (page.items.length === 0) body.append(element("tr", {}, element("td", { colspan: "5" }, "Nothing waits for approval.")));
+  } catch (error) { showError(error, null, "approvals"); }
+}
+
+async function review(entry, action, reason) {
+  try {
+    if (action === "approve") await api.put(`/approvals/${entry.id}`);
+    else await api.post(`/approvals/${entry.id}/reject`, reason ? { reason } : {});
+    await loadApprovals();
+  } catch (error) { showError(error, null, "approvals"); }
+}
+
+async function loadProfile() {
+  const list = $("#profile");
+  try {
+    const me = await api.get("/me");
+    const rows = [["User", me.user_id], ["Subject", me.subject], ["Permissions", me.permissions.join(", ") || "none"], ["Client", me.client_id || "—"], ["Machine client", me.is_machine ? "yes" : "no"], ["Token expires", new Date(me.expires_at).toLocaleString()]];
+    list.replaceChildren(...rows.flatMap(([term, value]) => [element("dt", {}, term), element("dd", {}, value)]));
+  } catch (error) { list.textContent = error.message; }
+  $("#raw-token").textContent = JSON.stringify(decodeJWT(auth.token), null, 2);
+}
+
+const views = { timesheets: () => loadEntries(), summary: loadSummary, approvals: loadApprovals, profile: loadProfile };
+
+function route() {
+  if (!auth.token) return showLoggedOut();
+  let name = (window.location.hash.replace(/^#\//, "") || "timesheets");
+  if (!views[name] || (name === "approvals" && !can("approve:timesheets"))) name = "timesheets";
+  $$("[data-view-section]").forEach((section) => { section.hidden = section.id !== `view-${name}`; });
+  $$("nav a").forEach((link) => link.toggleAttribute("aria-current", link.dataset.view === name));
+  $$("nav a[aria-current]").forEach((link) => link.setAttribute("aria-current", "page"));
+  views[name]();
+}
+
+function showLoggedOut() {
+  $("#welcome").hidden = false;
+  $("#nav").hidden = true;
+  $("#login").hidden = false;
+  $("#logout").hidden = true;
+  $("#who").textContent = "";
+  $$("[data-view-section]").forEach((section) => { section.hidden = true; });
+}
+
+function showLoggedIn() {
+  const claims = auth.claims;
+  $("#welcome").hidden = true;
+  $("#nav").hidden = false;
+  $("#login").hidden = true;
+  $("#logout").hidden = false;
+  $("#who").textContent = claims["https://api.exampleco.com/email"] || claims.sub;
+  applyPermissions();
+}
+
+async function start() {
+  const config = await (await fetch("/config.json")).json();
+  auth = new Auth(config);
+  api = new API(auth, () => { banner("Your session has ended. Log in again; nothing you typed is lost."); $("#login").hidden = false; });
+  for (const button of [$("#login"), $("#login-big")]) button.addEventListener("click", () => auth.login());
+  $("#logout").addEventListener("click", () => auth.logout());
+  $("#entry-form").addEventListener("submit", submitEntry);
+  $("#entry-cancel").addEventListener("click", resetForm);
+  $("#filters").addEventListener("submit", (event) => { event.preventDefault(); loadEntries(); });
+  $("#more").addEventListener("click", () => loadEntries(true));
+  window.addEventListener("hashchange", route);
+  try {
+    await auth.handleRedirect();
+  } catch (error) {
+    banner(error.message);
+  }
+  if (auth.token) showLoggedIn();
+  route();
+}
+
+start().catch((error) => banner(`The app could not start: ${error.message}`));

@@ -1,0 +1,119 @@
+import AsyncHTTPClient
+import AuthKit
+import AuthKitTesting
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+import TimesheetDomain
+import TimesheetDomainTesting
+
+@testable import TimesheetServer
+
+let apiAudience = "https://api.exampleco.com/timesheets"
+
+/// The people and machines of the reference scenario, with the permissions their roles have.
+enum Role: String, CaseIterable, Sendable {
+    case employee
+    case contractor
+    case manager
+    case machine
+    case reader
+
+    var subject: String {
+        switch self {
+        case .machine: "batch-client@clients"
+        default: "auth0|\(rawValue)"
+        }
+    }
+
+    var scopes: [String] {
+        switch self {
+        case .employee, .contractor: ["read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets"]
+        case .manager:
+            ["read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets", "approve:timesheets"]
+        case .machine: ["batch:upload"]
+        case .reader: ["read:timesheets"]
+        }
+    }
+}
+
+/// A router under test, its in-memory repository and a real JWKS server on 127.0.0.1 minting real RS256 tokens.
+struct APIHarness: Sendable {
+    let issuer: TestTokenIssuer
+    let server: JWKSTestServer
+    let repository: InMemoryTimesheetRepository
+    let metrics: ServerMetrics
+
+    func token(_ role: Role, audience: String = apiAudience, lifetime: Duration = .seconds(3600)) -> String {
+        var extra: [String: JSONClaimValue] = [
+            "scope": .string(role.scopes.joined(separator: " ")),
+            "permissions": .array(role.scopes.map(JSONClaimValue.string)),
+        ]
+        if role == .machine { extra["gty"] = "client-credentials" }
+        return issuer.mint(
+            TestTokenIssuer.claims(
+                issuer: server.issuerURL, audience: .array([.string(audience)]), subject: role.subject,
+                lifetime: lifetime, extra: extra))
+    }
+
+    func headers(_ role: Role?, json: Bool = true) -> HTTPFields {
+        var fields: HTTPFields = [:]
+        if let role { fields[.authorization] = "Bearer \(token(role))" }
+        if json { fields[.contentType] = "application/json" }
+        return fields
+    }
+
+    /// Runs `body` against a fresh router; the JWKS server and HTTP client are stopped afterwards.
+    static func run(
+        bodyLimit: Int = 1 << 20,
+        _ body: @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let issuer = try TestTokenIssuer()
+        try await JWKSTestServer.withRunning(issuer) { server in
+            let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+            do {
+                let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+                let authenticator = BearerAuthenticator(
+                    configuration: AuthConfiguration(issuer: server.issuerURL, audiences: [apiAudience]),
+                    httpClient: httpClient, logger: logger)
+                let repository = InMemoryTimesheetRepository()
+                let metrics = ServerMetrics()
+                var dependencies = RouterDependencies(
+                    timesheets: TimesheetService(repository: repository), authenticator: authenticator,
+                    readiness: [SigningKeysCheck(authenticator: authenticator)], metrics: metrics,
+                    corsAllowedOrigins: ["http://localhost:4200"])
+                dependencies.bodyLimit = bodyLimit
+                let app = Application(router: buildRouter(dependencies), logger: logger)
+                let harness = APIHarness(issuer: issuer, server: server, repository: repository, metrics: metrics)
+                try await app.test(.router) { client in try await body(harness, client) }
+            } catch {
+                try await httpClient.shutdown()
+                throw error
+            }
+            try await httpClient.shutdown()
+        }
+    }
+}
+
+extension TestResponse {
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+    }
+
+    var jsonArray: [[String: Any]] {
+        (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [[String: Any]] ?? []
+    }
+
+    var text: String { String(buffer: body) }
+
+    /// The `errors[].field` of a problem response.
+    var problemFields: [String] {
+        (json["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String }
+    }
+}
+
+func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
