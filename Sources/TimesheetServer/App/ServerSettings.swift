@@ -47,7 +47,7 @@ struct ServerSettings: Sendable {
         if issuer == nil, let domain = config.string(forKey: "auth0.domain")?.nonEmpty {
             issuer = domain.contains("://") ? domain : "https://\(domain)/"
         }
-        let secret = config.string(forKey: "auth.hs256Secret", isSecret: true)?.nonEmpty
+        let secret = config.string(forKey: "auth.hs256.secret", isSecret: true)?.nonEmpty
         let audiences = (config.string(forKey: "auth.audience") ?? config.string(forKey: "auth0.audience") ?? "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if requireIssuer {

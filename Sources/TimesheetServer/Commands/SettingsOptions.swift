@@ -46,7 +46,7 @@ struct SettingsOptions: ParsableArguments {
             ("auth.audience", authAudience), ("auth.jwksUrl", authJwksURL), ("auth.algorithms", authAlgorithms),
             ("auth.userIdClaim", authUserIDClaim), ("auth.scopeClaims", authScopeClaims),
             ("auth.clockTolerance", authClockTolerance), ("auth.jwksRequestsPerMinute", authJwksRequestsPerMinute),
-            ("auth.hs256Secret", authHs256Secret), ("cors.allowedOrigins", corsAllowedOrigins), ("log.level", logLevel),
+            ("auth.hs256.secret", authHs256Secret), ("cors.allowedOrigins", corsAllowedOrigins), ("log.level", logLevel),
             ("log.format", logFormat),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]

@@ -1,0 +1,139 @@
+import ArgumentParser
+import AuthKit
+import AuthKitTesting
+import Configuration
+import Foundation
+import Logging
+import Testing
+import TimesheetDomain
+import TimesheetDomainTesting
+
+@testable import TimesheetServer
+
+@Suite struct SettingsTests {
+    func load(_ environment: [String: String], requireDatabase: Bool = true) throws(SettingError) -> ServerSettings {
+        let reader = ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment))
+        return try ServerSettings.load(from: reader, requireDatabase: requireDatabase)
+    }
+
+    let minimal = ["DATABASE_URL": "postgres://u@127.0.0.1/db", "AUTH_ISSUER": "https://tenant.auth0.com/", "AUTH_AUDIENCE": "https://api"]
+
+    @Test func defaultsAndRequiredSettings() throws {
+        let settings = try load(minimal)
+        #expect(settings.host == "127.0.0.1" && settings.port == 8080)
+        #expect(settings.auth.algorithms == ["RS256"])
+        #expect(settings.auth.userIDClaim == "sub")
+        #expect(settings.auth.scopeClaims == ["scope", "permissions"])
+        #expect(settings.auth.audiences == ["https://api"])
+        for missing in ["DATABASE_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"] {
+            var environment = minimal
+            environment[missing] = nil
+            #expect(throws: SettingError.self) { try load(environment) }
+            do { _ = try load(environment) } catch { #expect(error.setting == missing) }
+        }
+    }
+
+    @Test func theSeedsNamesAreAliases() throws {
+        let settings = try load(["DATABASE_URL": "postgres://u@h/db", "AUTH0_DOMAIN": "tenant.auth0.com", "AUTH0_AUDIENCE": "a, b"])
+        #expect(settings.auth.issuer == "https://tenant.auth0.com/")
+        #expect(settings.auth.audiences == ["a", "b"])
+    }
+
+    @Test func invalidValuesNameTheirSetting() {
+        let cases: [(String, String)] = [
+            ("PORT", "eighty"), ("PORT", "70000"), ("AUTH_ISSUER", "http://tenant.auth0.com/"), ("AUTH_ISSUER", "not a url"),
+            ("AUTH_ALGORITHMS", "RS256,XS999"), ("AUTH_CLOCK_TOLERANCE", "-1"), ("AUTH_JWKS_REQUESTS_PER_MINUTE", "0"),
+            ("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("CORS_ALLOWED_ORIGINS", "not-an-origin"),
+            ("AUTH_JWKS_URL", "http://tenant.auth0.com/jwks.json"),
+        ]
+        for (name, value) in cases {
+            var environment = minimal
+            environment[name] = value
+            do {
+                _ = try load(environment)
+                Issue.record("\(name)=\(value) was accepted")
+            } catch {
+                #expect(error.setting == name, "\(name)=\(value): \(error)")
+            }
+        }
+    }
+
+    @Test func loopbackIssuersMayUseHTTP() throws {
+        var environment = minimal
+        environment["AUTH_ISSUER"] = "http://127.0.0.1:8080/dev-idp/"
+        #expect(try load(environment).auth.issuer == "http://127.0.0.1:8080/dev-idp/")
+        environment["AUTH_ISSUER"] = "http://localhost:9000/"
+        #expect(throws: Never.self) { try load(environment) }
+    }
+
+    @Test func sharedSecretSwitchesToHS256() throws {
+        var environment = minimal
+        environment["AUTH_HS256_SECRET"] = "a-long-enough-shared-secret-for-hs256"
+        #expect(try load(environment).auth.algorithms == ["HS256"])
+    }
+
+    @Test func flagsWinOverTheEnvironment() async throws {
+        var options = try SettingsOptions.parse(["--port", "9999", "--auth-issuer", "https://flag.example.com/"])
+        options.envFile = "/nonexistent/.env"
+        let reader = try await options.configReader(environment: minimal.merging(["PORT": "1234"]) { $1 })
+        let settings = try ServerSettings.load(from: reader)
+        #expect(settings.port == 9999)
+        #expect(settings.auth.issuer == "https://flag.example.com/")
+        #expect(settings.databaseURL == minimal["DATABASE_URL"])
+    }
+
+    @Test func envFilesAreRead() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("test-\(UUID().uuidString).env")
+        try "AUTH_AUDIENCE=from-file\nLOG_LEVEL=debug\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        var options = try SettingsOptions.parse([])
+        options.envFile = file.path
+        var environment = minimal
+        environment["AUTH_AUDIENCE"] = nil
+        let settings = try ServerSettings.load(from: try await options.configReader(environment: environment))
+        #expect(settings.auth.audiences == ["from-file"])
+        #expect(settings.logLevel == .debug)
+    }
+}
+
+@Suite struct DevToolTests {
+    @Test func seedingRunsOnce() async throws {
+        let repository = InMemoryTimesheetRepository()
+        let today = CalendarDay(year: 2017, month: 5, day: 31)!
+        let added = try await DevSeed.run(repository, today: today)
+        #expect(added > 40)
+        #expect(try await DevSeed.run(repository, today: today) == 0)
+        #expect(await repository.count == added)
+    }
+
+    @Test func tokenLifetimes() {
+        #expect(TokenCommand.lifetime("30m") == .seconds(1_800))
+        #expect(TokenCommand.lifetime("2d") == .seconds(172_800))
+        for bad in ["", "h", "1", "0h", "-1h", "1w"] { #expect(TokenCommand.lifetime(bad) == nil, "\(bad)") }
+    }
+
+    @Test func devTokensLookLikeAuth0s() throws {
+        let issuer = try DevSigningKey(path: FileManager.default.temporaryDirectory.appendingPathComponent("k-\(UUID().uuidString)/key.pem").path).load()
+        let minter = DevTokenMinter(issuer: issuer, issuerURL: "http://127.0.0.1:8080/dev-idp/", audience: "https://api.exampleco.com/timesheets")
+        let token = minter.token(for: DevAccount.people[2], clientID: "timesheets-web")
+        let payload = token.split(separator: ".")[1]
+        var base64 = payload.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        let data = try #require(Data(base64Encoded: base64))
+        let claims = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        for claim in ["iss", "sub", "aud", "iat", "exp", "scope", "permissions", "azp", "https://api.exampleco.com/email"] {
+            #expect(claims[claim] != nil, "\(claim)")
+        }
+        #expect((claims["permissions"] as? [String])?.contains("approve:timesheets") == true)
+        #expect((claims["aud"] as? [String])?.first == "https://api.exampleco.com/timesheets")
+    }
+
+    @Test func theDevKeySurvivesRestartsAndRotates() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("k-\(UUID().uuidString)/key.pem").path
+        let first = try DevSigningKey(path: path).load()
+        let again = try DevSigningKey(path: path).load()
+        #expect(first.keyID == again.keyID && first.privateKeyPEM == again.privateKeyPEM)
+        let rotated = try DevSigningKey(path: path).load(rotate: true)
+        #expect(rotated.keyID != first.keyID)
+    }
+}
