@@ -11,6 +11,12 @@ import AuthKitTesting
 import Foundation
 import Logging
 
+/// Prints and flushes at once, so figures appear as they are measured even through a pipe.
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
 let secondsPerRun = Double(ProcessInfo.processInfo.environment["AUTHKIT_BENCH_SECONDS"] ?? "") ?? 3
 let logger = Logger(label: "AuthKitBench", factory: { _ in SwiftLogNoOpLogHandler() })
 
@@ -62,6 +68,12 @@ func format(_ rate: Double) -> String {
     String(format: "%10.0f verify/s", rate)
 }
 
+// openssl first, before any server or client thread exists: `openssl speed` times itself with SIGALRM, and a child
+// spawned later inherits a signal mask in which SIGALRM may be blocked (then it never stops).
+say("openssl speed -seconds 3 rsa2048 ...")
+let opensslSingle = opensslVerifyRate(multi: nil)
+let opensslDouble = opensslSingle == nil ? nil : opensslVerifyRate(multi: 2)
+
 let issuer = try TestTokenIssuer()
 try await JWKSTestServer.withRunning(issuer) { server in
     let audience = "https://api.exampleco.com"
@@ -79,7 +91,7 @@ try await JWKSTestServer.withRunning(issuer) { server in
             ]
         )
     )
-    print("AuthKit RS256 verification (token \(token.utf8.count) bytes, \(Int(secondsPerRun)) s per run, \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+    say("AuthKit RS256 verification (token \(token.utf8.count) bytes, \(Int(secondsPerRun)) s per run, \(ProcessInfo.processInfo.activeProcessorCount) cores)")
 
     var noCache = AuthConfiguration(issuer: server.issuerURL, audiences: [audience])
     noCache.tokenCacheSize = 0
@@ -91,24 +103,23 @@ try await JWKSTestServer.withRunning(issuer) { server in
     try await cached.prefetchKeys()
 
     let one = try await measure(uncached, token: token, tasks: 1)
-    print("  no cache,   1 task : \(format(one))")
+    say("  no cache,   1 task : \(format(one))")
     let two = try await measure(uncached, token: token, tasks: 2)
-    print("  no cache,   2 tasks: \(format(two))  (\(String(format: "%.2f", two / one))x of 1 task)")
+    say("  no cache,   2 tasks: \(format(two))  (\(String(format: "%.2f", two / one))x of 1 task)")
     let cachedOne = try await measure(cached, token: token, tasks: 1)
-    print("  with cache, 1 task : \(format(cachedOne))")
+    say("  with cache, 1 task : \(format(cachedOne))")
     let cachedTwo = try await measure(cached, token: token, tasks: 2)
-    print("  with cache, 2 tasks: \(format(cachedTwo))")
-    print("  JWKS requests during the run: \(server.jwksRequestCount)")
+    say("  with cache, 2 tasks: \(format(cachedTwo))")
+    say("  JWKS requests during the run: \(server.jwksRequestCount)")
 
-    print("openssl speed -seconds 3 rsa2048")
-    if let single = opensslVerifyRate(multi: nil) {
-        print("  openssl,    1 core : \(format(single))")
-        print("  AuthKit no-cache 1 task = \(String(format: "%.0f", one / single * 100))% of openssl (target >= 80%)")
-        if let double = opensslVerifyRate(multi: 2) {
-            print("  openssl,    2 cores: \(format(double))  (-multi 2)")
-            print("  AuthKit no-cache 2 tasks = \(String(format: "%.0f", two / double * 100))% of openssl -multi 2")
+    if let single = opensslSingle {
+        say("  openssl,    1 core : \(format(single))")
+        say("  AuthKit no-cache 1 task = \(String(format: "%.0f", one / single * 100))% of openssl (target >= 80%)")
+        if let double = opensslDouble {
+            say("  openssl,    2 cores: \(format(double))  (-multi 2)")
+            say("  AuthKit no-cache 2 tasks = \(String(format: "%.0f", two / double * 100))% of openssl -multi 2")
         }
     } else {
-        print("  openssl not available")
+        say("  openssl not available")
     }
 }

@@ -169,6 +169,23 @@ struct KeySetTests {
         }
     }
 
+    @Test("A known kid is served at once while a slow refresh runs (stale-while-revalidate)")
+    func staleWhileRevalidate() async throws {
+        try await withHarness(configure: { $0.jwksTimeout = .seconds(2) }) { h in
+            try await h.auth.prefetchKeys()
+            h.server.setFailureMode(.hang(.seconds(4)))
+            h.clock.advance(by: .seconds(601))
+            let started = ContinuousClock.now
+            let principal = try await h.auth.verify(token: h.token())
+            #expect(principal.subject == "auth0|user-1")
+            #expect(ContinuousClock.now - started < .seconds(1))
+            await h.auth.waitForPendingKeyFetch()
+            #expect(h.auth.keysStatus.state == .stale)
+            #expect(h.auth.keysStatus.lastError != nil)
+            h.server.setFailureMode(.none)
+        }
+    }
+
     @Test("Provider down with no keys yet: keys unavailable, prefetch throws, recovery after the cooldown")
     func noKeysYet() async throws {
         try await withHarness { h in
