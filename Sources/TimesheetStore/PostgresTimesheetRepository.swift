@@ -1,0 +1,384 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TimesheetDomain
+
+/// The PostgreSQL system of record for timesheet entries.
+///
+/// Every value is a bound parameter. Checks that must hold under concurrency run inside one transaction:
+/// entries are loaded `FOR UPDATE`, and each user-day whose hours may grow is guarded by a transaction-scoped
+/// advisory lock (taken in sorted order, so batches never deadlock) before its hours are summed and
+/// ``DailyLimit`` is asked. Every operation finishes within `queryTimeout` or throws
+/// ``StoreError/unavailable(_:underlying:)``.
+///
+/// The client must be running (`client.run()` in the service group) for queries to work.
+public struct PostgresTimesheetRepository: TimesheetRepository {
+    public let client: PostgresClient
+    public let queryTimeout: Duration
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - client: A running connection pool, e.g. from ``makeClient(_:backgroundLogger:)``.
+    ///   - queryTimeout: The longest any one call may take, waiting for a connection included.
+    public init(client: PostgresClient, queryTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "TimesheetStore")) {
+        self.client = client
+        self.queryTimeout = queryTimeout
+        self.logger = logger
+    }
+
+    /// A repository on a pool made from `configuration`; run ``client`` before use.
+    public init(configuration: DatabaseConfiguration, logger: Logger = Logger(label: "TimesheetStore")) throws {
+        self.init(
+            client: try Self.makeClient(configuration, backgroundLogger: logger),
+            queryTimeout: configuration.queryTimeout, logger: logger)
+    }
+
+    /// A connection pool for `configuration`, with `statement_timeout` set on every connection.
+    public static func makeClient(_ configuration: DatabaseConfiguration, backgroundLogger: Logger) throws
+        -> PostgresClient
+    {
+        PostgresClient(configuration: try configuration.makeClientConfiguration(), backgroundLogger: backgroundLogger)
+    }
+
+    /// Succeeds when the database answers; for readiness checks.
+    public func ping() async throws {
+        try await perform { try await client.query("SELECT 1", logger: logger).drain() }
+    }
+
+    // MARK: TimesheetRepository
+
+    public func insert(_ entries: [NewTimesheet], at now: Date) async throws -> [Timesheet] {
+        guard !entries.isEmpty else { return [] }
+        let users = entries.map(\.userID)
+        let days = entries.map { Int32($0.date.daysSinceEpoch) }
+        return try await perform {
+            try await inTransaction { connection in
+                // 1. Hold off other writers to these user-days: one statement, keys in sorted order.
+                try await connection.query(
+                    """
+                    SELECT pg_advisory_xact_lock(key) FROM (
+                        SELECT DISTINCT hashtextextended(u, d) AS key FROM unnest(\(users)::text[], \(days)::int4[]) AS t(u, d)
+                        ORDER BY key
+                    ) AS keys
+                    """, logger: logger
+                ).drain()
+
+                // 2. What each user-day already has (a new statement, so it sees what earlier lock holders committed).
+                var recorded: [UserDay: Hours] = [:]
+                let rows = try await connection.query(
+                    """
+                    SELECT t.u, t.d, COALESCE((
+                        SELECT (sum(hours) * 100)::int4 FROM timesheets
+                        WHERE user_id = t.u AND work_date = DATE '1970-01-01' + t.d AND status <> 'rejected'
+                    ), 0)
+                    FROM (SELECT DISTINCT u, d FROM unnest(\(users)::text[], \(days)::int4[]) AS t(u, d)) AS t
+                    """, logger: logger)
+                for try await (user, day, hundredths) in rows.decode((String, Int, Int).self) {
+                    recorded[UserDay(userID: user, date: CalendarDay(daysSinceEpoch: day))] = Hours(hundredths: hundredths)
+                }
+                try DailyLimit.check(entries, recorded: recorded)
+
+                // 3. Ids in input order, then one multi-row insert from arrays.
+                var ids: [Int64] = []
+                ids.reserveCapacity(entries.count)
+                let idRows = try await connection.query(
+                    "SELECT nextval(pg_get_serial_sequence('timesheets', 'id')) FROM generate_series(1, \(Int32(entries.count)))",
+                    logger: logger)
+                for try await id in idRows.decode(Int64.self) { ids.append(id) }
+                ids.sort()
+
+                let projects = entries.map(\.project)
+                let hundredths = entries.map { Int32($0.hours.hundredths) }
+                let notes = entries.map { $0.notes ?? "" }
+                let hasNotes = entries.map { $0.notes != nil }
+                try await connection.query(
+                    """
+                    INSERT INTO timesheets (id, user_id, work_date, project, hours, notes, created_at, updated_at)
+                    OVERRIDING SYSTEM VALUE
+                    SELECT i, u, DATE '1970-01-01' + d, p, h::numeric / 100, CASE WHEN hn THEN n END, \(now), \(now)
+                    FROM unnest(\(ids)::int8[], \(users)::text[], \(days)::int4[], \(projects)::text[],
+                                \(hundredths)::int4[], \(notes)::text[], \(hasNotes)::bool[]) AS t(i, u, d, p, h, n, hn)
+                    """, logger: logger
+                ).drain()
+                return zip(ids, entries).map { id, entry in entry.stored(as: TimesheetID(id), at: now) }
+            }
+        }
+    }
+
+    public func entry(_ id: TimesheetID) async throws -> Timesheet? {
+        try await perform {
+            let rows = try await client.query(
+                "SELECT \(unescaped: Self.columns) FROM timesheets WHERE id = \(id.rawValue)", logger: logger)
+            return try await Self.decode(rows).first
+        }
+    }
+
+    public func entries(_ query: TimesheetQuery) async throws -> [Timesheet] {
+        guard query.limit > 0 else { return [] }
+        // Fixed fragments, bound values. Status is a closed enum written as a literal so the partial index applies.
+        var sql = PostgresQuery.StringInterpolation(literalCapacity: 512, interpolationCount: 8)
+        sql.appendLiteral("SELECT \(Self.columns) FROM timesheets WHERE true")
+        if let userID = query.userID {
+            sql.appendLiteral(" AND user_id = ")
+            sql.appendInterpolation(userID)
+        }
+        if let from = query.from {
+            sql.appendLiteral(" AND work_date >= DATE '1970-01-01' + ")
+            sql.appendInterpolation(Int32(from.daysSinceEpoch))
+        }
+        if let to = query.to {
+            sql.appendLiteral(" AND work_date <= DATE '1970-01-01' + ")
+            sql.appendInterpolation(Int32(to.daysSinceEpoch))
+        }
+        if let project = query.project {
+            sql.appendLiteral(" AND project = ")
+            sql.appendInterpolation(project)
+        }
+        if let status = query.status {
+            sql.appendLiteral(" AND status = '\(Self.literal(status))'")
+        }
+        switch query.order {
+        case .newestDayFirst:
+            if let after = query.after {
+                sql.appendLiteral(" AND (work_date, id) < (DATE '1970-01-01' + ")
+                sql.appendInterpolation(Int32(after.date.daysSinceEpoch))
+                sql.appendLiteral(", ")
+                sql.appendInterpolation(after.id.rawValue)
+                sql.appendLiteral(")")
+            }
+            sql.appendLiteral(" ORDER BY work_date DESC, id DESC")
+        case .oldestFirst:
+            if let after = query.after {
+                sql.appendLiteral(" AND id > ")
+                sql.appendInterpolation(after.id.rawValue)
+            }
+            sql.appendLiteral(" ORDER BY id")
+        }
+        sql.appendLiteral(" LIMIT ")
+        sql.appendInterpolation(query.limit)
+        let statement = PostgresQuery(stringInterpolation: sql)
+        return try await perform {
+            try await Self.decode(try await client.query(statement, logger: logger))
+        }
+    }
+
+    public func update(_ id: TimesheetID, _ change: @Sendable (Timesheet) throws -> Timesheet) async throws
+        -> Timesheet?
+    {
+        try await withoutActuallyEscaping(change) { change in
+            try await perform {
+                try await inTransaction { connection -> Timesheet? in
+                    guard let current = try await Self.lockedEntry(id, on: connection, logger: logger) else {
+                        return nil
+                    }
+                    let changed = try change(current)
+                    guard changed != current else { return current }
+                    if changed.date != current.date || changed.hours != current.hours {
+                        let day = UserDay(userID: changed.userID, date: changed.date)
+                        let recorded = try await Self.lockDay(day, excluding: id, on: connection, logger: logger)
+                        try DailyLimit.check(day, recorded: recorded, adding: changed.hours)
+                    }
+                    let rows = try await connection.query(
+                        """
+                        UPDATE timesheets SET
+                            user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(Int32(changed.date.daysSinceEpoch)),
+                            project = \(changed.project), hours = \(Int32(changed.hours.hundredths))::numeric / 100,
+                            notes = \(changed.notes), status = \(changed.status.rawValue),
+                            created_at = \(changed.createdAt), updated_at = \(changed.updatedAt),
+                            reviewed_by = \(changed.reviewedBy), reviewed_at = \(changed.reviewedAt),
+                            rejection_reason = \(changed.rejectionReason)
+                        WHERE id = \(id.rawValue)
+                        RETURNING \(unescaped: Self.columns)
+                        """, logger: logger)
+                    return try await Self.decode(rows).first
+                }
+            }
+        }
+    }
+
+    public func delete(_ id: TimesheetID, _ check: @Sendable (Timesheet) throws -> Void) async throws -> Bool {
+        try await withoutActuallyEscaping(check) { check in
+            try await perform {
+                try await inTransaction { connection -> Bool in
+                    guard let current = try await Self.lockedEntry(id, on: connection, logger: logger) else {
+                        return false
+                    }
+                    try check(current)
+                    try await connection.query("DELETE FROM timesheets WHERE id = \(id.rawValue)", logger: logger)
+                        .drain()
+                    return true
+                }
+            }
+        }
+    }
+
+    public func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours] {
+        try await perform {
+            let rows = try await client.query(
+                """
+                SELECT work_date - DATE '1970-01-01', project, (sum(hours) * 100)::int4
+                FROM timesheets
+                WHERE user_id = \(userID) AND status <> 'rejected'
+                  AND work_date BETWEEN DATE '1970-01-01' + \(Int32(from.daysSinceEpoch))
+                                    AND DATE '1970-01-01' + \(Int32(to.daysSinceEpoch))
+                GROUP BY work_date, project
+                """, logger: logger)
+            var totals: [DailyProjectHours] = []
+            for try await (day, project, hundredths) in rows.decode((Int, String, Int).self) {
+                totals.append(
+                    DailyProjectHours(
+                        date: CalendarDay(daysSinceEpoch: day), project: project, hours: Hours(hundredths: hundredths)))
+            }
+            return totals.sorted { ($0.date, $0.project) < ($1.date, $1.project) }
+        }
+    }
+
+    // MARK: SQL pieces
+
+    private static let columns = """
+        id, user_id, work_date - DATE '1970-01-01', project, (hours * 100)::int4, notes, status, \
+        created_at, updated_at, reviewed_by, reviewed_at, rejection_reason
+        """
+
+    private static func literal(_ status: TimesheetStatus) -> String {
+        switch status {
+        case .pending: "pending"
+        case .approved: "approved"
+        case .rejected: "rejected"
+        }
+    }
+
+    private static func decode(_ rows: PostgresRowSequence) async throws -> [Timesheet] {
+        var result: [Timesheet] = []
+        for try await row in rows {
+            let (id, userID, day, project, hundredths, notes, status, createdAt, updatedAt, reviewedBy, reviewedAt, reason) =
+                try row.decode(
+                    (Int64, String, Int, String, Int, String?, String, Date, Date, String?, Date?, String?).self)
+            guard let status = TimesheetStatus(rawValue: status) else {
+                throw StoreError.unexpected(underlying: UnknownStatus(value: status))
+            }
+            result.append(
+                Timesheet(
+                    id: TimesheetID(id), userID: userID, date: CalendarDay(daysSinceEpoch: day), project: project,
+                    hours: Hours(hundredths: hundredths), notes: notes, status: status, createdAt: createdAt,
+                    updatedAt: updatedAt, reviewedBy: reviewedBy, reviewedAt: reviewedAt, rejectionReason: reason))
+        }
+        return result
+    }
+
+    private struct UnknownStatus: Error {
+        var value: String
+    }
+
+    private static func lockedEntry(_ id: TimesheetID, on connection: PostgresConnection, logger: Logger)
+        async throws -> Timesheet?
+    {
+        let rows = try await connection.query(
+            "SELECT \(unescaped: columns) FROM timesheets WHERE id = \(id.rawValue) FOR UPDATE", logger: logger)
+        return try await decode(rows).first
+    }
+
+    /// Takes the user-day's advisory lock, then sums its counted hours without `excluding`.
+    private static func lockDay(
+        _ day: UserDay, excluding id: TimesheetID, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Hours {
+        let dayNumber = Int32(day.date.daysSinceEpoch)
+        try await connection.query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(\(day.userID), \(dayNumber)))", logger: logger
+        ).drain()
+        let rows = try await connection.query(
+            """
+            SELECT COALESCE((sum(hours) * 100)::int4, 0) FROM timesheets
+            WHERE user_id = \(day.userID) AND work_date = DATE '1970-01-01' + \(dayNumber)
+              AND status <> 'rejected' AND id <> \(id.rawValue)
+            """, logger: logger)
+        for try await hundredths in rows.decode(Int.self) { return Hours(hundredths: hundredths) }
+        return .zero
+    }
+
+    // MARK: Transactions, deadlines, errors
+
+    /// Runs `body` in `BEGIN ... COMMIT`, rolling back and rethrowing its error unchanged when it throws.
+    private func inTransaction<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger).drain()
+            do {
+                let result = try await body(connection)
+                try await connection.query("COMMIT", logger: logger).drain()
+                return result
+            } catch {
+                do {
+                    try await connection.query("ROLLBACK", logger: logger).drain()
+                } catch {
+                    // A connection that cannot roll back must not go back to the pool mid-transaction.
+                    try? await connection.close()
+                }
+                throw error
+            }
+        }
+    }
+
+    /// Runs one store operation within the deadline and turns driver errors into ``StoreError``.
+    private func perform<Result: Sendable>(_ operation: @escaping @Sendable () async throws -> Result) async throws
+        -> Result
+    {
+        do {
+            return try await withDeadline(queryTimeout, operation)
+        } catch let error as TimesheetError {
+            throw error
+        } catch let error as StoreError {
+            logger.error("database error", metadata: ["error": "\(String(reflecting: error.underlyingError as Any))"])
+            throw error
+        } catch {
+            let mapped = StoreError(classifying: error)
+            logger.error(
+                "database error",
+                metadata: ["error": "\(String(reflecting: error))", "mapped": "\(mapped.description)"])
+            throw mapped
+        }
+    }
+}
+
+extension StoreError {
+    /// Sorts a driver error into "unavailable" (503) or "unexpected" (500).
+    public init(classifying error: any Error) {
+        if error is DeadlineExceeded || error is CancellationError {
+            self = .unavailable(.timedOut, underlying: error)
+            return
+        }
+        guard let error = error as? PSQLError else {
+            self = .unexpected(underlying: error)
+            return
+        }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
+            .sslUnsupported, .failedToAddSSLHandler:
+            self = .unavailable(.unreachable, underlying: error)
+        case .queryCancelled:
+            self = .unavailable(.timedOut, underlying: error)
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? ""
+            switch state {
+            case "57014":  // query_canceled: statement_timeout
+                self = .unavailable(.timedOut, underlying: error)
+            case "57P01", "57P02", "57P03", "53300", "53400":  // shutting down, starting up, too many connections
+                self = .unavailable(.notReady, underlying: error)
+            case _ where state.hasPrefix("08") || state.hasPrefix("28") || state == "3D000":
+                self = .unavailable(.unreachable, underlying: error)
+            default:
+                self = .unexpected(underlying: error)
+            }
+        default:
+            self = .unexpected(underlying: error)
+        }
+    }
+}
+
+extension PostgresRowSequence {
+    /// Reads and discards every row, so the statement completes before the next one.
+    func drain() async throws {
+        for try await _ in self {}
+    }
+}

@@ -1,0 +1,82 @@
+import PostgresNIO
+import Testing
+import TimesheetStore
+
+@Suite struct DatabaseConfigurationTests {
+    @Test func aFullURL() throws {
+        let configuration = try DatabaseConfiguration(
+            url: "postgres://app:s%40cret%2Fx@db.internal:6543/timesheets?sslmode=verify-full&pool_size=7&query_timeout=250ms")
+        #expect(configuration.endpoint == .tcp(host: "db.internal", port: 6543))
+        #expect(configuration.username == "app")
+        #expect(configuration.password == "s@cret/x")
+        #expect(configuration.database == "timesheets")
+        #expect(configuration.tls == .verifyFull)
+        #expect(configuration.poolSize == 7)
+        #expect(configuration.queryTimeout == .milliseconds(250))
+        #expect(!configuration.redactedDescription.contains("s@cret"))
+        let client = try configuration.makeClientConfiguration()
+        #expect(client.options.maximumConnections == 7)
+        #expect(client.options.additionalStartupParameters.contains { $0 == ("statement_timeout", "250ms") })
+    }
+
+    @Test func defaultsAndTheOtherScheme() throws {
+        let configuration = try DatabaseConfiguration(url: "postgresql://localhost/app")
+        #expect(configuration.endpoint == .tcp(host: "localhost", port: 5432))
+        #expect(configuration.username == "postgres")
+        #expect(configuration.password == nil)
+        #expect(configuration.tls == .prefer)
+        #expect(configuration.poolSize == 20)
+        #expect(configuration.queryTimeout == .seconds(5))
+        #expect(try DatabaseConfiguration(url: "postgres://u@h").database == "u")
+        #expect(try DatabaseConfiguration(url: "postgres://u@h/d?max_connections=3").poolSize == 3)
+        #expect(try DatabaseConfiguration(url: "postgres://u@[::1]:5433/d").endpoint == .tcp(host: "::1", port: 5433))
+    }
+
+    @Test func unixSockets() throws {
+        #expect(
+            try DatabaseConfiguration(url: "postgres://u@%2Fvar%2Frun%2Fpostgresql/d").endpoint
+                == .unixSocket(path: "/var/run/postgresql/.s.PGSQL.5432"))
+        #expect(
+            try DatabaseConfiguration(url: "postgres://u@/d?host=/tmp/pg&port=6000").endpoint
+                == .unixSocket(path: "/tmp/pg/.s.PGSQL.6000"))
+        #expect(
+            try DatabaseConfiguration(url: "postgres://u@/d?host=/tmp/pg/.s.PGSQL.7000").endpoint
+                == .unixSocket(path: "/tmp/pg/.s.PGSQL.7000"))
+        #expect(
+            try DatabaseConfiguration(url: "postgres:///d").endpoint
+                == .unixSocket(path: "/var/run/postgresql/.s.PGSQL.5432"))
+    }
+
+    @Test(arguments: [
+        ("mysql://u@h/d", "postgres://"),
+        ("", "empty"),
+        ("postgres://u@h:99999/d", "port"),
+        ("postgres://u@h:abc/d", "port"),
+        ("postgres://u@h/d?sslmode=sometimes", "sslmode"),
+        ("postgres://u@h/d?pool_size=0", "pool_size"),
+        ("postgres://u@h/d?pool_size=many", "pool_size"),
+        ("postgres://u@h/d?query_timeout=soon", "query_timeout"),
+        ("postgres://u@h/d?colour=blue", "unknown parameter 'colour'"),
+        ("postgres://u@h1,h2/d", "several hosts"),
+        ("postgres://u:p%zz@h/d", "password"),
+        ("postgres://u@[::1/d", "IPv6"),
+        ("postgres://u@/d?host=/tmp&sslmode=require", "Unix socket"),
+        ("postgres://u@h/d?sslmode=disable&sslmode=require", "twice"),
+    ])
+    func errorsSayWhatIsWrong(_ url: String, _ mention: String) {
+        #expect {
+            _ = try DatabaseConfiguration(url: url)
+        } throws: { error in
+            let description = "\(error)"
+            return description.contains(mention) && description.hasPrefix("Invalid DATABASE_URL")
+        }
+    }
+
+    @Test func theErrorNeverShowsThePassword() {
+        #expect {
+            _ = try DatabaseConfiguration(url: "postgres://u:hunter2@h:port/d")
+        } throws: { error in
+            !"\(error)".contains("hunter2")
+        }
+    }
+}

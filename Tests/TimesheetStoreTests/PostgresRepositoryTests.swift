@@ -1,0 +1,264 @@
+import Foundation
+import PostgresNIO
+import Testing
+import TimesheetDomain
+import TimesheetDomainTesting
+import TimesheetStore
+
+/// The same behavioural suite the in-memory repository passes, against PostgreSQL.
+@Suite struct PostgresRepositoryContract {
+    static let database = SuiteDatabase("contract")
+
+    @Test(arguments: RepositoryContract.checks)
+    func contract(_ check: RepositoryContract.Check) async throws {
+        let configuration = try await Self.database.get()
+        try await withRepository(configuration) { repository in
+            try await check.run(repository)
+        }
+    }
+}
+
+@Suite struct PostgresRepositoryTests {
+    static let database = SuiteDatabase("repository")
+    static let now = Date(timeIntervalSince1970: 1_700_000_000.123_456)
+
+    static func day(_ text: String) -> CalendarDay { try! CalendarDay.parse(text).get() }
+    static func user(_ label: String) -> String { "\(label)-\(UUID().uuidString.prefix(8))" }
+
+    @Test func hoursAndDaysRoundTripExactly() async throws {
+        try await withRepository(try await Self.database.get()) { repository in
+            let owner = Self.user("exact")
+            // Every representable number of hours, each on its own day so no day passes 24.
+            let entries = (1...2_400).map { hundredths in
+                NewTimesheet(
+                    userID: owner, date: CalendarDay(daysSinceEpoch: hundredths), project: "P",
+                    hours: Hours(hundredths: hundredths))
+            }
+            let stored = try await repository.insert(entries, at: Self.now)
+            #expect(stored.map(\.hours) == entries.map(\.hours))
+            let read = try await repository.entries(TimesheetQuery(userID: owner, order: .oldestFirst, limit: 3_000))
+            #expect(read.map(\.hours) == entries.map(\.hours))
+            #expect(read.map(\.date) == entries.map(\.date))
+            let totals = try await repository.dailyTotals(
+                userID: owner, from: CalendarDay(daysSinceEpoch: 0), to: CalendarDay(daysSinceEpoch: 3_000))
+            #expect(totals.map(\.hours.hundredths) == Array(1...2_400))
+
+            let edges = [CalendarDay(year: 1, month: 1, day: 1)!, CalendarDay(year: 9999, month: 12, day: 31)!,
+                         Self.day("2024-02-29"), Self.day("1969-12-31")]
+            let edgeOwner = Self.user("edge")
+            let edgeStored = try await repository.insert(
+                edges.map { NewTimesheet(userID: edgeOwner, date: $0, project: "P", hours: Hours(hundredths: 5)) },
+                at: Self.now)
+            for entry in edgeStored {
+                #expect(try await repository.entry(entry.id)?.date == entry.date)
+            }
+            let fetched = try await repository.entry(edgeStored[0].id)
+            #expect(abs(fetched!.createdAt.timeIntervalSince(Self.now)) < 0.000_002, "timestamps keep microseconds")
+        }
+    }
+
+    @Test func aLargeBatchIsAllOrNothing() async throws {
+        try await withRepository(try await Self.database.get()) { repository in
+            let owner = Self.user("batch")
+            var entries = (0..<5_000).map { index in
+                NewTimesheet(
+                    userID: owner, date: CalendarDay(daysSinceEpoch: 17_000 + index), project: "P",
+                    hours: Hours(hundredths: 800), notes: index.isMultiple(of: 2) ? "note \(index)" : nil)
+            }
+            // The last entry pushes its day past 24 hours: nothing of the batch may be stored.
+            entries.append(
+                NewTimesheet(userID: owner, date: CalendarDay(daysSinceEpoch: 17_000), project: "P",
+                             hours: Hours(hundredths: 1_700)))
+            await #expect(throws: TimesheetError.self) { try await repository.insert(entries, at: Self.now) }
+            #expect(try await repository.entries(TimesheetQuery(userID: owner, order: .newestDayFirst, limit: 10)).isEmpty)
+
+            entries.removeLast()
+            let stored = try await repository.insert(entries, at: Self.now)
+            #expect(stored.count == 5_000)
+            #expect(zip(stored, stored.dropFirst()).allSatisfy { $0.id < $1.id })
+            let sample = try await repository.entry(stored[4_998].id)
+            #expect(sample?.notes == "note 4998")
+            #expect(try await repository.entry(stored[4_999].id)?.notes == nil)
+        }
+    }
+
+    @Test func pagesWalkEveryEntryOnceWithManyOnOneDay() async throws {
+        try await withRepository(try await Self.database.get()) { repository in
+            let owner = Self.user("pages")
+            var entries: [NewTimesheet] = []
+            for dayOffset in 0..<10 {
+                for _ in 0..<7 {
+                    entries.append(NewTimesheet(
+                        userID: owner, date: CalendarDay(daysSinceEpoch: 18_000 + dayOffset), project: "P",
+                        hours: Hours(hundredths: 100)))
+                }
+            }
+            let stored = try await repository.insert(entries, at: Self.now)
+            var seen: [TimesheetID] = []
+            var cursor: TimesheetCursor?
+            repeat {
+                let page = try await repository.entries(
+                    TimesheetQuery(userID: owner, order: .newestDayFirst, after: cursor, limit: 6))
+                seen += page.map(\.id)
+                cursor = page.count == 6 ? TimesheetCursor(order: .newestDayFirst, after: page.last!) : nil
+            } while cursor != nil
+            let expected = stored.sorted { ($0.date, $0.id) > ($1.date, $1.id) }.map(\.id)
+            #expect(seen == expected)
+        }
+    }
+
+    @Test func queriesUseTheIndexes() async throws {
+        let configuration = try await Self.database.get()
+        try await withConnection(configuration) { connection in
+            try await connection.query("ANALYZE timesheets", logger: testLogger)
+            try await connection.query("SET enable_seqscan = off", logger: testLogger)
+            func plan(_ sql: String) async throws -> String {
+                var lines: [String] = []
+                for try await line in try await connection.query(PostgresQuery(unsafeSQL: "EXPLAIN " + sql), logger: testLogger)
+                    .decode(String.self) { lines.append(line) }
+                return lines.joined(separator: "\n")
+            }
+            let own = try await plan(
+                "SELECT id FROM timesheets WHERE user_id = 'x' AND (work_date, id) < (DATE '2017-05-10', 5) ORDER BY work_date DESC, id DESC LIMIT 50")
+            #expect(own.contains("timesheets_user_list_idx"), "\(own)")
+            let queue = try await plan(
+                "SELECT id FROM timesheets WHERE status = 'pending' AND id > 10 ORDER BY id LIMIT 50")
+            #expect(queue.contains("timesheets_pending_queue_idx"), "\(queue)")
+        }
+    }
+
+    @Test func theSchemaRefusesWhatTheDomainRefuses() async throws {
+        let configuration = try await Self.database.get()
+        try await withConnection(configuration) { connection in
+            try await connection.query(
+                """
+                INSERT INTO timesheets (user_id, work_date, project, hours, created_at, updated_at)
+                VALUES ('schema-check', DATE '2017-05-10', 'P', 8, now(), now())
+                """, logger: testLogger)
+            let invalid = [
+                "hours = 0", "hours = 24.01", "hours = -1", "status = 'done'", "project = ''",
+                "project = repeat('x', 201)", "notes = repeat('x', 2001)", "status = 'approved'",
+                "rejection_reason = 'no'",
+            ]
+            for change in invalid {
+                await #expect(throws: PSQLError.self, "\(change)") {
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "UPDATE timesheets SET \(change) WHERE user_id = 'schema-check'"),
+                        logger: testLogger)
+                }
+            }
+        }
+    }
+}
+
+/// Heavier races than the contract's, against the real database.
+@Suite struct PostgresConcurrencyTests {
+    static let database = SuiteDatabase("concurrency")
+    static let now = Date(timeIntervalSince1970: 1_700_000_000)
+
+    @Test func fiftyParallelEditsAndApprovalsResolveConsistently() async throws {
+        try await withRepository(try await Self.database.get()) { repository in
+            let owner = "heavy-\(UUID().uuidString.prefix(8))"
+            let entries = (0..<50).map { index in
+                NewTimesheet(
+                    userID: owner, date: CalendarDay(daysSinceEpoch: 17_500 + index), project: "P",
+                    hours: Hours(hundredths: 100))
+            }
+            let stored = try await repository.insert(entries, at: Self.now)
+            enum Outcome: Sendable { case edit(TimesheetID, Bool), approval(TimesheetID, Bool) }
+            let outcomes = await withTaskGroup(of: Outcome.self) { group in
+                for entry in stored {
+                    group.addTask {
+                        let result = try? await repository.update(entry.id) {
+                            try $0.applying(TimesheetChanges(hours: Hours(hundredths: 250)), at: Self.now)
+                        }
+                        return .edit(entry.id, result != nil)
+                    }
+                    group.addTask {
+                        let result = try? await repository.update(entry.id) {
+                            try $0.approved(by: "manager-\(entry.id)", at: Self.now)
+                        }
+                        return .approval(entry.id, result != nil)
+                    }
+                    group.addTask {
+                        let result = try? await repository.update(entry.id) {
+                            try $0.approved(by: "other-manager", at: Self.now)
+                        }
+                        return .approval(entry.id, result != nil)
+                    }
+                }
+                return await group.reduce(into: [Outcome]()) { $0.append($1) }
+            }
+            var edited: Set<TimesheetID> = []
+            for outcome in outcomes {
+                switch outcome {
+                case .edit(let id, let succeeded): if succeeded { edited.insert(id) }
+                case .approval(_, let succeeded): #expect(succeeded, "every approval succeeds")
+                }
+            }
+            for entry in stored {
+                let final = try await repository.entry(entry.id)
+                #expect(final?.status == .approved)
+                #expect(final?.hours == Hours(hundredths: edited.contains(entry.id) ? 250 : 100))
+            }
+        }
+    }
+
+    @Test func overlappingBatchesNeitherDeadlockNorPassTheLimit() async throws {
+        try await withRepository(try await Self.database.get()) { repository in
+            let owner = "overlap-\(UUID().uuidString.prefix(8))"
+            let days = (0..<5).map { CalendarDay(daysSinceEpoch: 17_800 + $0) }
+            // Each batch touches every day in a different order: 3 hours per day; at most 8 batches fit.
+            let results = await withTaskGroup(of: Bool.self) { group in
+                for index in 0..<16 {
+                    group.addTask {
+                        let order = index.isMultiple(of: 2) ? days : days.reversed()
+                        let batch = order.map {
+                            NewTimesheet(userID: owner, date: $0, project: "P", hours: Hours(hundredths: 300))
+                        }
+                        do {
+                            _ = try await repository.insert(batch, at: Self.now)
+                            return true
+                        } catch let error as TimesheetError {
+                            guard case .conflict = error else { return false }
+                            return false
+                        } catch {
+                            Issue.record("unexpected error: \(error)")
+                            return false
+                        }
+                    }
+                }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(results.filter { $0 }.count == 8)
+            let totals = try await repository.dailyTotals(userID: owner, from: days[0], to: days[4])
+            #expect(totals.allSatisfy { $0.hours == Hours(hundredths: 2_400) })
+        }
+    }
+
+    @Test func movesIntoOneDayRespectTheLimit() async throws {
+        try await withRepository(try await Self.database.get()) { repository in
+            let owner = "move-\(UUID().uuidString.prefix(8))"
+            let target = CalendarDay(daysSinceEpoch: 17_900)
+            let stored = try await repository.insert(
+                (1...10).map {
+                    NewTimesheet(
+                        userID: owner, date: CalendarDay(daysSinceEpoch: 17_900 + $0), project: "P",
+                        hours: Hours(hundredths: 700))
+                }, at: Self.now)
+            let moved = await withTaskGroup(of: Bool.self) { group in
+                for entry in stored {
+                    group.addTask {
+                        (try? await repository.update(entry.id) {
+                            try $0.applying(TimesheetChanges(date: target), at: Self.now)
+                        }) != nil
+                    }
+                }
+                return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            }
+            #expect(moved == 3, "three 7-hour entries fit in 24 hours")
+            let totals = try await repository.dailyTotals(userID: owner, from: target, to: target)
+            #expect(totals.first?.hours == Hours(hundredths: 2_100))
+        }
+    }
+}
