@@ -292,8 +292,10 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
             WHERE user_id = \(day.userID) AND work_date = DATE '1970-01-01' + \(dayNumber)
               AND status <> 'rejected' AND id <> \(id.rawValue)
             """, logger: logger)
-        for try await hundredths in rows.decode(Int.self) { return Hours(hundredths: hundredths) }
-        return .zero
+        // Read to the end: leaving a row stream early would cancel it mid-transaction.
+        var total = Hours.zero
+        for try await hundredths in rows.decode(Int.self) { total = Hours(hundredths: hundredths) }
+        return total
     }
 
     // MARK: Transactions, deadlines, errors
