@@ -45,9 +45,10 @@ struct MigrationFixture {
 
     func scalar<Value: PostgresDecodable & Sendable>(_ sql: String, as type: Value.Type) async throws -> Value? {
         try await withConnection(configuration) { connection in
+            var result: Value?
             for try await value in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: testLogger)
-                .decode(Value.self) { return value }
-            return nil
+                .decode(Value.self) { result = result ?? value }
+            return result
         }
     }
 

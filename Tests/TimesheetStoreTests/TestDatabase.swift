@@ -58,6 +58,8 @@ actor TestPostgres {
         try await createDatabase(name, on: configuration)
         configuration.database = name
         configuration.poolSize = 20
+        // Correctness tests share two cores with the rest of the suite; tests of timeouts set their own.
+        configuration.queryTimeout = .seconds(30)
         if migrated {
             try await Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in }).up()
         }

@@ -414,11 +414,12 @@ public struct Migrator: Sendable {
               AND l.classid = 1953066341::bigint::oid AND l.objid = 1::bigint::oid
               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
             """, logger: logger)
+        var holder: String?
         for try await (pid, application, user, client, since) in rows.decode((Int, String, String, String, String).self) {
-            return "\(application.isEmpty ? "a session" : "'\(application)'") (user \(user), \(client), pid \(pid), "
+            holder = "\(application.isEmpty ? "a session" : "'\(application)'") (user \(user), \(client), pid \(pid), "
                 + "connected since \(since) UTC)"
         }
-        return nil
+        return holder
     }
 
     // MARK: Connection
