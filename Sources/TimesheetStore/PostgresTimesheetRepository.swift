@@ -66,13 +66,15 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
 
                 // 2. What each user-day already has (a new statement, so it sees what earlier lock holders committed).
                 var recorded: [UserDay: Hours] = [:]
+                // Only days that already have hours come back; the others have none.
                 let rows = try await connection.query(
                     """
-                    SELECT t.u, t.d, COALESCE((
-                        SELECT (sum(hours) * 100)::int4 FROM timesheets
-                        WHERE user_id = t.u AND work_date = DATE '1970-01-01' + t.d AND status <> 'rejected'
-                    ), 0)
-                    FROM (SELECT DISTINCT u, d FROM unnest(\(users)::text[], \(days)::int4[]) AS t(u, d)) AS t
+                    SELECT e.user_id, e.work_date - DATE '1970-01-01', (sum(e.hours) * 100)::int4
+                    FROM timesheets AS e
+                    JOIN (SELECT DISTINCT u, d FROM unnest(\(users)::text[], \(days)::int4[]) AS t(u, d)) AS t
+                      ON e.user_id = t.u AND e.work_date = DATE '1970-01-01' + t.d
+                    WHERE e.status <> 'rejected'
+                    GROUP BY e.user_id, e.work_date
                     """, logger: logger)
                 for try await (user, day, hundredths) in rows.decode((String, Int, Int).self) {
                     recorded[UserDay(userID: user, date: CalendarDay(daysSinceEpoch: day))] = Hours(hundredths: hundredths)
@@ -81,12 +83,16 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
 
                 // 3. Ids in input order, then one multi-row insert from arrays.
                 var ids: [Int64] = []
-                ids.reserveCapacity(entries.count)
                 let idRows = try await connection.query(
-                    "SELECT nextval(pg_get_serial_sequence('timesheets', 'id')) FROM generate_series(1, \(Int32(entries.count)))",
-                    logger: logger)
-                for try await id in idRows.decode(Int64.self) { ids.append(id) }
+                    """
+                    SELECT array_agg(nextval(pg_get_serial_sequence('timesheets', 'id')))
+                    FROM generate_series(1, \(Int32(entries.count)))
+                    """, logger: logger)
+                for try await batch in idRows.decode([Int64].self) { ids = batch }
                 ids.sort()
+                guard ids.count == entries.count else {
+                    throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: entries.count, got: ids.count))
+                }
 
                 let projects = entries.map(\.project)
                 let hundredths = entries.map { Int32($0.hours.hundredths) }
@@ -275,6 +281,11 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                     updatedAt: updatedAt, reviewedBy: reviewedBy, reviewedAt: reviewedAt, rejectionReason: reason))
         }
         return result
+    }
+
+    private struct UnexpectedIDCount: Error {
+        var expected: Int
+        var got: Int
     }
 
     private struct UnknownStatus: Error {
