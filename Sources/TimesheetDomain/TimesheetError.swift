@@ -67,6 +67,8 @@ public struct Conflict: Hashable, Sendable {
         case notPending = "not_pending"
         /// The user's entries on one day would exceed 24 hours.
         case dailyLimitExceeded = "daily_limit_exceeded"
+        /// A reviewer tried to approve or reject their own entry.
+        case selfReview = "self_review"
     }
     public var code: Code
     public var message: String
@@ -81,6 +83,9 @@ public struct Conflict: Hashable, Sendable {
             code: .notPending,
             message: "Timesheet \(entry.id) is \(entry.status.rawValue) and can no longer be \(action); only pending entries can.")
     }
+
+    static let selfReview = Conflict(
+        code: .selfReview, message: "Entries are reviewed by someone else: you cannot approve or reject your own.")
 
     static func dailyLimitExceeded(_ day: UserDay, recorded: Hours, adding: Hours) -> Conflict {
         Conflict(

@@ -129,7 +129,8 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         let now = self.now()
         let reviewer = caller.userID
         guard let entry = try await repository.update(id, { current throws(TimesheetError) in
-            try current.approved(by: reviewer, at: now)
+            guard current.userID != reviewer else { throw .conflict(.selfReview) }
+            return try current.approved(by: reviewer, at: now)
         }) else { throw TimesheetError.notFound(id) }
         return entry
     }
@@ -141,7 +142,8 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         let now = self.now()
         let reviewer = caller.userID
         guard let entry = try await repository.update(id, { current throws(TimesheetError) in
-            try current.rejected(by: reviewer, reason: reason, at: now)
+            guard current.userID != reviewer else { throw .conflict(.selfReview) }
+            return try current.rejected(by: reviewer, reason: reason, at: now)
         }) else { throw TimesheetError.notFound(id) }
         return entry
     }

@@ -108,6 +108,13 @@ import TimesheetDomainTesting
         await expectError(.notFound(TimesheetID(999))) { _ = try await service.approve(TimesheetID(999), by: manager) }
     }
 
+    @Test func nobodyReviewsTheirOwnEntries() async throws {
+        let own = try await service.create(input(), by: manager)
+        #expect(await conflictCode { _ = try await service.approve(own.id, by: manager) } == .selfReview)
+        #expect(await conflictCode { _ = try await service.reject(own.id, reason: nil, by: manager) } == .selfReview)
+        #expect(try await service.entry(own.id, for: manager).status == .pending)
+    }
+
     @Test func rejectionKeepsTheReasonAndBlocksApproval() async throws {
         let entry = try await service.create(input(), by: employee)
         let rejected = try await service.reject(entry.id, reason: "Wrong project", by: manager)

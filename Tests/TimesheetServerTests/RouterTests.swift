@@ -1,3 +1,4 @@
+import AuthKitTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -327,15 +328,51 @@ import TimesheetDomainTesting
     @Test func healthNeedsNoToken() async throws {
         try await APIHarness.run { api, client in
             try await client.execute(uri: "/health/live", method: .get) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/health/ready", method: .get) { response in
-                // Keys are fetched on first use; a token makes the authenticator load them.
-                #expect(response.status == .serviceUnavailable)
-                #expect(response.headers[.retryAfter] != nil)
-            }
-            try await client.execute(uri: "/me", method: .get, headers: api.headers(.employee)) { #expect($0.status == .ok) }
+            // The readiness check loads the keys itself when none are loaded yet.
             try await client.execute(uri: "/health/ready", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(response.json["status"] as? String == "ready")
+            }
+            #expect(api.server.jwksRequestCount == 1)
+        }
+    }
+
+    @Test func readinessIsRedWhileTheIdentityProviderIsDown() async throws {
+        try await APIHarness.run { api, client in
+            api.server.setFailureMode(.unavailable)
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] != nil)
+                #expect((response.json["checks"] as? [String: String])?["signing_keys"]?.hasPrefix("no signing keys") == true)
+            }
+        }
+    }
+
+    @Test func badContentTypesAre415NeverACrash() async throws {
+        try await APIHarness.run { api, client in
+            for type in [";", "", " ; charset=utf-8", "application/jsonx", "text/plain"] {
+                var headers = api.headers(.employee)
+                headers[.contentType] = type
+                try await client.execute(uri: "/timesheets", method: .post, headers: headers, body: body("{}")) { response in
+                    #expect(response.status == .unsupportedMediaType, "content type '\(type)'")
+                }
+            }
+            var noType = api.headers(.manager, json: false)
+            noType[.contentLength] = "17"
+            try await client.execute(uri: "/approvals/1/reject", method: .post, headers: noType, body: body(#"{"reason":"why"}"#)) { response in
+                #expect(response.status == .unsupportedMediaType, "a body without a type is refused, not dropped")
+            }
+        }
+    }
+
+    @Test func unknownMethodsDoNotGrowTheMetrics() async throws {
+        try await APIHarness.run { _, client in
+            for index in 0..<3 {
+                try await client.execute(uri: "/health/live", method: HTTPRequest.Method("X\(index)")!) { _ in }
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(!response.text.contains(#"method="X0""#))
+                #expect(response.text.contains(#"method="OTHER""#))
             }
         }
     }

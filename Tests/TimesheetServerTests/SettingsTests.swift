@@ -44,7 +44,8 @@ import TimesheetDomainTesting
             ("PORT", "eighty"), ("PORT", "70000"), ("AUTH_ISSUER", "http://tenant.auth0.com/"), ("AUTH_ISSUER", "not a url"),
             ("AUTH_ALGORITHMS", "RS256,XS999"), ("AUTH_CLOCK_TOLERANCE", "-1"), ("AUTH_JWKS_REQUESTS_PER_MINUTE", "0"),
             ("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("CORS_ALLOWED_ORIGINS", "not-an-origin"),
-            ("AUTH_JWKS_URL", "http://tenant.auth0.com/jwks.json"),
+            ("AUTH_JWKS_URL", "http://tenant.auth0.com/jwks.json"), ("AUTH_ISSUER", "http://127.evil.example/"),
+            ("AUTH_HS256_SECRET", "short"),
         ]
         for (name, value) in cases {
             var environment = minimal
@@ -70,6 +71,10 @@ import TimesheetDomainTesting
         var environment = minimal
         environment["AUTH_HS256_SECRET"] = "a-long-enough-shared-secret-for-hs256"
         #expect(try load(environment).auth.algorithms == ["HS256"])
+        environment["AUTH_ALGORITHMS"] = "RS256"
+        do { _ = try load(environment); Issue.record("a secret with RS256 only was accepted") } catch {
+            #expect(error.setting == "AUTH_ALGORITHMS")
+        }
     }
 
     @Test func flagsWinOverTheEnvironment() async throws {

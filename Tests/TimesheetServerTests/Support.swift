@@ -67,12 +67,16 @@ struct APIHarness: Sendable {
         return fields
     }
 
+    /// One signing key for all router tests: RSA key generation is slow in debug builds and would hog the
+    /// cooperative thread pool that timing-sensitive tests share.
+    static let sharedIssuer = Result { try TestTokenIssuer() }
+
     /// Runs `body` against a fresh router; the JWKS server and HTTP client are stopped afterwards.
     static func run(
         bodyLimit: Int = 1 << 20,
         _ body: @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
-        let issuer = try TestTokenIssuer()
+        let issuer = try sharedIssuer.get()
         try await JWKSTestServer.withRunning(issuer) { server in
             let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
             do {

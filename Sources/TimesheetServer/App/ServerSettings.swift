@@ -62,6 +62,9 @@ struct ServerSettings: Sendable {
         try validateIssuer(issuerText)
 
         var auth = AuthConfiguration(issuer: issuerText, audiences: audiences)
+        if let secret, secret.utf8.count < 32 {
+            throw SettingError(setting: "AUTH_HS256_SECRET", message: "must be at least 32 bytes; a short secret can be guessed offline")
+        }
         if let secret {
             auth = AuthConfiguration(issuer: issuerText, audiences: audiences, hmacSecret: secret)
         }
@@ -82,6 +85,12 @@ struct ServerSettings: Sendable {
                 throw SettingError(setting: "AUTH_ALGORITHMS", message: "unknown algorithm(s) \(unknown.sorted().joined(separator: ", ")); use e.g. RS256,ES256")
             }
             auth.algorithms = Set(names.map { $0 == "EDDSA" ? "EdDSA" : $0 })
+            let usesHMAC = !auth.algorithms.isDisjoint(with: ["HS256", "HS384", "HS512"])
+            if usesHMAC != (secret != nil) {
+                throw SettingError(
+                    setting: "AUTH_ALGORITHMS",
+                    message: usesHMAC ? "HS algorithms need AUTH_HS256_SECRET" : "AUTH_HS256_SECRET is set but no HS algorithm is allowed")
+            }
         } else if secret != nil {
             auth.algorithms = ["HS256"]
         }
@@ -147,8 +156,12 @@ struct ServerSettings: Sendable {
         }
     }
 
+    /// `localhost`, `::1`, or an IPv4 literal in 127.0.0.0/8 (not a name such as `127.evil.example`).
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets[0] == "127" else { return false }
+        return octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
     }
 }
 

@@ -33,19 +33,35 @@ struct Authentication: Sendable {
     func caller(_ request: Request, context: AppRequestContext, needs permission: Permission?) async throws
         -> (caller: Caller, principal: Principal)
     {
+        let principal: Principal
         do throws(AuthFailure) {
-            let principal = try await authenticator.authenticate(request.headers, query: request.uri.query)
-            context.facts.userID = principal.userID
+            principal = try await authenticator.authenticate(request.headers, query: request.uri.query)
             if let permission {
                 try authenticator.authorize(principal, .all([Scopes.scope(for: permission)]))
             }
-            return (Caller(userID: principal.userID, permissions: Scopes.permissions(granting: principal.scopes)), principal)
         } catch let failure {
             let reason = failure.reason.rawValue
             context.facts.authFailureReason = reason
             metrics.recordAuthFailure(reason: reason)
+            if failure.reason == .keysUnavailable {
+                // Our identity provider is unreachable and no keys are cached: our fault, not the token's.
+                var problem = Problem.unavailable("Signing keys cannot be loaded from the identity provider; retry shortly.")
+                problem.headers[.wwwAuthenticate] = failure.wwwAuthenticate
+                throw problem
+            }
             throw Problem(failure)
         }
+        guard !principal.userID.isEmpty, principal.userID.utf8.count <= TimesheetRules.maxUserIDLength else {
+            // Every owner check hangs on this id: a token that names no usable user is not valid here.
+            context.facts.authFailureReason = "invalid_user_id"
+            metrics.recordAuthFailure(reason: "invalid_user_id")
+            throw Problem(
+                status: .unauthorized, code: "invalid_token", title: "Unauthorized",
+                detail: "The token's user claim is empty or longer than \(TimesheetRules.maxUserIDLength) characters.",
+                headers: [.wwwAuthenticate: #"Bearer realm="\#(authenticator.configuration.realm)", error="invalid_token", error_description="Invalid user claim""#])
+        }
+        context.facts.userID = principal.userID
+        return (Caller(userID: principal.userID, permissions: Scopes.permissions(granting: principal.scopes)), principal)
     }
 }
 

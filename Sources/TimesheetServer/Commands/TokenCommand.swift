@@ -37,7 +37,8 @@ struct TokenCommand: AsyncParsableCommand {
     }
 
     static func lifetime(_ text: String) -> Duration? {
-        guard let unit = text.last, let value = Int(text.dropLast()), value > 0 else { return nil }
+        // At most a year, so the arithmetic below cannot overflow.
+        guard let unit = text.last, let value = Int(text.dropLast()), (1...525_600).contains(value) else { return nil }
         switch unit {
         case "s": return .seconds(value)
         case "m": return .seconds(value * 60)
@@ -47,4 +48,3 @@ struct TokenCommand: AsyncParsableCommand {
         }
     }
 }
-enum DevCommand { static let audience = "https://api.exampleco.com/timesheets" }

@@ -16,7 +16,12 @@ struct SigningKeysCheck: ReadinessCheck {
     var name: String { "signing_keys" }
 
     func problem() async -> String? {
-        let status = authenticator.keysStatus
+        var status = authenticator.keysStatus
+        if status.state == .absent {
+            // Not loaded yet (or lost): try now, within the authenticator's own fetch limits.
+            try? await authenticator.prefetchKeys()
+            status = authenticator.keysStatus
+        }
         switch status.state {
         case .fresh, .stale, .sharedSecret: return nil
         case .absent: return "no signing keys loaded" + (status.lastError.map { ": \($0)" } ?? "")

@@ -101,7 +101,7 @@ final class DevIdentityProvider: Sendable {
             throw oauthPageError("PKCE is required: send code_challenge with code_challenge_method=S256.")
         }
         let challenge = try required("code_challenge")
-        guard challenge.count == 43, challenge.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+        guard challenge.utf8.count == 43, Self.isBase64URL(challenge) else {
             throw oauthPageError("code_challenge must be the base64url SHA-256 of the verifier (43 characters).")
         }
         return AuthorizeRequest(
@@ -110,8 +110,9 @@ final class DevIdentityProvider: Sendable {
     }
 
     func isAllowedRedirect(_ uri: String) -> Bool {
-        guard let url = URL(string: uri), url.scheme == "http", url.port == port,
-            url.host == "localhost" || url.host == "127.0.0.1", url.user == nil, url.fragment == nil
+        guard let components = URLComponents(string: uri), components.scheme == "http", components.port == port,
+            components.host == "localhost" || components.host == "127.0.0.1", components.user == nil,
+            components.password == nil, components.fragment == nil, components.string != nil
         else { return false }
         return true
     }
@@ -175,10 +176,13 @@ final class DevIdentityProvider: Sendable {
                 clientID: authorize.clientID, redirectURI: authorize.redirectURI, codeChallenge: authorize.codeChallenge,
                 account: account, scopes: account.permissions, expires: now + .seconds(60))
         }
-        var components = URLComponents(string: authorize.redirectURI)!
+        guard var components = URLComponents(string: authorize.redirectURI) else {
+            throw oauthPageError("redirect_uri is not a valid URL.")
+        }
         components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "code", value: code)]
             + (authorize.state.isEmpty ? [] : [URLQueryItem(name: "state", value: authorize.state)])
-        return Response(status: .found, headers: [.location: components.string!, .cacheControl: "no-store"])
+        guard let location = components.string else { throw oauthPageError("redirect_uri is not a valid URL.") }
+        return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
     }
 
     // MARK: Token endpoint
@@ -204,10 +208,15 @@ final class DevIdentityProvider: Sendable {
             }
             let account = DevAccount.machine
             let token = minter.token(for: account, lifetime: .seconds(lifetime), clientID: Self.machineClientID)
-            return try .json(TokenResponse(access_token: token, expires_in: lifetime, scope: account.permissions.joined(separator: " ")))
+            return try .json(
+                TokenResponse(access_token: token, expires_in: lifetime, scope: account.permissions.joined(separator: " ")),
+                headers: Self.noStore)
         case "authorization_code":
             guard let code = parameters["code"], let verifier = parameters["code_verifier"] else {
                 throw OAuthError(status: .badRequest, error: "invalid_request", description: "code and code_verifier are required")
+            }
+            guard (43...128).contains(verifier.utf8.count), verifier.unicodeScalars.allSatisfy({ Self.unreserved.contains($0) }) else {
+                throw OAuthError(status: .badRequest, error: "invalid_request", description: "code_verifier must be 43 to 128 unreserved characters (RFC 7636)")
             }
             // A code is used at most once, whatever the outcome.
             let pending = codes.withLock { $0.removeValue(forKey: code) }
@@ -221,7 +230,9 @@ final class DevIdentityProvider: Sendable {
                 throw OAuthError(status: .forbidden, error: "invalid_grant", description: "Failed to verify code verifier")
             }
             let token = minter.token(for: pending.account, scopes: pending.scopes, lifetime: .seconds(lifetime), clientID: pending.clientID)
-            return try .json(TokenResponse(access_token: token, expires_in: lifetime, scope: pending.scopes.joined(separator: " ")))
+            return try .json(
+                TokenResponse(access_token: token, expires_in: lifetime, scope: pending.scopes.joined(separator: " ")),
+                headers: Self.noStore)
         default:
             throw OAuthError(status: .badRequest, error: "unsupported_grant_type", description: "Use client_credentials or authorization_code")
         }
@@ -236,6 +247,15 @@ final class DevIdentityProvider: Sendable {
 
     // MARK: Helpers
 
+    static let noStore: HTTPFields = [.cacheControl: "no-store", HTTPField.Name("Pragma")!: "no-cache"]
+
+    /// RFC 7636's unreserved characters: ALPHA / DIGIT / "-" / "." / "_" / "~".
+    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    static func isBase64URL(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_").contains($0) }
+    }
+
     static func challenge(for verifier: String) -> String {
         AuthBase64URL.encode(Array(SHA256.hash(data: Data(verifier.utf8))))
     }
@@ -246,7 +266,7 @@ final class DevIdentityProvider: Sendable {
     }
 
     func formParameters(_ request: Request) async throws -> [String: String] {
-        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        let buffer = try await RequestBodyReader(limit: 64 * 1024, batchLimit: 64 * 1024).collectBytes(request, limit: 64 * 1024)
         var result: [String: String] = [:]
         for (name, value) in try RequestBodyReader.formFields(buffer) where result[name] == nil { result[name] = value }
         return result
@@ -256,7 +276,7 @@ final class DevIdentityProvider: Sendable {
     func tokenParameters(_ request: Request) async throws -> [String: String] {
         let type = request.headers[.contentType]?.lowercased() ?? ""
         if type.hasPrefix("application/json") {
-            let buffer = try await request.body.collect(upTo: 64 * 1024)
+            let buffer = try await RequestBodyReader(limit: 64 * 1024, batchLimit: 64 * 1024).collectBytes(request, limit: 64 * 1024)
             guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] else {
                 throw OAuthError(status: .badRequest, error: "invalid_request", description: "The body is not a JSON object")
             }

@@ -27,9 +27,9 @@ struct RequestLogMiddleware: RouterMiddleware {
         response.headers[.xRequestID] = context.requestID
         let duration = ContinuousClock.now - start
         let route = context.endpointPath ?? "unmatched"
-        metrics.recordRequest(method: request.method.rawValue, route: route, status: Int(response.status.code), duration: duration)
+        metrics.recordRequest(method: Self.methodLabel(request.method), route: route, status: Int(response.status.code), duration: duration)
         var metadata: Logger.Metadata = [
-            "method": .string(request.method.rawValue),
+            "method": .string(Self.methodLabel(request.method)),
             "route": .string(route),
             "status": .stringConvertible(response.status.code),
             "duration_ms": .string(String(format: "%.2f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)),
@@ -38,6 +38,14 @@ struct RequestLogMiddleware: RouterMiddleware {
         if let reason = context.facts.authFailureReason { metadata["auth_failure"] = .string(reason) }
         context.logger.info("request", metadata: metadata)
         return response
+    }
+
+    /// Known methods by name, anything else as `OTHER`, so clients cannot grow the metric label set.
+    static func methodLabel(_ method: HTTPRequest.Method) -> String {
+        switch method {
+        case .get, .head, .post, .put, .patch, .delete, .options: method.rawValue
+        default: "OTHER"
+        }
     }
 
     /// A caller's id is kept when it is short and plain, so it can be logged safely.
@@ -80,6 +88,8 @@ struct ErrorMiddleware: RouterMiddleware {
             return problem
         case let error as TimesheetError:
             return Problem(error)
+        case is NIOTooManyBytesError:
+            return Problem(status: .contentTooLarge, code: "body_too_large", title: "Request body too large", detail: "The body is too large.")
         case let error as any DependencyError where error.isUnavailable:
             logger.warning("dependency unavailable", metadata: ["error": .string(String(reflecting: error))])
             return .unavailable(error.clientMessage)

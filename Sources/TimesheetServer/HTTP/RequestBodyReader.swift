@@ -19,11 +19,16 @@ struct RequestBodyReader: Sendable {
     /// Checks the content type and collects at most `limit` bytes, refusing with 413 as soon as more arrive.
     func collect(_ request: Request, limit: Int) async throws -> (Format, ByteBuffer) {
         let format = try Self.format(of: request)
+        return (format, try await collectBytes(request, limit: limit))
+    }
+
+    /// At most `limit` bytes of the body: refused up front by Content-Length, or as soon as more arrive.
+    func collectBytes(_ request: Request, limit: Int) async throws -> ByteBuffer {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw Problem.tooLarge(limit: limit)
         }
         do {
-            return (format, try await request.body.collect(upTo: limit))
+            return try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw Problem.tooLarge(limit: limit)
         }
@@ -33,7 +38,7 @@ struct RequestBodyReader: Sendable {
         guard let contentType = request.headers[.contentType] else {
             throw Problem.unsupportedMediaType("Send the body as application/json or application/x-www-form-urlencoded.")
         }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1)[0]
+        let mediaType = (contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
             .trimmingCharacters(in: .whitespaces).lowercased()
         switch mediaType {
         case "application/json": return .json
@@ -72,8 +77,11 @@ struct RequestBodyReader: Sendable {
 
     /// A small object of optional string fields, such as a rejection's `reason`; an empty body is an empty object.
     func fields(_ request: Request, allowed: Set<String>) async throws -> [String: InputValue] {
-        if request.headers[.contentType] == nil, request.headers[.contentLength] == nil || request.headers[.contentLength] == "0" {
-            return [:]
+        if request.headers[.contentType] == nil {
+            // No body at all is an empty object; a body without a type is refused below, never silently dropped.
+            let buffer = try await collectBytes(request, limit: limit)
+            if buffer.readableBytes == 0 { return [:] }
+            _ = try Self.format(of: request)
         }
         let (format, buffer) = try await collect(request, limit: limit)
         var values: [String: InputValue] = [:]

@@ -17,6 +17,10 @@ export class API {
   }
 
   async request(method, path, body) {
+    if (!this.auth.token) {
+      this.onUnauthorized();
+      throw new APIError(401, { detail: "Your session has ended. Log in again; what you typed is kept." });
+    }
     const headers = { authorization: `Bearer ${this.auth.token}` };
     if (body !== undefined) headers["content-type"] = "application/json";
     let response;

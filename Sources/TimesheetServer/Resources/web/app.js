@@ -265,7 +265,7 @@ async function start() {
   const config = await (await fetch("/config.json")).json();
   auth = new Auth(config);
   api = new API(auth, () => { banner("Your session has ended. Log in again; nothing you typed is lost."); $("#login").hidden = false; });
-  for (const button of [$("#login"), $("#login-big")]) button.addEventListener("click", () => auth.login());
+  for (const button of [$("#login"), $("#login-big")]) button.addEventListener("click", () => { saveDraft(); auth.login(); });
   $("#logout").addEventListener("click", () => auth.logout());
   $("#entry-form").addEventListener("submit", submitEntry);
   $("#entry-cancel").addEventListener("click", resetForm);
@@ -279,6 +279,21 @@ async function start() {
   }
   if (auth.token) showLoggedIn();
   route();
+  restoreDraft();
+}
+
+// A half-typed entry survives a trip to the login page (session storage, this tab only).
+const DRAFT_KEY = "timesheets.draft";
+function saveDraft() {
+  const values = Object.fromEntries(new FormData($("#entry-form")));
+  if (values.project || values.hours || values.notes) sessionStorage.setItem(DRAFT_KEY, JSON.stringify(values));
+}
+function restoreDraft() {
+  const draft = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null");
+  sessionStorage.removeItem(DRAFT_KEY);
+  if (!draft || !auth.token) return;
+  const form = $("#entry-form");
+  for (const [name, value] of Object.entries(draft)) if (form.elements.namedItem(name)) form.elements.namedItem(name).value = value;
 }
 
 start().catch((error) => banner(`The app could not start: ${error.message}`));

@@ -1,0 +1,121 @@
+import AsyncHTTPClient
+import AuthKit
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import UnixSignals
+import TimesheetDomain
+import TimesheetStore
+
+/// Composes the deployed service: PostgreSQL pool, AuthKit verifier, domain service and router, run as one
+/// service group that shuts down gracefully on SIGTERM and SIGINT.
+struct APIServer {
+    var settings: ServerSettings
+    var logger: Logger
+
+    /// Runs until a shutdown signal arrives. `extraRoutes` is dev mode's hook; `serve` passes none.
+    /// `onReady` is called with the bound port once the server accepts connections.
+    func run(
+        prefetchKeys: Bool = true,
+        prepare: @escaping @Sendable (PostgresTimesheetRepository) async throws -> Void = { _ in },
+        extraRoutes: @escaping (Router<AppRequestContext>) -> Void = { _ in },
+        onReady: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        guard let databaseURL = settings.databaseURL else {
+            throw SettingError(setting: "DATABASE_URL", message: "is required")
+        }
+        let database: DatabaseConfiguration
+        do {
+            database = try DatabaseConfiguration(url: databaseURL)
+        } catch {
+            throw SettingError(setting: "DATABASE_URL", message: error.description)
+        }
+        let postgres = PostgresClient(configuration: try database.makeClientConfiguration(), backgroundLogger: logger)
+        let repository = PostgresTimesheetRepository(client: postgres, queryTimeout: database.queryTimeout, logger: logger)
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        let authenticator = BearerAuthenticator(configuration: settings.auth, httpClient: httpClient, logger: logger)
+        let metrics = ServerMetrics()
+
+        let dependencies = RouterDependencies(
+            timesheets: TimesheetService(repository: repository),
+            authenticator: authenticator,
+            readiness: [DatabaseCheck(client: postgres, timeout: database.queryTimeout), SigningKeysCheck(authenticator: authenticator)],
+            metrics: metrics,
+            corsAllowedOrigins: settings.corsAllowedOrigins,
+            bodyLimit: settings.bodyLimit,
+            batchBodyLimit: settings.batchBodyLimit,
+            webClient: settings.webClientID.map {
+                WebClient.Configuration(issuer: settings.auth.issuer, clientID: $0, audience: settings.auth.audiences.first ?? "")
+            })
+        let router = buildRouter(dependencies, extraRoutes: extraRoutes)
+
+        var app = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "timesheets"),
+            onServerRunning: { channel in await onReady(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        app.beforeServerStarts { try await prepare(repository) }
+        if prefetchKeys { app.beforeServerStarts { [logger, authenticator] in
+            // Load the signing keys before taking traffic; if the provider is down, readiness says so and the
+            // verifier keeps trying on demand.
+            do {
+                try await authenticator.prefetchKeys()
+            } catch {
+                logger.warning("could not load signing keys at start-up", metadata: ["error": .string("\(error)")])
+            }
+        } }
+
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: postgres),
+                    .init(service: HTTPClientService(client: httpClient)),
+                    .init(service: app),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger))
+        try await group.run()
+    }
+}
+
+/// Shuts the HTTP client down when the service group stops.
+struct HTTPClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
+}
+
+/// Ready when PostgreSQL answers `SELECT 1` within the query timeout.
+struct DatabaseCheck: ReadinessCheck {
+    let client: PostgresClient
+    let timeout: Duration
+    var name: String { "database" }
+
+    func problem() async -> String? {
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await client.query("SELECT 1").collect() }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw StoreError.unavailable(.timedOut, underlying: nil)
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            return nil
+        } catch {
+            return "PostgreSQL is not answering"
+        }
+    }
+}
+
+extension StoreError: DependencyError {
+    var clientMessage: String { "The database is unavailable; retry shortly." }
+}

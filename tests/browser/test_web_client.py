@@ -1,0 +1,213 @@
+"""The web client in a real browser: headless Chromium drives `timesheets dev` on a free port.
+
+Run by scripts/test. Screenshots of each view land in .build/screenshots/ for a person to look at.
+"""
+import datetime
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SHOTS = ROOT / ".build" / "screenshots"
+
+
+def find(*candidates):
+    for candidate in candidates:
+        path = shutil.which(candidate) or (candidate if os.path.exists(candidate) else None)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("selenium is missing: python3 -m pip install selenium (and apt-get install chromium chromium-driver)")
+    chromium = find("chromium", "chromium-browser", "/usr/bin/chromium")
+    driver_path = find("chromedriver", "/usr/bin/chromedriver")
+    if not chromium or not driver_path:
+        pytest.fail("Chromium cannot start: install it with apt-get install -y chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900",
+                     "--disable-gpu", "--no-first-run", "--disable-extensions"):
+        options.add_argument(argument)
+    try:
+        driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    except Exception as error:  # noqa: BLE001 - report why the browser did not start
+        pytest.fail(f"Chromium could not start: {error}")
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def dev_server():
+    binary = ROOT / ".build" / "debug" / "timesheets"
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: run swift build first")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data_dir = tempfile.mkdtemp(prefix="timesheets-browser-")
+    os.chmod(data_dir, 0o755)  # PostgreSQL runs as its own user when we are root
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    log = open(os.path.join(data_dir, "dev.log"), "w")
+    process = subprocess.Popen([str(binary), "dev", "--port", str(port), "--data-dir", data_dir],
+                               stdout=log, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/health/live", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("timesheets dev did not come up")
+    if process.poll() is not None:
+        pytest.fail("timesheets dev exited: " + open(os.path.join(data_dir, "dev.log")).read())
+    yield base
+    process.send_signal(signal.SIGTERM)
+    try:
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def wait_for(driver, condition, timeout=15, what="condition"):
+    deadline = time.time() + timeout
+    last_error = None
+    while time.time() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception as error:  # noqa: BLE001 - elements come and go while the page renders
+            last_error = error
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}: {last_error}")
+
+
+def shot(driver, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def visible(driver, selector):
+    from selenium.webdriver.common.by import By
+    elements = driver.find_elements(By.CSS_SELECTOR, selector)
+    return elements[0] if elements and elements[0].is_displayed() else None
+
+
+def log_in(driver, base, user):
+    from selenium.webdriver.common.by import By
+    driver.get(base + "/")
+    wait_for(driver, lambda: visible(driver, "#login-big"), what="the welcome page").click()
+    wait_for(driver, lambda: driver.find_elements(By.CSS_SELECTOR, f'button[value="{user}"]'), what="the login page")
+    shot(driver, f"login-page-{user}")
+    driver.find_element(By.CSS_SELECTOR, f'button[value="{user}"]').click()
+    wait_for(driver, lambda: visible(driver, "#logout"), what=f"{user} to be logged in")
+
+
+def log_out(driver):
+    visible(driver, "#logout").click()
+    wait_for(driver, lambda: visible(driver, "#login-big"), what="the logged-out page")
+
+
+def set_value(driver, selector, value):
+    element = driver.find_element("css selector", selector)
+    driver.execute_script("arguments[0].value = arguments[1]", element, value)
+
+
+def test_employee_records_manager_approves(browser, dev_server):
+    from selenium.webdriver.common.by import By
+    driver, base = browser, dev_server
+    day = (datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=1)).isoformat()
+
+    log_in(driver, base, "employee")
+    assert "employee@exampleco.com" in driver.find_element(By.ID, "who").text
+    assert not visible(driver, 'nav a[data-view="approvals"]'), "an employee sees no approvals link"
+
+    # A field error for 25 hours, shown next to the field, nothing stored.
+    set_value(driver, '#entry-form [name="date"]', day)
+    driver.find_element(By.CSS_SELECTOR, '#entry-form [name="project"]').send_keys("StoreZero")
+    set_value(driver, '#entry-form [name="hours"]', "25")
+    driver.find_element(By.ID, "entry-submit").click()
+    error = wait_for(driver, lambda: visible(driver, "#error-hours"), what="the hours field error")
+    assert "at most 24" in error.text
+    assert driver.find_element(By.CSS_SELECTOR, '#entry-form [name="project"]').get_attribute("value") == "StoreZero", "nothing typed is lost"
+    shot(driver, "employee-field-error")
+
+    # Fix it and add the entry.
+    set_value(driver, '#entry-form [name="hours"]', "7.5")
+    driver.find_element(By.ID, "entry-submit").click()
+    row = wait_for(driver, lambda: visible(driver, "#entries tr[data-id]"), what="the new entry in the list")
+    assert day in row.text and "StoreZero" in row.text and "pending" in row.text
+    assert row.find_elements(By.XPATH, ".//button[text()='Edit']")
+    shot(driver, "employee-timesheets")
+
+    # The weekly chart shows it.
+    driver.find_element(By.CSS_SELECTOR, 'nav a[data-view="summary"]').click()
+    wait_for(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#chart svg rect"), what="the chart's bars")
+    assert "StoreZero" in driver.find_element(By.ID, "legend").text
+    shot(driver, "employee-chart")
+
+    driver.find_element(By.CSS_SELECTOR, 'nav a[data-view="profile"]').click()
+    wait_for(driver, lambda: "create:timesheets" in driver.find_element(By.ID, "profile").text, what="the profile")
+    shot(driver, "employee-profile")
+    log_out(driver)
+    shot(driver, "logged-out")
+
+    # The manager approves it.
+    log_in(driver, base, "manager")
+    driver.find_element(By.CSS_SELECTOR, 'nav a[data-view="approvals"]').click()
+    pending = wait_for(driver, lambda: [r for r in driver.find_elements(By.CSS_SELECTOR, "#pending tr[data-id]") if day in r.text],
+                       what="the employee's entry in the approvals list")[0]
+    shot(driver, "manager-approvals")
+    pending.find_element(By.XPATH, ".//button[text()='Approve']").click()
+    wait_for(driver, lambda: not [r for r in driver.find_elements(By.CSS_SELECTOR, "#pending tr[data-id]") if day in r.text],
+             what="the approved entry to leave the queue")
+    log_out(driver)
+
+    # The employee sees it approved and can no longer edit it.
+    log_in(driver, base, "employee")
+    row = wait_for(driver, lambda: visible(driver, "#entries tr[data-id]"), what="the employee's list")
+    wait_for(driver, lambda: "approved" in driver.find_element(By.CSS_SELECTOR, "#entries tr[data-id]").text, what="the approved badge")
+    row = driver.find_element(By.CSS_SELECTOR, "#entries tr[data-id]")
+    assert not row.find_elements(By.XPATH, ".//button[text()='Edit']"), "an approved entry offers no edit"
+    shot(driver, "employee-approved")
+
+
+def test_phone_width_and_security_headers(browser, dev_server):
+    driver, base = browser, dev_server
+    with urllib.request.urlopen(base + "/") as response:
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    driver.get(base + "/")
+    driver.execute_script("sessionStorage.clear()")
+    driver.set_window_size(390, 844)
+    driver.get(base + "/")
+    wait_for(driver, lambda: visible(driver, "#login-big"), what="the welcome page at phone width")
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
+    shot(driver, "phone-welcome")
+    driver.set_window_size(1200, 900)
