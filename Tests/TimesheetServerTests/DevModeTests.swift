@@ -118,6 +118,25 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: pidFile.path), "PostgreSQL was left running")
     }
 
+    @Test func devModeExplainsABusyPortAndAnUnwritableDataDirectory() async throws {
+        let port = try await freePort()
+        let squatter = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"), arguments: ["python3", "-c", "import socket,time;s=socket.socket();s.bind(('127.0.0.1',\(port)));s.listen();time.sleep(30)"])
+        defer { squatter.terminate() }
+        try await Task.sleep(for: .milliseconds(500))
+        let busy = try ChildProcess(try timesheetsExecutable(), arguments: ["dev", "--port", String(port), "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
+        #expect(try await busy.waitForExit() == 2)
+        #expect(busy.text.contains("port \(port) on 127.0.0.1 is already in use"), "\(busy.text)")
+        #expect(busy.text.contains("--port"))
+
+        let blocked = FileManager.default.temporaryDirectory.appendingPathComponent("not-a-dir-\(UUID().uuidString)")
+        try Data("file".utf8).write(to: blocked)
+        defer { try? FileManager.default.removeItem(at: blocked) }
+        let unwritable = try ChildProcess(try timesheetsExecutable(), arguments: ["dev", "--port", String(try await freePort()), "--data-dir", blocked.path + "/data"])
+        #expect(try await unwritable.waitForExit() == 2)
+        #expect(unwritable.text.contains("--data-dir"), "\(unwritable.text)")
+    }
+
     @Test func serveNeverMountsTheDevIdentityProvider() async throws {
         let port = try await freePort()
         let serve = try ChildProcess(
