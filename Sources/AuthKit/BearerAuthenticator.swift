@@ -39,8 +39,8 @@ public final class BearerAuthenticator: Sendable {
     private let isRevoked: RevocationCheck?
     private let claimChecks: [ClaimCheck]
     private let failureCounters: [AuthFailure.Reason: Counter]
-    private let cacheHits = Counter(label: "authkit_token_cache_total", dimensions: [("result", "hit")])
-    private let cacheMisses = Counter(label: "authkit_token_cache_total", dimensions: [("result", "miss")])
+    private let cacheHits: Counter
+    private let cacheMisses: Counter
 
     /// Largest token accepted, in bytes.
     static let maximumTokenLength = 16 * 1024
@@ -52,16 +52,21 @@ public final class BearerAuthenticator: Sendable {
     ///   - clock: Where "now" comes from; inject one in tests.
     ///   - isRevoked: The revocation hook.
     ///   - claimChecks: Extra checks run on every verified principal.
+    ///   - metricsFactory: Where failure, cache and JWKS-fetch metrics go (default: the process-wide metrics system).
     public init(
         configuration: AuthConfiguration,
         httpClient: HTTPClient,
         logger: Logger,
         clock: AuthClock = .system,
         isRevoked: RevocationCheck? = nil,
-        claimChecks: [ClaimCheck] = []
+        claimChecks: [ClaimCheck] = [],
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.configuration = configuration
-        self.keys = KeySetManager(configuration: configuration, httpClient: httpClient, clock: clock, logger: logger)
+        self.keys = KeySetManager(
+            configuration: configuration, httpClient: httpClient, clock: clock, logger: logger, metricsFactory: metricsFactory)
+        self.cacheHits = Counter(label: "authkit_token_cache_total", dimensions: [("result", "hit")], factory: metricsFactory)
+        self.cacheMisses = Counter(label: "authkit_token_cache_total", dimensions: [("result", "miss")], factory: metricsFactory)
         self.hmacKey = configuration.hmacSecret.flatMap {
             JWKSParser.hmacKey(secret: $0, allowedAlgorithms: configuration.algorithms)
         }
@@ -73,7 +78,8 @@ public final class BearerAuthenticator: Sendable {
         self.claimChecks = claimChecks
         var counters: [AuthFailure.Reason: Counter] = [:]
         for reason in AuthFailure.Reason.allCases {
-            counters[reason] = Counter(label: "authkit_auth_failures_total", dimensions: [("reason", reason.rawValue)])
+            counters[reason] = Counter(
+                label: "authkit_auth_failures_total", dimensions: [("reason", reason.rawValue)], factory: metricsFactory)
         }
         self.failureCounters = counters
     }

@@ -69,11 +69,19 @@ final class KeySetManager: Sendable {
     private let httpClient: HTTPClient
     private let clock: AuthClock
     private let logger: Logger
-    private let fetchCounterSuccess = Counter(label: "authkit_jwks_fetches_total", dimensions: [("result", "success")])
-    private let fetchCounterFailure = Counter(label: "authkit_jwks_fetches_total", dimensions: [("result", "failure")])
-    private let staleGauge = Gauge(label: "authkit_jwks_stale")
+    private let fetchCounterSuccess: Counter
+    private let fetchCounterFailure: Counter
+    private let staleGauge: Gauge
 
-    init(configuration: AuthConfiguration, httpClient: HTTPClient, clock: AuthClock, logger: Logger) {
+    init(
+        configuration: AuthConfiguration, httpClient: HTTPClient, clock: AuthClock, logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
+        self.fetchCounterSuccess = Counter(
+            label: "authkit_jwks_fetches_total", dimensions: [("result", "success")], factory: metricsFactory)
+        self.fetchCounterFailure = Counter(
+            label: "authkit_jwks_fetches_total", dimensions: [("result", "failure")], factory: metricsFactory)
+        self.staleGauge = Gauge(label: "authkit_jwks_stale", dimensions: [], factory: metricsFactory)
         self.configuration = configuration
         self.httpClient = httpClient
         self.clock = clock

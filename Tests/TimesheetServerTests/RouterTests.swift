@@ -421,6 +421,7 @@ import TimesheetDomainTesting
                 #expect(response.status == .ok)
                 #expect(response.text.contains(#"http_requests_total{method="GET",route="/timesheets",status="200"} 1"#))
                 #expect(response.text.contains(#"auth_failures_total{reason="missing_credentials"} 1"#))
+                #expect(response.text.contains(#"authkit_jwks_fetches_total{result="success"} 1"#), "JWKS fetches are exported")
             }
         }
     }

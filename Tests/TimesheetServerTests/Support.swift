@@ -81,11 +81,11 @@ struct APIHarness: Sendable {
             let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
             do {
                 let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+                let metrics = ServerMetrics()
                 let authenticator = BearerAuthenticator(
                     configuration: AuthConfiguration(issuer: server.issuerURL, audiences: [apiAudience]),
-                    httpClient: httpClient, logger: logger)
+                    httpClient: httpClient, logger: logger, metricsFactory: metrics.metricsFactory)
                 let repository = InMemoryTimesheetRepository()
-                let metrics = ServerMetrics()
                 var dependencies = RouterDependencies(
                     timesheets: TimesheetService(repository: repository), authenticator: authenticator,
                     readiness: [SigningKeysCheck(authenticator: authenticator)], metrics: metrics,

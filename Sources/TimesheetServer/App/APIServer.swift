@@ -36,8 +36,10 @@ struct APIServer {
         let postgres = PostgresClient(configuration: try database.makeClientConfiguration(), backgroundLogger: logger)
         let repository = PostgresTimesheetRepository(client: postgres, queryTimeout: database.queryTimeout, logger: logger)
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
-        let authenticator = BearerAuthenticator(configuration: settings.auth, httpClient: httpClient, logger: logger)
         let metrics = ServerMetrics()
+        let authenticator = BearerAuthenticator(
+            configuration: settings.auth, httpClient: httpClient, logger: logger,
+            metricsFactory: metrics.metricsFactory)
 
         let dependencies = RouterDependencies(
             timesheets: TimesheetService(repository: repository),

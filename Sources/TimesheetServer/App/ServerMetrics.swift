@@ -1,3 +1,4 @@
+import Metrics
 import Prometheus
 
 /// The service's Prometheus metrics, in a registry of its own (no process-global metrics system).
@@ -42,6 +43,9 @@ struct ServerMetrics: Sendable {
             descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels
         ).set(value)
     }
+
+    /// A swift-metrics factory writing into this registry, for libraries that take one (AuthKit).
+    var metricsFactory: any MetricsFactory { PrometheusMetricsFactory(registry: registry) }
 
     /// The Prometheus text exposition.
     func exposition() -> String { registry.emitToString() }
