@@ -82,6 +82,11 @@ import TimesheetStore
                 body: #"[{"user_id":"007","date":"2017-05-10T17:40:20.095Z","project":"StoreZero","hours":5},{"user_id":"008","date":"2017-05-10","project":"StoreZero","hours":3}]"#)
             #expect(upload.status == 201, "\(upload.text)")
 
+            let exported = try await http.send(.GET, "/metrics")
+            #expect(exported.text.contains("db_pool_size 20"), "pool size is exported")
+            #expect(exported.text.contains("db_operations_in_flight"))
+            #expect(exported.text.contains("authkit_jwks_fetches_total"))
+
             // PostgreSQL stops: 503 with Retry-After, readiness red; it comes back: the same process recovers.
             try await stack.cluster.stop()
             let down = try await http.send(.GET, "/timesheets", headers: stack.headers(.employee))

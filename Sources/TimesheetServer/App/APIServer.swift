@@ -42,7 +42,7 @@ struct APIServer {
             metricsFactory: metrics.metricsFactory)
 
         let dependencies = RouterDependencies(
-            timesheets: TimesheetService(repository: repository),
+            timesheets: TimesheetService(repository: MeasuredRepository(repository, metrics: metrics, poolSize: database.poolSize)),
             authenticator: authenticator,
             readiness: [DatabaseCheck(client: postgres, timeout: database.queryTimeout), SigningKeysCheck(authenticator: authenticator)],
             metrics: metrics,
