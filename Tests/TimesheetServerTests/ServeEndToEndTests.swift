@@ -1,6 +1,7 @@
 import AuthKit
 import AuthKitTesting
 import Foundation
+import Synchronization
 import Testing
 import TimesheetStore
 
@@ -102,16 +103,26 @@ import TimesheetStore
             }
             #expect(recovered, "the service recovers without a restart")
 
-            // SIGTERM under load: every write acknowledged with 201 is in the database afterwards.
+            // SIGTERM under load, once some writes were acknowledged: every 201 is in the database afterwards.
+            let acknowledgedSoFar = Counter()
             let acknowledged = await withTaskGroup(of: Int?.self) { group in
                 for index in 0..<120 {
                     group.addTask {
                         let day = String(format: "2018-%02d-%02d", index % 12 + 1, index / 12 + 1)
                         let reply = try? await http.send(
                             .POST, "/timesheets", headers: stack.headers(.contractor), body: #"{"date":"\#(day)","project":"Load","hours":1}"#)
-                        return reply?.status == 201 ? reply?.json["id"] as? Int : nil
+                        guard reply?.status == 201, let id = reply?.json["id"] as? Int else { return nil }
+                        acknowledgedSoFar.increment()
+                        return id
                     }
-                    if index == 60 { serve.process.terminate() }
+                }
+                group.addTask {
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while acknowledgedSoFar.value < 10, ContinuousClock.now < deadline {
+                        try? await Task.sleep(for: .milliseconds(5))
+                    }
+                    serve.process.terminate()
+                    return nil
                 }
                 return await group.reduce(into: [Int]()) { if let id = $1 { $0.append(id) } }
             }
@@ -126,4 +137,11 @@ import TimesheetStore
             #expect(Set(acknowledged).isSubset(of: ids), "lost acknowledged writes: \(Set(acknowledged).subtracting(ids).sorted())")
         }
     }
+}
+
+/// A count shared by concurrent tasks.
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }
