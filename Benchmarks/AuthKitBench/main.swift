@@ -70,8 +70,9 @@ func format(_ rate: Double) -> String {
 
 // openssl first, before any server or client thread exists: `openssl speed` times itself with SIGALRM, and a child
 // spawned later inherits a signal mask in which SIGALRM may be blocked (then it never stops).
-say("openssl speed -seconds 3 rsa2048 ...")
-let opensslSingle = opensslVerifyRate(multi: nil)
+let profiling = ProcessInfo.processInfo.environment["AUTHKIT_BENCH_PROFILE"] == "1"
+if !profiling { say("openssl speed -seconds 3 rsa2048 ...") }
+let opensslSingle = profiling ? nil : opensslVerifyRate(multi: nil)
 let opensslDouble = opensslSingle == nil ? nil : opensslVerifyRate(multi: 2)
 
 let issuer = try TestTokenIssuer()
@@ -104,6 +105,8 @@ try await JWKSTestServer.withRunning(issuer) { server in
 
     let one = try await measure(uncached, token: token, tasks: 1)
     say("  no cache,   1 task : \(format(one))")
+    // AUTHKIT_BENCH_PROFILE=1 stops here: a clean single-task uncached run for `perf record`.
+    if profiling { return }
     let two = try await measure(uncached, token: token, tasks: 2)
     say("  no cache,   2 tasks: \(format(two))  (\(String(format: "%.2f", two / one))x of 1 task)")
     let cachedOne = try await measure(cached, token: token, tasks: 1)
