@@ -26,7 +26,7 @@ struct BenchJSONCommand: AsyncParsableCommand {
         }
         let page = TimesheetPage(items: entries, nextCursor: "MTk1MDAsMTAwMDQ5OQ")
         let encoded = try JSONEncoder.api.encode(PageResponse(page))
-        let encode = measure { _ = try JSONEncoder.api.encode(PageResponse(page)) }
+        let encode = try measure { _ = try JSONEncoder.api.encode(PageResponse(page)) }
         print(Self.line("encode page of 500 entries (GET /timesheets?limit=500)", encode, bytes: encoded.count))
 
         // The batch upload's body: 500 entry objects, decoded by the same reader the route uses.
@@ -35,7 +35,7 @@ struct BenchJSONCommand: AsyncParsableCommand {
                 + (entry.notes.map { ",\"notes\":\"\($0)\"" } ?? "") + "}"
         }
         let body = ByteBuffer(string: "[" + inputs.joined(separator: ",") + "]")
-        let decode = measure {
+        let decode = try measure {
             let decoded = try RequestBodyReader.decodeJSON([TimesheetInput].self, from: body, expecting: "an array")
             precondition(decoded.count == 500)
         }
