@@ -20,21 +20,33 @@ struct BenchJSONCommand: AsyncParsableCommand {
             return Timesheet(
                 id: TimesheetID(Int64(1_000_000 + index)), userID: "auth0|bench-user-\(index % 50)",
                 date: CalendarDay(daysSinceEpoch: 19_000 + index), project: "Project \(index % 13)",
-                hours: Hours(hundredths: 100 + index % 700), notes: index % 5 == 0 ? "sprint work, ticket \(index)" : nil,
+                hours: Hours(hundredths: 100 + index % 700), notes: index % 5 == 0 ? "sprint work, \"ticket\" \(index)\t/ C:\\x\n café ✓\u{1}" : nil,
                 status: approved ? .approved : .pending, createdAt: now, updatedAt: now,
                 reviewedBy: approved ? "auth0|bench-manager" : nil, reviewedAt: approved ? now : nil)
         }
         let page = TimesheetPage(items: entries, nextCursor: "MTk1MDAsMTAwMDQ5OQ")
         let encoded = try JSONEncoder.api.encode(PageResponse(page))
+        var writer = JSONWriter(capacity: 512)
+        PageResponse(page).writeJSON(to: &writer)
+        guard Data(writer.buffer.readableBytesView) == encoded else {
+            throw ValidationError("JSONWriter and JSONEncoder.api disagree on the page")
+        }
         let encode = try measure { _ = try JSONEncoder.api.encode(PageResponse(page)) }
-        print(Self.line("encode page of 500 entries (GET /timesheets?limit=500)", encode, bytes: encoded.count))
+        print(Self.line("encode page of 500 entries with JSONEncoder.api", encode, bytes: encoded.count))
+        let write = measure {
+            var writer = JSONWriter(capacity: 512)
+            PageResponse(page).writeJSON(to: &writer)
+        }
+        print(Self.line("encode page of 500 entries (GET /timesheets?limit=500)", write, bytes: encoded.count))
 
         // The batch upload's body: 500 entry objects, decoded by the same reader the route uses.
-        let inputs = entries.map { entry in
-            "{\"date\":\"\(entry.date)\",\"project\":\"\(entry.project)\",\"hours\":\(entry.hours.value)"
-                + (entry.notes.map { ",\"notes\":\"\($0)\"" } ?? "") + "}"
+        let inputs: [[String: Any]] = entries.map { entry in
+            var object: [String: Any] = ["date": entry.date.description, "project": entry.project, "hours": entry.hours.value]
+            if let notes = entry.notes { object["notes"] = notes }
+            return object
         }
-        let body = ByteBuffer(string: "[" + inputs.joined(separator: ",") + "]")
+        let json = try JSONSerialization.data(withJSONObject: inputs)
+        let body = ByteBuffer(bytes: json)
         let decode = try measure {
             let decoded = try RequestBodyReader.decodeJSON([TimesheetInput].self, from: body, expecting: "an array")
             precondition(decoded.count == 500)
