@@ -52,7 +52,7 @@ import TimesheetDomain
         var generator = SystemRandomNumberGenerator()
         let edges: [Double] = [0, 0.0005, 0.9995, 1_700_000_001.001, 1_700_000_001.004, 951_782_400, 4_102_444_799.999]
         let dates = edges.map(Date.init(timeIntervalSince1970:))
-            + (0..<20_000).map { _ in Date(timeIntervalSince1970: Double.random(in: 0..<4_000_000_000, using: &generator)) }
+            + (0..<2_000).map { _ in Date(timeIntervalSince1970: Double.random(in: 0..<4_000_000_000, using: &generator)) }
         for date in dates {
             #expect(ISO8601Timestamp.string(date) == date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
         }
