@@ -15,6 +15,9 @@ final class OversizedHeadHandler: ChannelInboundHandler, RemovableChannelHandler
 
     /// The decoder's limit, for the message.
     let limit: Int
+    /// How long the rest of a refused request may keep arriving before the connection is closed.
+    static let lingerTime = TimeAmount.seconds(2)
+    private var answered = false
 
     init(limit: Int) {
         self.limit = limit
@@ -25,10 +28,12 @@ final class OversizedHeadHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if answered { return }
         guard let parserError = error as? HTTPParserError, parserError == .headerOverflow else {
             context.fireErrorCaught(error)
             return
         }
+        answered = true
         let problem = Problem(
             status: .init(code: 431, reasonPhrase: "Request Header Fields Too Large"), code: "headers_too_large",
             title: "Request header fields too large",
@@ -39,7 +44,13 @@ final class OversizedHeadHandler: ChannelInboundHandler, RemovableChannelHandler
         fields[.contentLength] = String(buffer.readableBytes)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+        // Close only our side first: closing outright with the rest of the request unread would make the kernel
+        // reset the connection, and the client could lose the answer. Whatever else arrives is dropped by the
+        // decoder, and the connection is closed for good shortly after.
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
+        }
     }
 }

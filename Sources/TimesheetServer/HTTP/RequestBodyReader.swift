@@ -116,7 +116,8 @@ struct RequestBodyReader: Sendable {
         }
         do {
             return try JSONDecoder().decode(type, from: data)
-        } catch DecodingError.typeMismatch(_, _) {
+        } catch DecodingError.typeMismatch(_, _), DecodingError.valueNotFound(_, _) {
+            // Valid JSON of the wrong shape, such as `null` or an array where an object belongs.
             throw Problem.badRequest(code: "invalid_body", "Expected \(expecting).")
         } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
             throw Problem.badRequest(code: "invalid_body", "Expected \(expecting).")
