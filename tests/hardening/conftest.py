@@ -3,7 +3,7 @@
 Flags (environment variables):
   TIMESHEETS_BINARY          the `timesheets` binary (default .build/debug/timesheets)
   HARDENING_SEED             schemathesis seed (default 20240610); `random` picks a new one and prints it
-  HARDENING_EXAMPLES         schemathesis examples per operation and role (default 25)
+  HARDENING_EXAMPLES         schemathesis examples per operation and role (default 15)
   HARDENING_SOAK=1           the long parts: more idle connections, longer load, more examples
 """
 import collections

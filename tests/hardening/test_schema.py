@@ -1,7 +1,7 @@
 """Schemathesis against the served /openapi.json, with a valid token per role: every operation, property-based,
 checked for server errors, undocumented status codes, response schemas and content types. Zero failures.
 
-Bounded: HARDENING_EXAMPLES examples per operation and role (default 25), seed HARDENING_SEED (default 20240610);
+Bounded: HARDENING_EXAMPLES examples per operation and role (default 15), seed HARDENING_SEED (default 20240610);
 HARDENING_SEED=random draws a seed and prints it so a failure can be replayed.
 """
 import os
@@ -15,7 +15,7 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
 
 from conftest import SOAK, record_cases
 
-EXAMPLES = int(os.environ.get("HARDENING_EXAMPLES") or (200 if SOAK else 25))
+EXAMPLES = int(os.environ.get("HARDENING_EXAMPLES") or (200 if SOAK else 15))
 _seed_setting = os.environ.get("HARDENING_SEED", "20240610")
 SEED = random.randrange(1 << 32) if _seed_setting == "random" else int(_seed_setting)
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
