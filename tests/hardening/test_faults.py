@@ -97,9 +97,6 @@ def test_postgres_stopped_under_load_then_back(backend):
     record_cases("faults", len(outcomes), sum(1 for o in outcomes if o[0] in (201, 503, 409)))
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug: a request in flight when PostgreSQL dies can hang past query_timeout (30 s+): the store's "
-    "withDeadline waits for its task group's child, and update() needs that (withoutActuallyEscaping)"))
 def test_no_request_hangs_past_the_query_timeout_during_the_outage():
     assert "hung" in OUTAGE, "runs after test_postgres_stopped_under_load_then_back"
     assert not OUTAGE["hung"] and not OUTAGE["slow"], f"{len(OUTAGE['hung'])} requests hung, 503s after {OUTAGE['slow']} s"
