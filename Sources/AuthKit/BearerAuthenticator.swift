@@ -257,15 +257,15 @@ public final class BearerAuthenticator: Sendable {
             let secondDot = utf8[(firstDot + 1)...].firstIndex(of: UInt8(ascii: ".")),
             !utf8[(secondDot + 1)...].contains(UInt8(ascii: ".")),
             let headerBytes = Base64URL.decode(utf8[..<firstDot]),
-            case .object(let header)? = JSONClaimValue(parsing: headerBytes),
+            let header = JSONMembers(parsing: headerBytes),
             case .string(let alg)? = header["alg"]
         else {
             throw .invalidToken(AuthFailureDescription.malformedToken, .malformedToken, realm: realm)
         }
 
         // Algorithm policy comes first, before any key lookup or network call.
-        let shownAlg = String(alg.prefix(20))
-        guard alg.lowercased() != "none", configuration.algorithms.contains(alg) else {
+        var shownAlg: String { String(alg.prefix(20)) }
+        guard configuration.algorithms.contains(alg), !(alg.utf8.count == 4 && alg.lowercased() == "none") else {
             throw .invalidToken(AuthFailureDescription.disallowedAlgorithm(shownAlg), .disallowedAlgorithm, realm: realm)
         }
         if header["crit"] != nil {
@@ -300,7 +300,7 @@ public final class BearerAuthenticator: Sendable {
             throw .invalidToken(AuthFailureDescription.badSignature, .badSignature, realm: realm)
         }
         guard let payloadBytes = Base64URL.decode(utf8[(firstDot + 1)..<secondDot]),
-            case .object(let claims)? = JSONClaimValue(parsing: payloadBytes)
+            let claims = JSONMembers(parsing: payloadBytes)
         else {
             throw .invalidToken(AuthFailureDescription.malformedToken, .malformedToken, realm: realm)
         }
@@ -320,7 +320,7 @@ public final class BearerAuthenticator: Sendable {
         return snapshot.keys[keyID] != nil
     }
 
-    private func validate(claims: [String: JSONClaimValue], header: [String: JSONClaimValue], now: Date) throws(AuthFailure)
+    private func validate(claims: JSONMembers, header: JSONMembers, now: Date) throws(AuthFailure)
         -> Principal
     {
         let realm = configuration.realm

@@ -145,6 +145,57 @@ extension JSONClaimValue {
     }
 }
 
+/// The members of a token's JSON object (its header or its claims), in document order.
+///
+/// Verification reads a dozen members of each token once or twice; a linear search over short names is cheaper than
+/// hashing every name into a dictionary, which profiles of uncached verification showed costing as much as the rest
+/// of the claim checks together. ``dictionary`` builds the dictionary when someone asks for every claim.
+struct JSONMembers: Sendable, Hashable {
+    struct Member: Sendable, Hashable {
+        let name: String
+        let value: JSONClaimValue
+    }
+
+    let members: [Member]
+
+    /// The value of the member named `name`.
+    subscript(name: String) -> JSONClaimValue? {
+        for member in members where member.name == name { return member.value }
+        return nil
+    }
+
+    var dictionary: [String: JSONClaimValue] {
+        Dictionary(members.lazy.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Parses JSON text that must be exactly one object with no duplicated member names (a duplicated name is
+    /// ambiguous in a security token: refused, as ``JSONClaimValue`` parsing does).
+    init?(parsing bytes: [UInt8]) {
+        let parsed: [Member]? = bytes.withUnsafeBufferPointer { buffer in
+            var reader = JSONReader(bytes: buffer)
+            guard let members = reader.readTopLevelMembers() else { return nil }
+            reader.skipWhitespace()
+            return reader.position == buffer.count ? members : nil
+        }
+        guard let parsed, !Self.hasDuplicateNames(parsed) else { return nil }
+        self.members = parsed
+    }
+
+    private static func hasDuplicateNames(_ members: [Member]) -> Bool {
+        if members.count <= 32 {
+            for index in members.indices.dropFirst() {
+                let name = members[index].name
+                for earlier in members[..<index] where earlier.name == name { return true }
+            }
+            return false
+        }
+        // Many members (only a hostile token has them): a set keeps the check linear.
+        var seen = Set<String>(minimumCapacity: members.count)
+        for member in members where !seen.insert(member.name).inserted { return true }
+        return false
+    }
+}
+
 /// A small, strict (RFC 8259) JSON reader over UTF-8 bytes.
 private struct JSONReader {
     let bytes: UnsafeBufferPointer<UInt8>
@@ -188,6 +239,39 @@ private struct JSONReader {
         }
         position += count
         return value
+    }
+
+    /// A top-level object as its members in document order; duplicates are left for the caller to refuse.
+    mutating func readTopLevelMembers() -> [JSONMembers.Member]? {
+        skipWhitespace()
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "{") else { return nil }
+        position += 1
+        var members: [JSONMembers.Member] = []
+        members.reserveCapacity(16)
+        skipWhitespace()
+        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+            position += 1
+            return members
+        }
+        while true {
+            skipWhitespace()
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "\""), let name = readString() else { return nil }
+            skipWhitespace()
+            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { return nil }
+            position += 1
+            guard let value = readValue(depth: 1) else { return nil }
+            members.append(.init(name: name, value: value))
+            skipWhitespace()
+            guard position < bytes.count else { return nil }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+            } else if bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return members
+            } else {
+                return nil
+            }
+        }
     }
 
     private mutating func readObject(depth: Int) -> JSONClaimValue? {
@@ -247,14 +331,16 @@ private struct JSONReader {
     private mutating func readString() -> String? {
         position += 1  // opening quote
         let start = position
-        // Fast path: no escapes.
+        // Fast path: no escapes. Pure ASCII (most claims) needs no UTF-8 validation.
+        var isASCII = true
         while position < bytes.count {
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<position])
                 position += 1
-                return String(validating: slice, as: UTF8.self)
+                return isASCII ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
             }
+            if byte >= 0x80 { isASCII = false }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { return nil }
             position += 1

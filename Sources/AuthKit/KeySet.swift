@@ -1,12 +1,14 @@
 import Crypto
+import CryptoExtras
 import Foundation
 import JWTKit
 import Logging
 
-/// One verification key: a `kid` and, for each algorithm it may check, a ready jwt-kit verifier.
+/// One verification key: a `kid` and, for each algorithm it may check, a ready verifier.
 ///
-/// jwt-kit's `JWTKeyCollection` is only used while building a key, to obtain a `JWTAlgorithm`; verification then
-/// calls `JWTAlgorithm.verify` directly, synchronously, with no actor hop and no default-key fallback.
+/// RSA keys (the common case, and the hot path) are checked with swift-crypto's `_RSA` directly; EC and EdDSA keys
+/// go through jwt-kit, whose `JWTKeyCollection` is only used while building a key, to obtain a `JWTAlgorithm`.
+/// Verification is synchronous, with no actor hop and no default-key fallback.
 struct VerificationKey: Sendable {
     let keyID: String
     let keyType: String
@@ -15,11 +17,23 @@ struct VerificationKey: Sendable {
 
 /// Checks one signature with one key and one algorithm.
 enum SignatureVerifier: Sendable {
+    case rsa(_RSA.Signing.PublicKey, DigestAlgorithm, _RSA.Signing.Padding)
     case jwtKit(any JWTAlgorithm)
     case hmac(SymmetricKey, DigestAlgorithm)
 
     func isValid(signature: [UInt8], signingInput: ArraySlice<UInt8>) -> Bool {
         switch self {
+        case .rsa(let key, let digest, let padding):
+            // Hashing a contiguous buffer with a concrete hash function keeps this path free of generic
+            // `DataProtocol` dispatch, which cost as much as the RSA operation itself when done through jwt-kit.
+            let rsaSignature = _RSA.Signing.RSASignature(rawRepresentation: signature)
+            return signingInput.withUnsafeBytes { input in
+                switch digest {
+                case .sha384: key.isValidSignature(rsaSignature, for: SHA384.hash(data: input), padding: padding)
+                case .sha512: key.isValidSignature(rsaSignature, for: SHA512.hash(data: input), padding: padding)
+                default: key.isValidSignature(rsaSignature, for: SHA256.hash(data: input), padding: padding)
+                }
+            }
         case .jwtKit(let algorithm):
             return (try? algorithm.verify(signature, signs: signingInput)) ?? false
         case .hmac(let key, let digest):
@@ -134,22 +148,20 @@ enum JWKSParser {
         switch kty {
         case "RSA":
             let names = try algorithms(KeyFamily.rsa)
-            let key: JWTKit.Insecure.RSA.PublicKey
+            guard let modulus = Base64URL.decode(Array(try string("n").utf8)),
+                let exponent = Base64URL.decode(Array(try string("e").utf8))
+            else {
+                throw Skipped(description: "'n' or 'e' is not base64url")
+            }
+            let key: _RSA.Signing.PublicKey
             do {
-                key = try JWTKit.Insecure.RSA.PublicKey(modulus: try string("n"), exponent: try string("e"))
-            } catch let error as Skipped {
-                throw error
+                // swift-crypto refuses moduli under 2048 bits here.
+                key = try _RSA.Signing.PublicKey(n: modulus, e: exponent)
             } catch {
-                // jwt-kit refuses moduli under 2048 bits here too.
                 throw Skipped(description: "unusable RSA key (\(error))")
             }
             for name in names {
-                if name.hasPrefix("PS") {
-                    await collection.add(pss: key, digestAlgorithm: KeyFamily.digest(for: name), kid: identifier)
-                } else {
-                    await collection.add(rsa: key, digestAlgorithm: KeyFamily.digest(for: name), kid: identifier)
-                }
-                verifiers[name] = .jwtKit(try await collection.getKey(for: identifier))
+                verifiers[name] = .rsa(key, KeyFamily.digest(for: name), name.hasPrefix("PS") ? .PSS : .insecurePKCS1v1_5)
             }
         case "EC":
             let curve = try string("crv")

@@ -172,6 +172,16 @@ public final class TestTokenIssuer: Sendable {
         signer: Signer = .rsa(),
         header overrides: [String: JSONClaimValue] = [:]
     ) -> String {
+        mint(payloadJSON: JSONClaimValue.object(claims).jsonString, signer: signer, header: overrides)
+    }
+
+    /// A signed compact JWT whose payload is exactly `payloadJSON`, well-formed or not (duplicate claims, broken
+    /// JSON): for tests of what a verifier does with a correctly signed but malformed token.
+    public func mint(
+        payloadJSON: String,
+        signer: Signer = .rsa(),
+        header overrides: [String: JSONClaimValue] = [:]
+    ) -> String {
         let (current, foreign) = keys.withLock { keys in
             if case .foreignRSA = signer, keys.foreign == nil {
                 keys.foreign = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
@@ -198,7 +208,7 @@ public final class TestTokenIssuer: Sendable {
         for (name, value) in overrides {
             header[name] = value == .null ? nil : value
         }
-        let signingInput = JSONClaimValue.object(header).base64URLEncoded + "." + JSONClaimValue.object(claims).base64URLEncoded
+        let signingInput = JSONClaimValue.object(header).base64URLEncoded + "." + AuthBase64URL.encode(Array(payloadJSON.utf8))
         let data = Array(signingInput.utf8)
         let signature: [UInt8]
         switch signer {

@@ -24,10 +24,10 @@ public protocol TimesheetRepository: Sendable {
     /// `change` may throw a ``TimesheetError``, which is rethrown with nothing written. When it returns the entry
     /// unchanged, nothing is written. When the date or hours change, the owner's new day is checked with
     /// ``DailyLimit/check(_:recorded:adding:)`` (this entry excluded) under the same guard as ``insert(_:at:)``.
-    func update(_ id: TimesheetID, _ change: @Sendable (Timesheet) throws -> Timesheet) async throws -> Timesheet?
+    func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) async throws -> Timesheet?
 
     /// Atomically deletes the entry if `check(current)` does not throw; `false` when there is no such entry.
-    func delete(_ id: TimesheetID, _ check: @Sendable (Timesheet) throws -> Void) async throws -> Bool
+    func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool
 
     /// Hours per day and project of one user's entries (rejected ones excluded) between two days inclusive.
     func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours]

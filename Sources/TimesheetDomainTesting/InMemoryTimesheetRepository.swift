@@ -34,7 +34,7 @@ public actor InMemoryTimesheetRepository: TimesheetRepository {
         return Array(matching.sorted(by: query.order.precedes).prefix(query.limit))
     }
 
-    public func update(_ id: TimesheetID, _ change: @Sendable (Timesheet) throws -> Timesheet) throws -> Timesheet? {
+    public func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) throws -> Timesheet? {
         guard let current = rows[id] else { return nil }
         let changed = try change(current)
         guard changed != current else { return current }
@@ -46,7 +46,7 @@ public actor InMemoryTimesheetRepository: TimesheetRepository {
         return changed
     }
 
-    public func delete(_ id: TimesheetID, _ check: @Sendable (Timesheet) throws -> Void) throws -> Bool {
+    public func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) throws -> Bool {
         guard let current = rows[id] else { return false }
         try check(current)
         rows[id] = nil

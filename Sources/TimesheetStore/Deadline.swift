@@ -1,20 +1,88 @@
+import Synchronization
+
 /// Thrown when an operation outlives its deadline.
 struct DeadlineExceeded: Error {}
 
-/// Runs `operation`, cancelling it and throwing ``DeadlineExceeded`` when it takes longer than `timeout`.
+/// Runs `operation`, throwing ``DeadlineExceeded`` once it has taken longer than `timeout`, and cancelling it.
 ///
-/// Waiting for a pooled connection to a database that is down never ends by itself; this bounds it.
-func withDeadline<Result: Sendable>(
-    _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> Result
-) async throws -> Result {
-    try await withThrowingTaskGroup(of: Result.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw DeadlineExceeded()
+/// Waiting for a pooled connection to a database that is down never ends by itself, and does not always end when
+/// cancelled either. A task group would wait for such a child before returning, so the caller would hang past the
+/// deadline; here the caller is answered at the deadline and the cancelled operation is left to end on its own.
+/// Cancelling the calling task cancels the operation and throws `CancellationError` at once.
+func withDeadline<Value: Sendable>(
+    _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> Value
+) async throws -> Value {
+    let race = DeadlineRace<Value>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            race.start(continuation, timeout: timeout, operation: operation)
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw DeadlineExceeded() }
-        return first
+    } onCancel: {
+        race.finish(.failure(CancellationError()))
+    }
+}
+
+/// An operation racing a timer: the first to end answers the waiting caller (exactly once), and both are cancelled.
+private final class DeadlineRace<Value: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Value, any Error>?
+        var isFinished = false
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func start(
+        _ continuation: CheckedContinuation<Value, any Error>,
+        timeout: Duration,
+        operation: @escaping @Sendable () async throws -> Value
+    ) {
+        let cancelledBeforeStart = state.withLock { state in
+            if state.isFinished { return true }
+            state.continuation = continuation
+            return false
+        }
+        if cancelledBeforeStart {
+            continuation.resume(throwing: CancellationError())
+            return
+        }
+        let work = Task {
+            do {
+                finish(.success(try await operation()))
+            } catch {
+                finish(.failure(error))
+            }
+        }
+        let timer = Task {
+            do {
+                try await Task.sleep(for: timeout)
+            } catch {
+                return  // cancelled: the operation ended first
+            }
+            finish(.failure(DeadlineExceeded()))
+        }
+        let finishedMeanwhile = state.withLock { state in
+            if state.isFinished { return true }
+            state.tasks = [work, timer]
+            return false
+        }
+        if finishedMeanwhile {
+            work.cancel()
+            timer.cancel()
+        }
+    }
+
+    func finish(_ outcome: Result<Value, any Error>) {
+        let (continuation, tasks) = state.withLock { state in
+            if state.isFinished { return (nil as CheckedContinuation<Value, any Error>?, [Task<Void, Never>]()) }
+            state.isFinished = true
+            defer {
+                state.continuation = nil
+                state.tasks = []
+            }
+            return (state.continuation, state.tasks)
+        }
+        for task in tasks { task.cancel() }
+        continuation?.resume(with: outcome)
     }
 }

@@ -214,52 +214,48 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         }
     }
 
-    public func update(_ id: TimesheetID, _ change: @Sendable (Timesheet) throws -> Timesheet) async throws
+    public func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) async throws
         -> Timesheet?
     {
-        try await withoutActuallyEscaping(change) { change in
-            try await perform {
-                try await inTransaction { connection -> Timesheet? in
-                    guard let current = try await Self.lockedEntry(id, on: connection, logger: logger) else {
-                        return nil
-                    }
-                    let changed = try change(current)
-                    guard changed != current else { return current }
-                    if changed.date != current.date || changed.hours != current.hours {
-                        let day = UserDay(userID: changed.userID, date: changed.date)
-                        let recorded = try await Self.lockDay(day, excluding: id, on: connection, logger: logger)
-                        try DailyLimit.check(day, recorded: recorded, adding: changed.hours)
-                    }
-                    let rows = try await connection.query(
-                        """
-                        UPDATE timesheets SET
-                            user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(Int32(changed.date.daysSinceEpoch)),
-                            project = \(changed.project), hours = \(Int32(changed.hours.hundredths))::numeric / 100,
-                            notes = \(changed.notes), status = \(changed.status.rawValue),
-                            created_at = \(changed.createdAt), updated_at = \(changed.updatedAt),
-                            reviewed_by = \(changed.reviewedBy), reviewed_at = \(changed.reviewedAt),
-                            rejection_reason = \(changed.rejectionReason)
-                        WHERE id = \(id.rawValue)
-                        RETURNING \(unescaped: Self.columns)
-                        """, logger: logger)
-                    return try await Self.decode(rows).first
+        try await perform {
+            try await inTransaction { connection -> Timesheet? in
+                guard let current = try await Self.lockedEntry(id, on: connection, logger: logger) else {
+                    return nil
                 }
+                let changed = try change(current)
+                guard changed != current else { return current }
+                if changed.date != current.date || changed.hours != current.hours {
+                    let day = UserDay(userID: changed.userID, date: changed.date)
+                    let recorded = try await Self.lockDay(day, excluding: id, on: connection, logger: logger)
+                    try DailyLimit.check(day, recorded: recorded, adding: changed.hours)
+                }
+                let rows = try await connection.query(
+                    """
+                    UPDATE timesheets SET
+                        user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(Int32(changed.date.daysSinceEpoch)),
+                        project = \(changed.project), hours = \(Int32(changed.hours.hundredths))::numeric / 100,
+                        notes = \(changed.notes), status = \(changed.status.rawValue),
+                        created_at = \(changed.createdAt), updated_at = \(changed.updatedAt),
+                        reviewed_by = \(changed.reviewedBy), reviewed_at = \(changed.reviewedAt),
+                        rejection_reason = \(changed.rejectionReason)
+                    WHERE id = \(id.rawValue)
+                    RETURNING \(unescaped: Self.columns)
+                    """, logger: logger)
+                return try await Self.decode(rows).first
             }
         }
     }
 
-    public func delete(_ id: TimesheetID, _ check: @Sendable (Timesheet) throws -> Void) async throws -> Bool {
-        try await withoutActuallyEscaping(check) { check in
-            try await perform {
-                try await inTransaction { connection -> Bool in
-                    guard let current = try await Self.lockedEntry(id, on: connection, logger: logger) else {
-                        return false
-                    }
-                    try check(current)
-                    try await connection.query("DELETE FROM timesheets WHERE id = \(id.rawValue)", logger: logger)
-                        .drain()
-                    return true
+    public func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool {
+        try await perform {
+            try await inTransaction { connection -> Bool in
+                guard let current = try await Self.lockedEntry(id, on: connection, logger: logger) else {
+                    return false
                 }
+                try check(current)
+                try await connection.query("DELETE FROM timesheets WHERE id = \(id.rawValue)", logger: logger)
+                    .drain()
+                return true
             }
         }
     }

@@ -50,6 +50,32 @@ struct ClaimsTests {
         }
     }
 
+    @Test("A correctly signed token with a duplicated claim is malformed, whichever copy would have won")
+    func duplicatedClaim() async throws {
+        try await withHarness { h in
+            let claims = JSONClaimValue.object(h.claims()).jsonString
+            // The same object with a second `sub` appended: a parser that keeps the last copy would see an admin.
+            let duplicated = String(claims.dropLast()) + #","sub":"auth0|admin"}"#
+            let token = h.issuer.mint(payloadJSON: duplicated)
+            let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: token) }
+            #expect(f?.reason == .malformedToken)
+            #expect(f?.wwwAuthenticate == Fixture.invalidToken("Malformed token"))
+            // The same bytes without the duplicate verify, so the refusal is about the duplicate alone.
+            let checked = try await h.auth.checked(h.issuer.mint(payloadJSON: claims))
+            #expect(checked.subject == "auth0|user-1")
+            // Many members (the set-based duplicate check) behave the same.
+            var many = h.claims()
+            for index in 0..<40 { many["x-\(index)"] = .number(Double(index)) }
+            let manyJSON = JSONClaimValue.object(many).jsonString
+            let manyChecked = try await h.auth.checked(h.issuer.mint(payloadJSON: manyJSON))
+            #expect(manyChecked.claim("x-39") == .number(39))
+            #expect(manyChecked.claims.count == many.count)
+            let manyDuplicated = String(manyJSON.dropLast()) + #","x-7":1}"#
+            let g = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.issuer.mint(payloadJSON: manyDuplicated)) }
+            #expect(g?.reason == .malformedToken)
+        }
+    }
+
     @Test("Wrong issuer is rejected; exactly one trailing slash of difference is tolerated")
     func issuer() async throws {
         try await withHarness { h in

@@ -1,4 +1,5 @@
 import AuthKit
+import Foundation
 import Testing
 
 @Suite("JSON values and header rendering")
@@ -31,5 +32,31 @@ struct JSONAndHeaderTests {
         }
         #expect(AuthBase64URL.decode("a") == nil)
         #expect(AuthBase64URL.decode("ab+/") == nil)
+    }
+
+    @Test("Base64url decoding agrees with Foundation's base64 for every length and refuses what it must")
+    func base64AgainstFoundation() {
+        var generator = SystemRandomNumberGenerator()
+        for count in 0..<200 {
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let standard = Data(bytes).base64EncodedString()
+            let url = standard.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            #expect(AuthBase64URL.decode(url) == bytes, "\(count) bytes")
+            #expect(AuthBase64URL.encode(bytes) == url)
+            // A byte outside the alphabet anywhere (full quantum or tail) is refused.
+            for position in [0, url.count / 2, url.count - 1] where !url.isEmpty {
+                var broken = Array(url.utf8)
+                broken[position] = UInt8(ascii: "=")
+                #expect(AuthBase64URL.decode(String(decoding: broken, as: UTF8.self)) == nil)
+            }
+        }
+        // Non-canonical trailing bits: the same byte could be written "QQ" or "QR"; only "QQ" is accepted.
+        #expect(AuthBase64URL.decode("QQ") == [0x41])
+        #expect(AuthBase64URL.decode("QR") == nil)
+        #expect(AuthBase64URL.decode("QUI") == [0x41, 0x42])
+        #expect(AuthBase64URL.decode("QUJ") == nil)
+        #expect(AuthBase64URL.decode("QUJD") == [0x41, 0x42, 0x43])
+        #expect(AuthBase64URL.decode("QUJD=") == nil)
     }
 }

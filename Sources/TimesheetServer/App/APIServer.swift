@@ -16,6 +16,9 @@ struct APIServer {
     var settings: ServerSettings
     var logger: Logger
 
+    /// The HTTP decoder's default limit on a request's line and headers together.
+    static let headLimit = 80 * 1024
+
     /// Runs until a shutdown signal arrives. `extraRoutes` is dev mode's hook; `serve` passes none.
     /// `onReady` is called with the bound port once the server accepts connections.
     func run(
@@ -56,6 +59,7 @@ struct APIServer {
 
         var app = Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [OversizedHeadHandler(limit: Self.headLimit)])),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "timesheets"),
             onServerRunning: { channel in await onReady(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -46,11 +46,11 @@ final class MeasuredRepository<Base: TimesheetRepository>: TimesheetRepository {
         try await measure { try await base.entries(query) }
     }
 
-    func update(_ id: TimesheetID, _ change: @Sendable (Timesheet) throws -> Timesheet) async throws -> Timesheet? {
+    func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) async throws -> Timesheet? {
         try await measure { try await base.update(id, change) }
     }
 
-    func delete(_ id: TimesheetID, _ check: @Sendable (Timesheet) throws -> Void) async throws -> Bool {
+    func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool {
         try await measure { try await base.delete(id, check) }
     }
 

@@ -22,15 +22,24 @@ struct Problem: HTTPResponseError, Sendable {
     }
 
     func render(requestID: String?) -> Response {
+        Response(status: status, headers: responseHeaders, body: .init(byteBuffer: encodedBody(requestID: requestID)))
+    }
+
+    /// The problem's own headers and its content type.
+    var responseHeaders: HTTPFields {
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return fields
+    }
+
+    /// The `application/problem+json` body.
+    func encodedBody(requestID: String?) -> ByteBuffer {
         let body = Body(
             type: Problem.typeBase + code.replacingOccurrences(of: "_", with: "-"),
             title: title, status: Int(status.code), detail: detail, code: code,
             errors: errors.isEmpty ? nil : errors.map { .init(field: $0.field, code: $0.code.rawValue, message: $0.message) },
             requestID: requestID)
-        var fields = headers
-        fields[.contentType] = "application/problem+json"
-        let data = (try? JSONEncoder.api.encode(body)) ?? Data()
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return ByteBuffer(bytes: (try? JSONEncoder.api.encode(body)) ?? Data())
     }
 
     struct Body: Encodable {

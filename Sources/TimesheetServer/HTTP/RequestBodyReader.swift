@@ -103,9 +103,21 @@ struct RequestBodyReader: Sendable {
 
     static func decodeJSON<Value: Decodable>(_ type: Value.Type, from buffer: ByteBuffer, expecting: String) throws -> Value {
         let data = Data(buffer.readableBytesView)
+        switch StrictJSON.firstViolation(in: data) {
+        case nil: break
+        case .invalidUTF8:
+            throw Problem.badRequest(code: "malformed_json", "The body is not valid UTF-8; send JSON encoded as UTF-8.")
+        case .tooDeep:
+            throw Problem.badRequest(
+                code: "malformed_json", "The body nests deeper than \(StrictJSON.maximumDepth) levels; expected \(expecting).")
+        case .duplicateKey(let key):
+            throw Problem.badRequest(
+                code: "duplicate_key", "The field '\(key.prefix(40))' appears twice in one object; send each field once.")
+        }
         do {
             return try JSONDecoder().decode(type, from: data)
-        } catch DecodingError.typeMismatch(_, _) {
+        } catch DecodingError.typeMismatch(_, _), DecodingError.valueNotFound(_, _) {
+            // Valid JSON of the wrong shape, such as `null` or an array where an object belongs.
             throw Problem.badRequest(code: "invalid_body", "Expected \(expecting).")
         } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
             throw Problem.badRequest(code: "invalid_body", "Expected \(expecting).")
@@ -116,7 +128,7 @@ struct RequestBodyReader: Sendable {
 
     /// Decodes `application/x-www-form-urlencoded` pairs; `+` is a space.
     static func formFields(_ buffer: ByteBuffer) throws -> [(name: String, value: String)] {
-        guard let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes) else {
+        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
             throw Problem.badRequest(code: "malformed_form", "The form body is not valid UTF-8.")
         }
         var fields: [(name: String, value: String)] = []
@@ -128,7 +140,12 @@ struct RequestBodyReader: Sendable {
                 }
                 return value
             }
-            fields.append((try decode(parts[0]), parts.count > 1 ? try decode(parts[1]) : ""))
+            let name = try decode(parts[0])
+            if fields.contains(where: { $0.name == name }) {
+                throw Problem.badRequest(
+                    code: "duplicate_key", "The field '\(name.prefix(40))' appears twice in the form; send each field once.")
+            }
+            fields.append((name, parts.count > 1 ? try decode(parts[1]) : ""))
         }
         return fields
     }
