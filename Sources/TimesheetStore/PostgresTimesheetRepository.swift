@@ -49,6 +49,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
 
     public func insert(_ entries: [NewTimesheet], at now: Date) async throws -> [Timesheet] {
         guard !entries.isEmpty else { return [] }
+        if entries.count == 1 { return [try await insert(entries[0], at: now)] }
         let users = entries.map(\.userID)
         let days = entries.map { Int32($0.date.daysSinceEpoch) }
         return try await perform {
@@ -112,6 +113,32 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         }
     }
 
+    /// One entry (`POST /timesheets`): the batch path's guarantees in four round trips instead of six, with prepared
+    /// statements. After the user-day's lock, one statement sums the day and inserts only if the day stays within the
+    /// limit; the domain's ``DailyLimit`` still decides (a refusal, or a disagreement, rolls the insert back).
+    private func insert(_ entry: NewTimesheet, at now: Date) async throws -> Timesheet {
+        let day = Int32(entry.date.daysSinceEpoch)
+        return try await perform {
+            try await inTransaction { connection in
+                for try await _ in try await connection.execute(LockUserDayStatement(userID: entry.userID, day: day), logger: logger) {}
+                // A new statement, so it sees what earlier holders of the lock committed.
+                var recorded = Hours.zero
+                var id: Int64?
+                for try await (total, inserted) in try await connection.execute(
+                    InsertWithinDailyLimitStatement(entry: entry, now: now), logger: logger)
+                {
+                    recorded = Hours(hundredths: total)
+                    id = inserted
+                }
+                try DailyLimit.check(UserDay(userID: entry.userID, date: entry.date), recorded: recorded, adding: entry.hours)
+                guard let id else {
+                    throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: 1, got: 0))
+                }
+                return entry.stored(as: TimesheetID(id), at: now)
+            }
+        }
+    }
+
     public func entry(_ id: TimesheetID) async throws -> Timesheet? {
         try await perform {
             let rows = try await client.query(
@@ -122,6 +149,24 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
 
     public func entries(_ query: TimesheetQuery) async throws -> [Timesheet] {
         guard query.limit > 0 else { return [] }
+        // The two most frequent pages run as prepared statements.
+        if query.from == nil, query.to == nil, query.project == nil {
+            switch (query.order, query.userID, query.status, query.after) {
+            case (.newestDayFirst, let userID?, nil, nil):
+                return try await perform {
+                    try await client.execute(FirstPageStatement(userID: userID, limit: query.limit), logger: logger)
+                        .reduce(into: []) { $0.append($1) }
+                }
+            case (.oldestFirst, nil, .pending, let after):
+                return try await perform {
+                    try await client.execute(
+                        PendingPageStatement(afterID: after?.id.rawValue ?? 0, limit: query.limit), logger: logger
+                    ).reduce(into: []) { $0.append($1) }
+                }
+            default:
+                break
+            }
+        }
         // Fixed fragments, bound values. Status is a closed enum written as a literal so the partial index applies.
         var sql = PostgresQuery.StringInterpolation(literalCapacity: 512, interpolationCount: 8)
         sql.appendLiteral("SELECT \(Self.columns) FROM timesheets WHERE true")
@@ -248,7 +293,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         "(hashtextextended(\(user), \(day)) & 1023)::int4"
     }
 
-    private static let columns = """
+    static let columns = """
         id, user_id, work_date - DATE '1970-01-01', project, (hours * 100)::int4, notes, status, \
         created_at, updated_at, reviewed_by, reviewed_at, rejection_reason
         """
@@ -264,19 +309,23 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     private static func decode(_ rows: PostgresRowSequence) async throws -> [Timesheet] {
         var result: [Timesheet] = []
         for try await row in rows {
-            let (id, userID, day, project, hundredths, notes, status, createdAt, updatedAt, reviewedBy, reviewedAt, reason) =
-                try row.decode(
-                    (Int64, String, Int, String, Int, String?, String, Date, Date, String?, Date?, String?).self)
-            guard let status = TimesheetStatus(rawValue: status) else {
-                throw StoreError.unexpected(underlying: UnknownStatus(value: status))
-            }
-            result.append(
-                Timesheet(
-                    id: TimesheetID(id), userID: userID, date: CalendarDay(daysSinceEpoch: day), project: project,
-                    hours: Hours(hundredths: hundredths), notes: notes, status: status, createdAt: createdAt,
-                    updatedAt: updatedAt, reviewedBy: reviewedBy, reviewedAt: reviewedAt, rejectionReason: reason))
+            result.append(try timesheet(row))
         }
         return result
+    }
+
+    /// One row of ``columns``.
+    static func timesheet(_ row: PostgresRow) throws -> Timesheet {
+        let (id, userID, day, project, hundredths, notes, status, createdAt, updatedAt, reviewedBy, reviewedAt, reason) =
+            try row.decode(
+                (Int64, String, Int, String, Int, String?, String, Date, Date, String?, Date?, String?).self)
+        guard let status = TimesheetStatus(rawValue: status) else {
+            throw StoreError.unexpected(underlying: UnknownStatus(value: status))
+        }
+        return Timesheet(
+            id: TimesheetID(id), userID: userID, date: CalendarDay(daysSinceEpoch: day), project: project,
+            hours: Hours(hundredths: hundredths), notes: notes, status: status, createdAt: createdAt,
+            updatedAt: updatedAt, reviewedBy: reviewedBy, reviewedAt: reviewedAt, rejectionReason: reason)
     }
 
     private struct UnexpectedIDCount: Error {

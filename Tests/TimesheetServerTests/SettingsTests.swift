@@ -25,6 +25,8 @@ import TimesheetDomainTesting
         #expect(settings.auth.userIDClaim == "sub")
         #expect(settings.auth.scopeClaims == ["scope", "permissions"])
         #expect(settings.auth.audiences == ["https://api"])
+        #expect(settings.auth.tokenCacheSize == 10_000)
+        #expect(try load(minimal.merging(["AUTH_TOKEN_CACHE_SIZE": "0"]) { $1 }).auth.tokenCacheSize == 0)
         for missing in ["DATABASE_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"] {
             var environment = minimal
             environment[missing] = nil
@@ -45,7 +47,7 @@ import TimesheetDomainTesting
             ("AUTH_ALGORITHMS", "RS256,XS999"), ("AUTH_CLOCK_TOLERANCE", "-1"), ("AUTH_JWKS_REQUESTS_PER_MINUTE", "0"),
             ("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("CORS_ALLOWED_ORIGINS", "not-an-origin"),
             ("AUTH_JWKS_URL", "http://tenant.auth0.com/jwks.json"), ("AUTH_ISSUER", "http://127.evil.example/"),
-            ("AUTH_HS256_SECRET", "short"),
+            ("AUTH_HS256_SECRET", "short"), ("AUTH_TOKEN_CACHE_SIZE", "-1"), ("AUTH_TOKEN_CACHE_SIZE", "lots"),
         ]
         for (name, value) in cases {
             var environment = minimal

@@ -104,6 +104,12 @@ struct ServerSettings: Sendable {
             }
             auth.clockTolerance = .seconds(seconds)
         }
+        if let size = config.string(forKey: "auth.tokenCacheSize")?.nonEmpty {
+            guard let value = Int(size), (0...1_000_000).contains(value) else {
+                throw SettingError(setting: "AUTH_TOKEN_CACHE_SIZE", message: "must be a whole number from 0 (off) to 1000000, got '\(size)'")
+            }
+            auth.tokenCacheSize = value
+        }
         if let perMinute = config.string(forKey: "auth.jwksRequestsPerMinute")?.nonEmpty {
             guard let value = Int(perMinute), (1...600).contains(value) else {
                 throw SettingError(setting: "AUTH_JWKS_REQUESTS_PER_MINUTE", message: "must be a whole number from 1 to 600, got '\(perMinute)'")

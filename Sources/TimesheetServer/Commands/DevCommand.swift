@@ -113,6 +113,7 @@ struct DevCommand: AsyncParsableCommand {
         var auth = AuthConfiguration(issuer: issuerURL, audiences: [audience])
         auth.userIDClaim = base.auth.userIDClaim
         auth.scopeClaims = base.auth.scopeClaims
+        auth.tokenCacheSize = base.auth.tokenCacheSize
         return auth
     }
 

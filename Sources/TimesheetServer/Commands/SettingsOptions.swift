@@ -28,6 +28,8 @@ struct SettingsOptions: ParsableArguments {
     var authClockTolerance: String?
     @Option(help: "Most JWKS refetches per minute for unknown keys (AUTH_JWKS_REQUESTS_PER_MINUTE, default 5).")
     var authJwksRequestsPerMinute: String?
+    @Option(help: "Verified tokens kept so a repeated token skips the signature check; 0 turns it off (AUTH_TOKEN_CACHE_SIZE, default 10000).")
+    var authTokenCacheSize: String?
     @Option(help: "Shared secret that enables HS256 instead of JWKS (AUTH_HS256_SECRET).")
     var authHs256Secret: String?
     @Option(help: "Browser origins allowed by CORS, comma-separated (CORS_ALLOWED_ORIGINS).")
@@ -46,6 +48,7 @@ struct SettingsOptions: ParsableArguments {
             ("auth.audience", authAudience), ("auth.jwksUrl", authJwksURL), ("auth.algorithms", authAlgorithms),
             ("auth.userIdClaim", authUserIDClaim), ("auth.scopeClaims", authScopeClaims),
             ("auth.clockTolerance", authClockTolerance), ("auth.jwksRequestsPerMinute", authJwksRequestsPerMinute),
+            ("auth.tokenCacheSize", authTokenCacheSize),
             ("auth.hs256.secret", authHs256Secret), ("cors.allowedOrigins", corsAllowedOrigins), ("log.level", logLevel),
             ("log.format", logFormat),
         ]

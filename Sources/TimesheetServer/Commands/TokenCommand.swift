@@ -17,6 +17,10 @@ struct TokenCommand: AsyncParsableCommand {
     var port: Int = ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? 8080
     @Option(help: "Where dev mode keeps its signing key.")
     var dataDir: String = ".data"
+    @Option(help: "The sub claim; default the user's. With --count, each token's sub ends in -0, -1, ...")
+    var subject: String?
+    @Option(help: "How many tokens to print, one a line (the load benchmark mints one per simulated user).")
+    var count: Int = 1
 
     func validate() throws {
         guard DevAccount.named(user) != nil else {
@@ -24,6 +28,9 @@ struct TokenCommand: AsyncParsableCommand {
         }
         guard Self.lifetime(expiresIn) != nil else {
             throw ValidationError("--expires-in takes a number and a unit: 30s, 15m, 1h or 2d.")
+        }
+        guard (1...1_000_000).contains(count) else {
+            throw ValidationError("--count must be from 1 to 1000000.")
         }
     }
 
@@ -33,7 +40,29 @@ struct TokenCommand: AsyncParsableCommand {
         let minter = DevTokenMinter(issuer: issuer, issuerURL: "http://127.0.0.1:\(port)/dev-idp/", audience: DevCommand.audience)
         let scopes = scope.map { $0.split(separator: " ").map(String.init) }
         let clientID = account == DevAccount.machine ? DevIdentityProvider.machineClientID : DevIdentityProvider.webClientID
-        print(minter.token(for: account, scopes: scopes, lifetime: Self.lifetime(expiresIn)!, clientID: clientID))
+        let lifetime = Self.lifetime(expiresIn)!
+        guard count > 1 else {
+            print(minter.token(for: account, subject: subject, scopes: scopes, lifetime: lifetime, clientID: clientID))
+            return
+        }
+        // RSA signing is the cost (about a millisecond each): sign in one task per core, print in order.
+        let base = subject ?? account.subject
+        let count = self.count
+        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let chunks = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    let range = (count * worker / workers)..<(count * (worker + 1) / workers)
+                    return (worker, range.map { index in
+                        minter.token(for: account, subject: "\(base)-\(index)", scopes: scopes, lifetime: lifetime, clientID: clientID)
+                    })
+                }
+            }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        var output = ""
+        for worker in 0..<workers { output += chunks[worker, default: []].joined(separator: "\n") + "\n" }
+        FileHandle.standardOutput.write(Data(output.utf8))
     }
 
     static func lifetime(_ text: String) -> Duration? {

@@ -69,7 +69,12 @@ struct DevTokenMinter: Sendable {
 
     static let emailClaim = "https://api.exampleco.com/email"
 
-    func token(for account: DevAccount, scopes: [String]? = nil, lifetime: Duration = .seconds(86_400), clientID: String) -> String {
+    /// - Parameters:
+    ///   - subject: The `sub` claim; default the account's (the load benchmark mints tokens for many users).
+    func token(
+        for account: DevAccount, subject: String? = nil, scopes: [String]? = nil, lifetime: Duration = .seconds(86_400),
+        clientID: String
+    ) -> String {
         let granted = scopes ?? account.permissions
         var extra: [String: JSONClaimValue] = [
             "scope": .string(granted.joined(separator: " ")),
@@ -84,6 +89,6 @@ struct DevTokenMinter: Sendable {
         return issuer.mint(
             TestTokenIssuer.claims(
                 issuer: issuerURL, audience: .array([.string(audience), .string(issuerURL + "userinfo")]),
-                subject: account.subject, lifetime: lifetime, extra: extra))
+                subject: subject ?? account.subject, lifetime: lifetime, extra: extra))
     }
 }

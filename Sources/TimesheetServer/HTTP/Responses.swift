@@ -12,6 +12,15 @@ extension Response {
         let data = try JSONEncoder.api.encode(value)
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
+
+    /// The same response for the bodies the API writes itself (entries and pages of them).
+    static func json(_ value: some JSONWritable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        var writer = JSONWriter(capacity: 512)
+        value.writeJSON(to: &writer)
+        return Response(status: status, headers: fields, body: .init(byteBuffer: writer.buffer))
+    }
 }
 
 extension Request {
