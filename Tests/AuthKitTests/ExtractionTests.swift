@@ -28,6 +28,11 @@ struct ExtractionTests {
             #expect(f?.code == nil)
             #expect(f?.reason == .unsupportedScheme)
             #expect(f?.wwwAuthenticate == #"Bearer realm="api""#)
+            // Schemes that only resemble Bearer are other schemes, not malformed Bearer headers.
+            for value in ["Bearerx abc", "Bear3r abc", "Bearer_ abc", "Token", "DPoP abc"] {
+                let g = await failure { () async throws(AuthFailure) in try await h.auth.authenticate([.authorization: value]) }
+                #expect(g?.reason == .unsupportedScheme, "\(value)")
+            }
         }
     }
 
@@ -64,7 +69,7 @@ struct ExtractionTests {
     func lenientScheme() async throws {
         try await withHarness { h in
             let token = h.token()
-            for value in ["bearer \(token)", "BEARER \(token)", "  Bearer   \(token)  ", "Bearer\t\(token)"] {
+            for value in ["bearer \(token)", "BEARER \(token)", "  Bearer   \(token)  ", "Bearer\t\(token)", "\tBeArEr \t \(token)\t "] {
                 let principal = try await h.auth.authenticate([.authorization: value])
                 #expect(principal.subject == "auth0|user-1")
             }
