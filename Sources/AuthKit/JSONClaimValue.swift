@@ -168,6 +168,16 @@ struct JSONMembers: Sendable, Hashable {
         Dictionary(members.lazy.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
     }
 
+    // Equality and hashing ignore the order of members, as JSON objects do (and as `Principal` did when its claims
+    // were a dictionary).
+    static func == (lhs: JSONMembers, rhs: JSONMembers) -> Bool {
+        lhs.members.count == rhs.members.count && lhs.dictionary == rhs.dictionary
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(dictionary)
+    }
+
     /// Parses JSON text that must be exactly one object with no duplicated member names (a duplicated name is
     /// ambiguous in a security token: refused, as ``JSONClaimValue`` parsing does).
     init?(parsing bytes: [UInt8]) {

@@ -10,7 +10,9 @@ struct DeadlineExceeded: Error {}
 /// Waiting for a pooled connection to a database that is down never ends by itself, and does not always end when
 /// cancelled either. A task group would wait for such a child before returning, so the caller would hang past the
 /// deadline; here the caller is answered at the deadline and the cancelled operation is left to end on its own.
-/// Cancelling the calling task cancels the operation and throws `CancellationError` at once.
+/// Cancelling the calling task cancels the operation and throws `CancellationError` at once. An abandoned operation
+/// does not pile up: PostgresClient's wait for a connection honours cancellation, so only a query already running on
+/// a connection can outlive its caller, and the pool's size bounds those.
 func withDeadline<Value: Sendable>(
     _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> Value
 ) async throws -> Value {

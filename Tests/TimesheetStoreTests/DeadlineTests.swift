@@ -3,7 +3,7 @@ import Testing
 
 @testable import TimesheetStore
 
-@Suite("Deadlines on store operations")
+@Suite("Deadlines on store operations", .timeLimit(.minutes(1)))
 struct DeadlineTests {
     /// An operation that ignores cancellation, as a wait for a pooled connection to a dead database can: it ends only
     /// when `release` is called.

@@ -35,7 +35,7 @@ def test_postgres_stopped_under_load_then_back(backend):
     postgres, identity, server = backend
     token = identity.signer.token("employee")
     pid = server.process.pid
-    acknowledged, outcomes, slow = [], [], []
+    acknowledged, outcomes, slow, problems = [], [], [], []
     stop = threading.Event()
     counter = iter(range(10**6))
     lock = threading.Lock()
@@ -58,8 +58,11 @@ def test_postgres_stopped_under_load_then_back(backend):
             if reply.status_code == 201:
                 acknowledged.append(reply.json()["id"])
             elif reply.status_code == 503:
-                assert reply.headers.get("retry-after"), "503 without Retry-After"
-                assert reply.json()["code"] == "unavailable"
+                # Asserting here would only end this thread; problems are collected and asserted after the join.
+                if not reply.headers.get("retry-after"):
+                    problems.append("503 without Retry-After")
+                if reply.json().get("code") != "unavailable":
+                    problems.append(f"503 with code {reply.json().get('code')!r}")
                 if elapsed > QUERY_TIMEOUT + 3:
                     slow.append(elapsed)
             time.sleep(0.01)
@@ -84,6 +87,7 @@ def test_postgres_stopped_under_load_then_back(backend):
         stop.set()
         for thread in threads:
             thread.join(60)
+    assert not problems, problems[:5]
     assert server.process.poll() is None and server.process.pid == pid, "recovered without a restart"
     hung = [o for o in outcomes if o[0] == "error"]
     OUTAGE["hung"] = hung

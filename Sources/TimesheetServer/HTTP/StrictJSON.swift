@@ -34,10 +34,11 @@ enum StrictJSON {
                 index += 1
             case UInt8(ascii: "\""):
                 guard let end = endOfString(bytes, openingQuote: index) else { return nil }
-                if let keys = open.last ?? nil, isKey(bytes, after: end) {
+                // Insert in place, without binding the set to a local first: a second reference would make every
+                // insert copy the whole set (quadratic in the keys of one hostile 10 MiB object).
+                if case .some(.some) = open.last, isKey(bytes, after: end) {
                     guard let key = decodeString(bytes[index..<end]) else { return nil }
-                    if keys.contains(key) { return .duplicateKey(key) }
-                    open[open.count - 1]!.insert(key)
+                    guard open[open.count - 1]!.insert(key).inserted else { return .duplicateKey(key) }
                 }
                 index = end
             default:
