@@ -76,6 +76,24 @@ struct ClaimsTests {
         }
     }
 
+    @Test("Principals of the same claims in another order are equal and hash alike")
+    func claimOrder() async throws {
+        try await withHarness { h in
+            let claims = h.claims(["https://api.exampleco.com/email": "ada@exampleco.com"])
+            let sorted = JSONClaimValue.object(claims).jsonString  // keys sorted
+            let reversed = "{" + claims.keys.sorted().reversed()
+                .map { JSONClaimValue.string($0).jsonString + ":" + claims[$0]!.jsonString }
+                .joined(separator: ",") + "}"
+            #expect(sorted != reversed)
+            let first = try await h.auth.checked(h.issuer.mint(payloadJSON: sorted))
+            let second = try await h.auth.checked(h.issuer.mint(payloadJSON: reversed))
+            #expect(first == second)
+            #expect(first.hashValue == second.hashValue)
+            #expect(Set([first, second]).count == 1)
+            #expect(first.claims == claims)
+        }
+    }
+
     @Test("Wrong issuer is rejected; exactly one trailing slash of difference is tolerated")
     func issuer() async throws {
         try await withHarness { h in

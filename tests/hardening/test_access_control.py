@@ -126,9 +126,9 @@ def test_a_cursor_from_another_users_list_shows_only_the_callers_entries(dev, to
         assert all(item["user_id"] == "auth0|dev-contractor" for item in reply.json()["items"])
     # An approvals cursor is no list cursor, and the other way round.
     approvals_page = dev.api.call("GET", "/approvals?limit=1", tokens["manager"]).json()
-    if approvals_page["next_cursor"]:
-        crossed = dev.api.call("GET", f"/timesheets?cursor={approvals_page['next_cursor']}", tokens["contractor"])
-        assert crossed.status_code == 400
+    assert approvals_page["next_cursor"], "the employee's pending Secret entries fill more than one page of 1"
+    crossed = dev.api.call("GET", f"/timesheets?cursor={approvals_page['next_cursor']}", tokens["contractor"])
+    assert crossed.status_code == 400
 
 
 def test_the_batch_route_cannot_be_used_by_people_and_cannot_change_existing_entries(dev, tokens, victims):
@@ -157,8 +157,11 @@ def test_nobody_reviews_their_own_entries_and_people_cannot_approve(dev, tokens)
 def test_the_approvals_queue_shows_no_approved_or_rejected_entries(dev, tokens, victims):
     seen = set()
     cursor = None
+    pages = 0
     while True:
-        reply = dev.api.call("GET", "/approvals?limit=50" + (f"&cursor={cursor}" if cursor else ""), tokens["manager"]).json()
+        pages += 1
+        # Pages of 2, so the walk goes through cursors whatever else the queue holds.
+        reply = dev.api.call("GET", "/approvals?limit=2" + (f"&cursor={cursor}" if cursor else ""), tokens["manager"]).json()
         for item in reply["items"]:
             assert item["status"] == "pending"
             seen.add(item["id"])
@@ -166,3 +169,4 @@ def test_the_approvals_queue_shows_no_approved_or_rejected_entries(dev, tokens, 
         if not cursor:
             break
     assert victims[0] in seen and victims[2] not in seen
+    assert pages > 1, "the queue fitted one page, so no cursor was followed"

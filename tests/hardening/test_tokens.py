@@ -88,27 +88,33 @@ def attacks(dev):
     }
 
 
+# Every attack in `attacks()`, by name: the parametrization below, checked against the dict by
+# test_every_attack_is_parametrized so an attack added to one and not the other cannot go untested.
+ATTACK_NAMES = ["alg none", "alg None (case)", "alg none with a signature", "HS256 with the RSA public key as secret",
+                "HS512 with the public key", "ES256 under the RSA kid", "PS256 with the right key (not allowed)",
+                "RS256 by another key under our kid", "payload swapped after signing", "signature stripped",
+                "kid with a path", "kid with SQL", "kid with a URL", "kid as a number", "kid missing",
+                "jku pointing elsewhere (by another key)", "x5u pointing elsewhere (by another key)",
+                "embedded jwk of the attacker", "crit header", "crit with an unknown extension",
+                "another audience, same tenant", "audience list without ours", "another issuer",
+                "expired an hour ago, valid signature", "expired beyond the 5 s tolerance", "not yet valid",
+                "issued in the future", "exp as a string", "no exp", "empty sub", "sub of 300 characters",
+                "two segments", "four segments", "header not JSON", "20 KB token (over the verifier's 16 KB)",
+                "60 KB token (under the header limit)"]
 
 
 def pytest_generate_tests(metafunc):
     if "attack" in metafunc.fixturenames:
-        names = ["alg none", "alg None (case)", "alg none with a signature", "HS256 with the RSA public key as secret",
-                 "HS512 with the public key", "ES256 under the RSA kid", "PS256 with the right key (not allowed)",
-                 "RS256 by another key under our kid", "payload swapped after signing", "signature stripped",
-                 "kid with a path", "kid with SQL", "kid with a URL", "kid as a number", "kid missing",
-                 "jku pointing elsewhere (by another key)", "x5u pointing elsewhere (by another key)",
-                 "embedded jwk of the attacker", "crit header", "crit with an unknown extension",
-                 "another audience, same tenant", "audience list without ours", "another issuer",
-                 "expired an hour ago, valid signature", "expired beyond the 5 s tolerance", "not yet valid",
-                 "issued in the future", "exp as a string", "no exp", "empty sub", "sub of 300 characters",
-                 "two segments", "four segments", "header not JSON", "20 KB token (over the verifier's 16 KB)",
-                 "60 KB token (under the header limit)"]
-        metafunc.parametrize("attack", names)
+        metafunc.parametrize("attack", ATTACK_NAMES)
 
 
 @pytest.fixture(scope="module")
 def attack_tokens(dev):
     return attacks(dev)
+
+
+def test_every_attack_is_parametrized(attack_tokens):
+    assert sorted(attack_tokens) == sorted(ATTACK_NAMES)
 
 
 def test_a_valid_token_works_first(dev):
