@@ -255,9 +255,14 @@ private struct JSONReader {
     mutating func readTopLevelMembers() -> [JSONMembers.Member]? {
         skipWhitespace()
         guard position < bytes.count, bytes[position] == UInt8(ascii: "{") else { return nil }
+        return readMembers(depth: 0)
+    }
+
+    /// The members of the object whose `{` is at `position`, in document order.
+    private mutating func readMembers(depth: Int) -> [JSONMembers.Member]? {
         position += 1
         var members: [JSONMembers.Member] = []
-        members.reserveCapacity(16)
+        members.reserveCapacity(depth == 0 ? 16 : 4)
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -269,7 +274,7 @@ private struct JSONReader {
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { return nil }
             position += 1
-            guard let value = readValue(depth: 1) else { return nil }
+            guard let value = readValue(depth: depth + 1) else { return nil }
             members.append(.init(name: name, value: value))
             skipWhitespace()
             guard position < bytes.count else { return nil }
@@ -285,33 +290,13 @@ private struct JSONReader {
     }
 
     private mutating func readObject(depth: Int) -> JSONClaimValue? {
-        position += 1
-        var members: [String: JSONClaimValue] = [:]
-        skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
-            position += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "\""), let key = readString() else { return nil }
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { return nil }
-            position += 1
-            guard let value = readValue(depth: depth + 1) else { return nil }
+        guard let members = readMembers(depth: depth) else { return nil }
+        var object: [String: JSONClaimValue] = Dictionary(minimumCapacity: members.count)
+        for member in members {
             // A duplicated member name is ambiguous in a security token: refuse it.
-            guard members.updateValue(value, forKey: key) == nil else { return nil }
-            skipWhitespace()
-            guard position < bytes.count else { return nil }
-            if bytes[position] == UInt8(ascii: ",") {
-                position += 1
-            } else if bytes[position] == UInt8(ascii: "}") {
-                position += 1
-                return .object(members)
-            } else {
-                return nil
-            }
+            guard object.updateValue(member.value, forKey: member.name) == nil else { return nil }
         }
+        return .object(object)
     }
 
     private mutating func readArray(depth: Int) -> JSONClaimValue? {
