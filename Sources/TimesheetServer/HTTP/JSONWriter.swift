@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import TimesheetDomain
 
 /// A response body the API writes itself, byte for byte what `JSONEncoder.api` makes of it (sorted keys, slashes
 /// unescaped, timestamps with milliseconds), without Foundation's boxing of every value: entry pages are the most
@@ -89,16 +90,8 @@ enum ISO8601Timestamp {
         let whole = reference.rounded(.down)
         let millis = min(999, Int64(((reference - whole) * 1000).rounded(.down)))
         let (days, secondOfDay) = floorDivide(Int64(whole) + 978_307_200, 86_400)
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let calendarDay = CalendarDay(daysSinceEpoch: Int(days))
+        let (year, month, day) = (Int64(calendarDay.year), Int64(calendarDay.month), Int64(calendarDay.day))
         guard (0...9999).contains(year) else {
             return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
         }
