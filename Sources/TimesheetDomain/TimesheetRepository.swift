@@ -24,6 +24,10 @@ public protocol TimesheetRepository: Sendable {
     /// `change` may throw a ``TimesheetError``, which is rethrown with nothing written. When it returns the entry
     /// unchanged, nothing is written. When the date or hours change, the owner's new day is checked with
     /// ``DailyLimit/check(_:recorded:adding:)`` (this entry excluded) under the same guard as ``insert(_:at:)``.
+    ///
+    /// `change` runs while the entry is held (a row lock in PostgreSQL), after any concurrent change to it has
+    /// been written, so a timestamp read inside `change` orders the entry's changes as they happened; one read
+    /// before the call would not (an edit waiting behind a review could be stamped before the review).
     func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) async throws -> Timesheet?
 
     /// Atomically deletes the entry if `check(current)` does not throw; `false` when there is no such entry.

@@ -53,11 +53,11 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
     {
         try caller.require(.update)
         let changes = try TimesheetRules.validateChanges(input, owner: caller.userID, replacing: replacing).get()
-        let now = self.now()
+        let clock = self.now
         let owner = caller.userID
         let updated = try await repository.update(id) { current throws(TimesheetError) in
             guard current.userID == owner else { throw .notFound(id) }
-            return try current.applying(changes, at: now)
+            return try current.applying(changes, at: clock())
         }
         guard let updated else { throw TimesheetError.notFound(id) }
         return updated
@@ -126,11 +126,11 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
     /// Approves a pending entry; approving it again returns it unchanged. Needs ``Permission/approve``.
     public func approve(_ id: TimesheetID, by caller: Caller) async throws -> Timesheet {
         try caller.require(.approve)
-        let now = self.now()
+        let clock = self.now
         let reviewer = caller.userID
         guard let entry = try await repository.update(id, { current throws(TimesheetError) in
             guard current.userID != reviewer else { throw .conflict(.selfReview) }
-            return try current.approved(by: reviewer, at: now)
+            return try current.approved(by: reviewer, at: clock())
         }) else { throw TimesheetError.notFound(id) }
         return entry
     }
@@ -139,11 +139,11 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
     /// Needs ``Permission/approve``.
     public func reject(_ id: TimesheetID, reason: String?, by caller: Caller) async throws -> Timesheet {
         try caller.require(.approve)
-        let now = self.now()
+        let clock = self.now
         let reviewer = caller.userID
         guard let entry = try await repository.update(id, { current throws(TimesheetError) in
             guard current.userID != reviewer else { throw .conflict(.selfReview) }
-            return try current.rejected(by: reviewer, reason: reason, at: now)
+            return try current.rejected(by: reviewer, reason: reason, at: clock())
         }) else { throw TimesheetError.notFound(id) }
         return entry
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TimesheetDomain
 import TimesheetDomainTesting
@@ -197,6 +198,57 @@ import TimesheetDomainTesting
         let summary = try await service.weeklySummary(range, for: employee)
         #expect(summary.map { "\($0.weekLabel) \($0.project) \($0.hours)" } == ["2017-W19 A 5.5", "2017-W19 B 1", "2017-W20 A 4"])
         #expect(summary[0].weekStart.description == "2017-05-08")
+    }
+
+    /// Found by the hardening suite's parallel reviews and edits: an edit that waited behind a review was stamped
+    /// with the time its request arrived, so the entry read `updated_at` later than `reviewed_at`. Changes are
+    /// stamped when the repository runs them, while it holds the entry.
+    @Test func changesAreStampedWhenTheEntryIsHeldNotWhenTheRequestArrived() async throws {
+        let clock = SteppingClock(start: Date(timeIntervalSince1970: 1_700_000_000))
+        let waiting = WaitingRepository(base: repository) { clock.advance(seconds: 60) }
+        let service = TimesheetService(repository: waiting, now: { clock.now })
+        let entry = try await service.create(input(), by: employee)
+        #expect(entry.updatedAt == Date(timeIntervalSince1970: 1_700_000_000))
+
+        let edited = try await service.update(entry.id, with: TimesheetInput(hours: .number("6")), replacing: false, by: employee)
+        #expect(edited.updatedAt == Date(timeIntervalSince1970: 1_700_000_060))
+        let approved = try await service.approve(entry.id, by: manager)
+        #expect(approved.reviewedAt == Date(timeIntervalSince1970: 1_700_000_120))
+        #expect(approved.updatedAt <= approved.reviewedAt!)
+
+        let other = try await service.create(input("2017-05-11"), by: employee)
+        let rejected = try await service.reject(other.id, reason: "no", by: manager)
+        #expect(rejected.reviewedAt == Date(timeIntervalSince1970: 1_700_000_180))
+    }
+}
+
+/// A clock the test moves forward by hand.
+final class SteppingClock: Sendable {
+    private let current: Mutex<Date>
+    init(start: Date) { current = Mutex(start) }
+    var now: Date { current.withLock { $0 } }
+    func advance(seconds: TimeInterval) { current.withLock { $0 += seconds } }
+}
+
+/// Forwards to another repository, running `waitForEntry` before each change as if it waited for a row lock.
+struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
+    let base: Base
+    let waitForEntry: @Sendable () -> Void
+
+    func insert(_ entries: [NewTimesheet], at now: Date) async throws -> [Timesheet] {
+        try await base.insert(entries, at: now)
+    }
+    func entry(_ id: TimesheetID) async throws -> Timesheet? { try await base.entry(id) }
+    func entries(_ query: TimesheetQuery) async throws -> [Timesheet] { try await base.entries(query) }
+    func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) async throws -> Timesheet? {
+        waitForEntry()
+        return try await base.update(id, change)
+    }
+    func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool {
+        try await base.delete(id, check)
+    }
+    func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours] {
+        try await base.dailyTotals(userID: userID, from: from, to: to)
     }
 }
 

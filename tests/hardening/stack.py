@@ -122,6 +122,10 @@ class API:
     def __init__(self, base):
         self.base = base
         self.session = requests.Session()
+        # Up to 64 pooled connections: the concurrency tests use 25-50 threads, and urllib3's default of 10 would
+        # close and reopen the surplus on every call.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=64)
+        self.session.mount("http://", adapter)
 
     def call(self, method, path, token=None, json_body=None, data=None, headers=None, timeout=30):
         fields = dict(headers or {})
