@@ -7,12 +7,20 @@ struct DeadlineExceeded: Error {}
 
 /// Runs `operation`, throwing ``DeadlineExceeded`` once it has taken longer than `timeout`, and cancelling it.
 ///
-/// Waiting for a pooled connection to a database that is down never ends by itself, and does not always end when
-/// cancelled either. A task group would wait for such a child before returning, so the caller would hang past the
-/// deadline; here the caller is answered at the deadline and the cancelled operation is left to end on its own.
+/// Why not a task group: PostgresNIO 1.33 can leave a query waiting forever. `PostgresConnection` writes a query to
+/// its channel with no write promise and awaits the query's own promise, with no cancellation handler; when the
+/// channel has just closed (PostgreSQL killed, `pg_ctl stop -m immediate`), NIO has already removed the handler that
+/// would fail that promise, so the write is dropped and the query never ends (upstream fix vapor/postgres-nio#487 was
+/// reverted in #501). A task group waits for such a child even after `cancelAll()`, so its caller would hang; here
+/// the caller is answered at the deadline and the operation is left to end on its own. Waiting for a pooled
+/// connection is not the problem: the pool removes a cancelled lease request at once (an outage run instrumented for
+/// this saw every abandoned operation end with `requestCancelled` right at the deadline).
+///
 /// Cancelling the calling task cancels the operation and throws `CancellationError` at once. An abandoned operation
-/// does not pile up: PostgresClient's wait for a connection honours cancellation, so only a query already running on
-/// a connection can outlive its caller, and the pool's size bounds those.
+/// does not pile up: only a query issued on a connection in the moment it closed can outlive its caller, and a
+/// leased connection runs one query at a time, so each closed connection strands at most one (a small task and its
+/// closure, never a pooled connection: the pool drops a closed connection even while it is leased). The cost,
+/// measured in `benchmarks/results/README.md`: one unstructured task and one event-loop timer per store call.
 func withDeadline<Value: Sendable>(
     _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> Value
 ) async throws -> Value {
