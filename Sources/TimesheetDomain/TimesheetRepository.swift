@@ -140,10 +140,15 @@ public struct TimesheetCursor: Hashable, Sendable {
     /// The opaque text clients pass back as `cursor`.
     public var token: String {
         let plain = "v1.\(order.rawValue).\(date).\(id)"
-        return Data(plain.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        // base64url without padding, in one pass over the bytes (three `replacingOccurrences` calls were 2% of a
+        // list request's CPU).
+        var bytes = Array(Data(plain.utf8).base64EncodedString().utf8)
+        while bytes.last == UInt8(ascii: "=") { bytes.removeLast() }
+        for index in bytes.indices {
+            if bytes[index] == UInt8(ascii: "+") { bytes[index] = UInt8(ascii: "-") }
+            else if bytes[index] == UInt8(ascii: "/") { bytes[index] = UInt8(ascii: "_") }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Decodes a cursor made by ``token``, or returns `nil`.

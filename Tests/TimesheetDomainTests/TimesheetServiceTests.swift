@@ -266,6 +266,23 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
         let cursor = TimesheetCursor(order: .newestDayFirst, date: CalendarDay(year: 2017, month: 5, day: 10)!, id: TimesheetID(42))
         #expect(TimesheetCursor(token: cursor.token, order: .newestDayFirst) == cursor)
         #expect(TimesheetCursor(token: cursor.token, order: .oldestFirst) == nil, "a cursor of another list is refused")
+        // Tokens are base64url without padding, exactly as before the one-pass encoder: cursors clients hold stay
+        // valid. Ids of 1 to 6 digits give every padding length. (A cursor's text, digits, letters, '.' and '-',
+        // never encodes to `+` or `/`, so only the padding is exercised here.)
+        let ids: [Int64] = [1, 12, 123, 1_234, 12_345, 123_456, 9_223_372_036_854_775_807]
+        let days = [CalendarDay(year: 2017, month: 5, day: 10)!, CalendarDay(year: 1999, month: 12, day: 31)!]
+        for id in ids {
+            for day in days {
+                for order in [TimesheetOrder.newestDayFirst, .oldestFirst] {
+                    let cursor = TimesheetCursor(order: order, date: day, id: TimesheetID(id))
+                    let foundation = Data("v1.\(order.rawValue).\(day).\(id)".utf8).base64EncodedString()
+                        .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                        .replacingOccurrences(of: "=", with: "")
+                    #expect(cursor.token == foundation)
+                    #expect(TimesheetCursor(token: cursor.token, order: order) == cursor)
+                }
+            }
+        }
         for bad in ["", "abc", "djEuZC4yMDE3LTA1LTEwLi0x", String(repeating: "A", count: 500), "../../etc/passwd"] {
             guard case .failure(.validationFailed(let errors)) = PageRequest.parse(limit: nil, cursor: bad, order: .newestDayFirst) else {
                 Issue.record("cursor \(bad) accepted")

@@ -32,11 +32,10 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
     /// GET /timesheets — needs read:timesheets.
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (caller, _) = try await authentication.caller(request, context: context, needs: .read)
+        let query = try request.queryParameters()
         let filter = TimesheetFilter.parse(
-            from: try request.query("from"), to: try request.query("to"), project: try request.query("project"),
-            status: try request.query("status"))
-        let page = PageRequest.parse(
-            limit: try request.query("limit"), cursor: try request.query("cursor"), order: .newestDayFirst)
+            from: query["from"], to: query["to"], project: query["project"], status: query["status"])
+        let page = PageRequest.parse(limit: query["limit"], cursor: query["cursor"], order: .newestDayFirst)
         let (validFilter, validPage) = try Self.both(filter, page)
         return try .json(PageResponse(try await timesheets.list(validFilter, page: validPage, for: caller)))
     }
@@ -44,7 +43,8 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
     /// GET /timesheets/summary — needs read:timesheets.
     @Sendable func summary(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (caller, _) = try await authentication.caller(request, context: context, needs: .read)
-        let range = try SummaryRange.parse(from: try request.query("from"), to: try request.query("to"), today: today()).get()
+        let query = try request.queryParameters()
+        let range = try SummaryRange.parse(from: query["from"], to: query["to"], today: today()).get()
         let weeks = try await timesheets.weeklySummary(range, for: caller)
         return try .json(SummaryResponse(range: range, weeks: weeks))
     }
@@ -110,9 +110,8 @@ struct ApprovalController<Repository: TimesheetRepository>: Sendable {
     /// GET /approvals — pending entries of all users, oldest first.
     @Sendable func pending(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (caller, _) = try await authentication.caller(request, context: context, needs: .approve)
-        let page = try PageRequest.parse(
-            limit: try request.query("limit"), cursor: try request.query("cursor"), order: .oldestFirst
-        ).get()
+        let query = try request.queryParameters()
+        let page = try PageRequest.parse(limit: query["limit"], cursor: query["cursor"], order: .oldestFirst).get()
         return try .json(PageResponse(try await timesheets.pendingReview(page: page, for: caller)))
     }
 

@@ -23,28 +23,6 @@ extension Response {
     }
 }
 
-extension Request {
-    /// The first value of a query parameter, decoded as browsers encode it (`URLSearchParams`, HTML forms): `+` is a
-    /// space and `%XX` escapes must spell UTF-8. Anything else is refused rather than guessed at.
-    func query(_ name: String) throws -> String? {
-        guard let raw = uri.query else { return nil }
-        for pair in raw.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard try Self.decodeQueryComponent(parts[0]) == name else { continue }
-            return parts.count > 1 ? try Self.decodeQueryComponent(parts[1]) : ""
-        }
-        return nil
-    }
-
-    static func decodeQueryComponent(_ component: Substring) throws -> String {
-        guard let text = component.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
-            throw Problem.badRequest(
-                code: "malformed_query", "The query string has an invalid percent-encoding; encode parameters as UTF-8.")
-        }
-        return text
-    }
-}
-
 extension AppRequestContext {
     /// The `{id}` path parameter as a timesheet id; anything else names no entry (404).
     func timesheetID() throws -> TimesheetID {
