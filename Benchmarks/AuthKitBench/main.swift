@@ -11,6 +11,8 @@
 import AsyncHTTPClient
 import AuthKit
 import AuthKitTesting
+import Crypto
+import _CryptoExtras
 import Foundation
 import Logging
 
@@ -65,6 +67,31 @@ func measure(_ auth: BearerAuthenticator, token: String, tasks: Int, seconds: Do
     let (seconds, attoseconds) = elapsed.components
     let wall = Double(seconds) + Double(attoseconds) / 1e18
     return Rate(perWallSecond: Double(total) / wall, perCPUSecond: Double(total) / cpu)
+}
+
+/// The same token's signature checked by swift-crypto alone (SHA-256 of the signing input, then BoringSSL's RSA
+/// verify), per CPU-second on one task: the floor under AuthKit's uncached path, since AuthKit verifies through it.
+func bareRSAVerifyRate(token: String, publicKeyPEM: String, seconds: Double = secondsPerRun) throws -> Double {
+    let key = try _RSA.Signing.PublicKey(pemRepresentation: publicKeyPEM)
+    let lastDot = token.utf8.lastIndex(of: UInt8(ascii: "."))!
+    let signingInput = Array(token.utf8[..<lastDot])
+    var encoded = String(token[token.index(after: lastDot)...])
+        .replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    encoded += String(repeating: "=", count: (4 - encoded.utf8.count % 4) % 4)
+    let signature = _RSA.Signing.RSASignature(rawRepresentation: Data(base64Encoded: encoded)!)
+    func verify() -> Bool {
+        signingInput.withUnsafeBytes { input in
+            key.isValidSignature(signature, for: SHA256.hash(data: input), padding: .insecurePKCS1v1_5)
+        }
+    }
+    precondition(verify(), "the bare verification must accept the benchmark's token")
+    let cpuStart = processCPUSeconds()
+    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+    var count = 0
+    while ContinuousClock.now < deadline {
+        for _ in 0..<64 where verify() { count += 1 }
+    }
+    return Double(count) / (processCPUSeconds() - cpuStart)
 }
 
 /// `openssl speed` RSA-2048 verify/s, or `nil` if openssl is not installed.
@@ -184,12 +211,17 @@ try await JWKSTestServer.withRunning(issuer) { server in
     // slows both alike, and the median ratio holds where a single pair of runs would not.
     var singleRatios: [Double] = []
     var doubleRatios: [Double] = []
+    var bareRatios: [Double] = []
+    var oursOverBare: [Double] = []
     var openssl: (single: [Double], double: [Double]) = ([], [])
     for _ in 0..<rounds {
         guard let single = opensslVerifyRate(seconds: 1) else { break }
         let ours = try await measure(uncached, token: token, tasks: 1, seconds: 1)
+        let bare = try bareRSAVerifyRate(token: token, publicKeyPEM: issuer.publicKeyPEM, seconds: 1)
         openssl.single.append(single)
         singleRatios.append(ours.perCPUSecond / single)
+        bareRatios.append(bare / single)
+        oursOverBare.append(ours.perCPUSecond / bare)
         if let double = opensslVerifyRate(seconds: 1, multi: 2) {
             let oursTwo = try await measure(uncached, token: token, tasks: 2, seconds: 1)
             openssl.double.append(double)
@@ -204,6 +236,12 @@ try await JWKSTestServer.withRunning(issuer) { server in
         say(
             "  AuthKit no-cache, 1 task, per CPU-second = \(percent(median(singleRatios))) of openssl (target >= 80%),"
                 + " median of \(singleRatios.count) paired rounds, range \(percent(singleRatios.min()!))-\(percent(singleRatios.max()!))")
+        say(
+            "  swift-crypto's bare RSA verify (SHA-256 + BoringSSL), per CPU-second = \(percent(median(bareRatios))) of"
+                + " openssl, range \(percent(bareRatios.min()!))-\(percent(bareRatios.max()!)): the ceiling for AuthKit")
+        say(
+            "  AuthKit no-cache = \(percent(median(oursOverBare))) of the bare verify (the rest is base64url, JSON,"
+                + " claims and the principal), range \(percent(oursOverBare.min()!))-\(percent(oursOverBare.max()!))")
         if !doubleRatios.isEmpty {
             say("  openssl speed rsa2048, 2 cores: \(format(median(openssl.double)))  (-multi 2)")
             say(
