@@ -140,8 +140,8 @@ public struct TimesheetCursor: Hashable, Sendable {
     /// The opaque text clients pass back as `cursor`.
     public var token: String {
         let plain = "v1.\(order.rawValue).\(date).\(id)"
-        // base64url without padding, in one pass over the bytes (three `replacingOccurrences` calls were 2% of a
-        // list request's CPU).
+        // base64url without padding, in one pass over the bytes (three `replacingOccurrences` calls bridged through
+        // NSString and were 2% of a list request's perf samples).
         var bytes = Array(Data(plain.utf8).base64EncodedString().utf8)
         while bytes.last == UInt8(ascii: "=") { bytes.removeLast() }
         for index in bytes.indices {
