@@ -27,7 +27,8 @@ import Testing
             "%", "%4", "%G1", "%1G", "%%41", "%FF", "%C0%AF", "%E2%82", "%ED%A0%80", "%F4%90%80%80", "'%3B--", "..%2F..",
             "é", "日本", "+%2B+", "%2b%2B", "%FaG", "%C3", "%C3x",
         ]
-        // Random components over the characters that matter, including truncated and invalid escapes.
+        // Random components over the characters that matter, including truncated and invalid escapes (a failure
+        // names its component, to be added to the list above).
         var generator = SystemRandomNumberGenerator()
         let alphabet = Array("%+aF09zG-_.é").map(String.init)
         for _ in 0..<2_000 {
