@@ -19,7 +19,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
-        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -62,7 +61,6 @@ let package = Package(
         .target(
             name: "AuthKit",
             dependencies: [
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),  // RSA verification without jwt-kit's generic path
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -81,7 +79,6 @@ let package = Package(
             name: "AuthKitTesting",
             dependencies: [
                 "AuthKit",
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),  // RSA key generation for test tokens
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -114,7 +111,6 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Resources/web"), .copy("Resources/openapi.json")],
@@ -126,7 +122,6 @@ let package = Package(
             dependencies: [
                 "AuthKit",
                 "AuthKitTesting",
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),  // the bare RSA verify, as a floor
                 .product(name: "Logging", package: "swift-log"),
@@ -167,7 +162,6 @@ let package = Package(
             dependencies: [
                 "AuthKit",
                 "AuthKitTesting",
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -105,6 +105,8 @@ FILTERS = [
     {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["pending", "approved", "rejected"]}},
 ]
 ENTRY_REF = {"$ref": "#/components/schemas/Timesheet"}
+MESSAGE = {"type": "object", "required": ["message"], "additionalProperties": False,
+           "properties": {"message": {"type": "string"}}}
 
 def op(operation_id, summary, scope=None, **rest):
     result = {"operationId": operation_id, "summary": summary}
@@ -204,6 +206,18 @@ paths = {
                       "400": problem("Malformed Authorization header", auth=True),
                       "401": problem("Missing or invalid access token", auth=True)}),
     },
+    "/api/public": {"get": op("publicMessage", "Auth0 quickstart: an open endpoint, no token needed",
+                              responses=ok("A message", MESSAGE))},
+    "/api/private": {"get": op("privateMessage", "Auth0 quickstart: any valid access token", "",
+                               responses={**ok("A message", MESSAGE),
+                                          "400": problem("Malformed Authorization header", auth=True),
+                                          "401": problem("Missing or invalid access token", auth=True)})},
+    "/api/private-scoped": {"get": op("privateScopedMessage", "Auth0 quickstart: a token with read:messages",
+                                      "read:messages",
+                                      responses={**ok("A message", MESSAGE),
+                                                 "400": problem("Malformed Authorization header", auth=True),
+                                                 "401": problem("Missing or invalid access token", auth=True),
+                                                 "403": problem("The token lacks read:messages", auth=True)})},
     "/health/live": {"get": op("live", "Liveness", responses=ok("Alive", {"type": "object"}))},
     "/health/ready": {"get": op("ready", "Readiness: database and signing keys", responses={
         **ok("Ready", {"type": "object"}),

@@ -12,7 +12,7 @@ import AsyncHTTPClient
 import AuthKit
 import AuthKitTesting
 import Crypto
-import _CryptoExtras
+import CryptoExtras
 import Foundation
 import Logging
 

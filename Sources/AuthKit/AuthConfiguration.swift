@@ -14,7 +14,8 @@ public struct AuthConfiguration: Sendable {
     public var jwksURL: URL?
     /// The `alg` values accepted. Default `["RS256"]`. `none` is never accepted.
     public var algorithms: Set<String>
-    /// The claim whose value becomes ``Principal/userID``. Default `sub`; may be a namespaced claim.
+    /// The claim whose value becomes ``Principal/userID``. Default `sub`; may be a namespaced claim. A machine token
+    /// (client credentials) that lacks it is identified by its `sub`; a user token that lacks it is refused.
     public var userIDClaim: String
     /// Claims read for scopes: a space-separated string or an array of strings each. Default `["scope", "permissions"]`.
     public var scopeClaims: [String]
@@ -94,6 +95,15 @@ public struct AuthConfiguration: Sendable {
     public func issuerMatches(_ candidate: String) -> Bool {
         func trimmed(_ text: String) -> Substring { text.hasSuffix("/") ? text.dropLast() : text[...] }
         return candidate == issuer || trimmed(candidate) == trimmed(issuer)
+    }
+
+    /// `localhost`, `::1`, or an IPv4 literal in 127.0.0.0/8 (not a name such as `127.evil.example`): the hosts that
+    /// may be reached over plain http.
+    public static func isLoopbackHost(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets[0] == "127" else { return false }
+        return octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
     }
 
     /// The issuer without a trailing slash, the base for `.well-known` paths.

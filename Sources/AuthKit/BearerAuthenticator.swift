@@ -128,6 +128,13 @@ public final class BearerAuthenticator: Sendable {
         try await keys.prefetch()
     }
 
+    /// Loads the signing keys if none are usable, within the JWKS rate limit and cooldowns (unlike
+    /// ``prefetchKeys()``), so that a readiness probe polled every second cannot turn into a fetch every second.
+    public func loadKeysWithinLimits() async {
+        guard usesKeySet, keys.status.state == .absent else { return }
+        await keys.refreshWithinLimits()
+    }
+
     /// Freshness of the signing keys, for a readiness endpoint.
     public var keysStatus: KeysStatus {
         guard usesKeySet else {

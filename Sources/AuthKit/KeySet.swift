@@ -1,13 +1,12 @@
 import Crypto
 import CryptoExtras
 import Foundation
-import JWTKit
 import Logging
 
 /// One verification key: a `kid` and, for each algorithm it may check, a ready verifier.
 ///
-/// RSA keys (the common case, and the hot path) are checked with swift-crypto's `_RSA` directly; EC and EdDSA keys
-/// go through jwt-kit, whose `JWTKeyCollection` is only used while building a key, to obtain a `JWTAlgorithm`.
+/// Every family is checked with swift-crypto directly (`_RSA`, `P256`/`P384`/`P521`, `Curve25519`): JWS needs only
+/// the raw verify operations, and calling them on contiguous bytes keeps the hot path free of generic dispatch.
 /// Verification is synchronous, with no actor hop and no default-key fallback.
 struct VerificationKey: Sendable {
     let keyID: String
@@ -18,7 +17,11 @@ struct VerificationKey: Sendable {
 /// Checks one signature with one key and one algorithm.
 enum SignatureVerifier: Sendable {
     case rsa(_RSA.Signing.PublicKey, DigestAlgorithm, _RSA.Signing.Padding)
-    case jwtKit(any JWTAlgorithm)
+    /// ES256, ES384 and ES512: a JWS signature is the raw `r || s`, hashed with the curve's own SHA-2.
+    case p256(P256.Signing.PublicKey)
+    case p384(P384.Signing.PublicKey)
+    case p521(P521.Signing.PublicKey)
+    case ed25519(Curve25519.Signing.PublicKey)
     case hmac(SymmetricKey, DigestAlgorithm)
 
     func isValid(signature: [UInt8], signingInput: ArraySlice<UInt8>) -> Bool {
@@ -34,8 +37,17 @@ enum SignatureVerifier: Sendable {
                 default: key.isValidSignature(rsaSignature, for: SHA256.hash(data: input), padding: padding)
                 }
             }
-        case .jwtKit(let algorithm):
-            return (try? algorithm.verify(signature, signs: signingInput)) ?? false
+        case .p256(let key):
+            guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            return signingInput.withUnsafeBytes { key.isValidSignature(signature, for: SHA256.hash(data: $0)) }
+        case .p384(let key):
+            guard let signature = try? P384.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            return signingInput.withUnsafeBytes { key.isValidSignature(signature, for: SHA384.hash(data: $0)) }
+        case .p521(let key):
+            guard let signature = try? P521.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            return signingInput.withUnsafeBytes { key.isValidSignature(signature, for: SHA512.hash(data: $0)) }
+        case .ed25519(let key):
+            return key.isValidSignature(signature, for: signingInput)
         case .hmac(let key, let digest):
             switch digest {
             case .sha384: return HMAC<SHA384>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key)
@@ -63,6 +75,11 @@ final class KeySnapshot: Sendable {
     }
 }
 
+/// The SHA-2 digest an algorithm name implies (`RS384` is SHA-384).
+enum DigestAlgorithm: Sendable {
+    case sha256, sha384, sha512
+}
+
 enum KeyFamily {
     static let rsa: Set<String> = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
     static let hmac: Set<String> = ["HS256", "HS384", "HS512"]
@@ -88,14 +105,14 @@ enum JWKSParser {
         _ body: some Collection<UInt8>,
         allowedAlgorithms: Set<String>,
         logger: Logger
-    ) async -> [String: VerificationKey]? {
+    ) -> [String: VerificationKey]? {
         guard let document = JSONClaimValue(parsing: body), let entries = document["keys"]?.arrayValue else {
             return nil
         }
         var keys: [String: VerificationKey] = [:]
         for (index, entry) in entries.enumerated() {
             do {
-                let key = try await makeKey(entry, allowedAlgorithms: allowedAlgorithms)
+                let key = try makeKey(entry, allowedAlgorithms: allowedAlgorithms)
                 if keys[key.keyID] != nil {
                     throw Skipped(description: "duplicate kid '\(key.keyID)'")
                 }
@@ -110,7 +127,7 @@ enum JWKSParser {
         return keys
     }
 
-    static func makeKey(_ entry: JSONClaimValue, allowedAlgorithms: Set<String>) async throws -> VerificationKey {
+    static func makeKey(_ entry: JSONClaimValue, allowedAlgorithms: Set<String>) throws -> VerificationKey {
         guard case .object(let jwk) = entry else { throw Skipped(description: "not a JSON object") }
         guard let kid = jwk["kid"]?.stringValue, !kid.isEmpty else { throw Skipped(description: "no 'kid'") }
         if let use = jwk["use"] {
@@ -142,8 +159,6 @@ enum JWKSParser {
             return usable.sorted()
         }
 
-        let collection = JWTKeyCollection()
-        let identifier = JWKIdentifier(string: kid)
         var verifiers: [String: SignatureVerifier] = [:]
         switch kty {
         case "RSA":
@@ -165,27 +180,27 @@ enum JWKSParser {
             }
         case "EC":
             let curve = try string("crv")
-            let x = try string("x")
-            let y = try string("y")
+            let name: String
+            let coordinateSize: Int
+            switch curve {
+            case "P-256": (name, coordinateSize) = ("ES256", 32)
+            case "P-384": (name, coordinateSize) = ("ES384", 48)
+            case "P-521": (name, coordinateSize) = ("ES512", 66)
+            default: throw Skipped(description: "unsupported crv '\(curve)'")
+            }
+            _ = try algorithms([name])
+            guard let x = Base64URL.decode(Array(try string("x").utf8)), let y = Base64URL.decode(Array(try string("y").utf8))
+            else { throw Skipped(description: "'x' or 'y' is not base64url") }
+            guard x.count == coordinateSize, y.count == coordinateSize else {
+                throw Skipped(description: "'x' and 'y' of a \(curve) key must be \(coordinateSize) bytes each")
+            }
+            let point = x + y
             do {
-                switch curve {
-                case "P-256":
-                    _ = try algorithms(["ES256"])
-                    await collection.add(ecdsa: try ES256PublicKey(parameters: (x, y)), kid: identifier)
-                    verifiers["ES256"] = .jwtKit(try await collection.getKey(for: identifier))
-                case "P-384":
-                    _ = try algorithms(["ES384"])
-                    await collection.add(ecdsa: try ES384PublicKey(parameters: (x, y)), kid: identifier)
-                    verifiers["ES384"] = .jwtKit(try await collection.getKey(for: identifier))
-                case "P-521":
-                    _ = try algorithms(["ES512"])
-                    await collection.add(ecdsa: try ES512PublicKey(parameters: (x, y)), kid: identifier)
-                    verifiers["ES512"] = .jwtKit(try await collection.getKey(for: identifier))
-                default:
-                    throw Skipped(description: "unsupported crv '\(curve)'")
+                switch name {
+                case "ES256": verifiers[name] = .p256(try P256.Signing.PublicKey(rawRepresentation: point))
+                case "ES384": verifiers[name] = .p384(try P384.Signing.PublicKey(rawRepresentation: point))
+                default: verifiers[name] = .p521(try P521.Signing.PublicKey(rawRepresentation: point))
                 }
-            } catch let error as Skipped {
-                throw error
             } catch {
                 throw Skipped(description: "unusable EC key (\(error))")
             }
@@ -193,14 +208,14 @@ enum JWKSParser {
             let curve = try string("crv")
             guard curve == "Ed25519" else { throw Skipped(description: "unsupported crv '\(curve)'") }
             _ = try algorithms(["EdDSA"])
+            guard let x = Base64URL.decode(Array(try string("x").utf8)), x.count == 32 else {
+                throw Skipped(description: "'x' of an Ed25519 key must be 32 bytes of base64url")
+            }
             do {
-                await collection.add(eddsa: try EdDSA.PublicKey(x: try string("x"), curve: .ed25519), kid: identifier)
-            } catch let error as Skipped {
-                throw error
+                verifiers["EdDSA"] = .ed25519(try Curve25519.Signing.PublicKey(rawRepresentation: x))
             } catch {
                 throw Skipped(description: "unusable OKP key (\(error))")
             }
-            verifiers["EdDSA"] = .jwtKit(try await collection.getKey(for: identifier))
         default:
             throw Skipped(description: "unsupported kty '\(kty)'")
         }

@@ -119,6 +119,11 @@ final class KeySetManager: Sendable {
         return latest.keys[kid].map(Lookup.key) ?? .unknownKey
     }
 
+    /// Loads the keys unless a fetch is running (then waits for it) or the rate limit or a cooldown forbids one.
+    func refreshWithinLimits() async {
+        await startRefresh(.initial, now: clock.now)?.value
+    }
+
     /// Loads the keys now, ignoring cooldowns (not single-flight bypass: it joins a fetch already running).
     func prefetch() async throws {
         await startRefresh(.prefetch, now: clock.now)?.value
@@ -184,7 +189,7 @@ final class KeySetManager: Sendable {
     private func fetchAndInstall(_ trigger: Trigger) async {
         do {
             let (body, maxAge) = try await fetchJWKS()
-            guard let keys = await JWKSParser.parse(body.readableBytesView, allowedAlgorithms: configuration.algorithms, logger: logger) else {
+            guard let keys = JWKSParser.parse(body.readableBytesView, allowedAlgorithms: configuration.algorithms, logger: logger) else {
                 throw FetchError(description: "the response is not a JWKS document")
             }
             guard !keys.isEmpty else { throw FetchError(description: "the JWKS holds no usable key") }
@@ -257,15 +262,25 @@ final class KeySetManager: Sendable {
             logger.debug("No OpenID discovery document; using the Auth0 JWKS path", metadata: ["status": "\(status)"])
             return fallback
         }
-        guard let document = JSONClaimValue(parsing: body.readableBytesView),
-            let jwksURI = document["jwks_uri"]?.stringValue,
-            jwksURI.hasPrefix("https://") || jwksURI.hasPrefix("http://")
+        guard let document = JSONClaimValue(parsing: body.readableBytesView), let jwksURI = document["jwks_uri"]?.stringValue
         else {
-            logger.warning("OpenID discovery document has no usable jwks_uri; using the Auth0 JWKS path")
+            logger.warning("OpenID discovery document has no jwks_uri; using the Auth0 JWKS path")
             return fallback
         }
-        if let issuer = document["issuer"]?.stringValue, !configuration.issuerMatches(issuer) {
-            logger.warning("Discovery document names another issuer", metadata: ["issuer": "\(issuer)"])
+        // The discovery document decides where keys come from, so it must be the issuer's own: a document that
+        // names another issuer, or keys on another host or over plain http, would let whoever answers the discovery
+        // request choose the keys tokens are checked with.
+        let named = document["issuer"]?.stringValue ?? "(none)"
+        guard configuration.issuerMatches(named) else {
+            throw FetchError(description: "the discovery document names issuer '\(named)', not the configured '\(configuration.issuer)'")
+        }
+        guard let keysURL = URL(string: jwksURI), let keysHost = keysURL.host,
+            keysURL.scheme == "https" || (keysURL.scheme == "http" && AuthConfiguration.isLoopbackHost(keysHost))
+        else {
+            throw FetchError(description: "the discovered jwks_uri '\(jwksURI)' is not an https URL (http is allowed for loopback only)")
+        }
+        guard keysHost.lowercased() == URL(string: configuration.issuer)?.host?.lowercased() else {
+            throw FetchError(description: "the discovered jwks_uri '\(jwksURI)' is not on the issuer's host; set AUTH_JWKS_URL to use it")
         }
         return jwksURI
     }

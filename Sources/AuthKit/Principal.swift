@@ -34,13 +34,19 @@ public struct Principal: Sendable, Hashable {
         required.isSubset(of: scopes)
     }
 
-    /// Builds a principal from claims that already passed verification; `nil` if `sub` or the user-id claim is missing.
+    /// Builds a principal from claims that already passed verification; `nil` if `sub` is missing, or if the user-id
+    /// claim is missing from a user's token or malformed in any token.
+    ///
+    /// A machine token never carries user claims (Auth0's client-credentials tokens hold no email, for instance), so
+    /// when it lacks the user-id claim its id is its `sub`, the client's own identity.
     init?(claims: JSONMembers, userIDClaim: String, scopeClaims: [String], expiresAt: Date) {
         guard let subject = claims["sub"]?.stringValue else { return nil }
+        let isMachine = Self.isMachineToken(claims: claims, subject: subject)
         let userID: String
         switch claims[userIDClaim] {
         case .string(let value): userID = value
         case .number(let value) where value == value.rounded() && abs(value) < 1e15: userID = String(Int64(value))
+        case nil where isMachine: userID = subject
         default: return nil
         }
         var scopes = Set<String>(minimumCapacity: 16)
@@ -58,7 +64,7 @@ public struct Principal: Sendable, Hashable {
         self.userID = userID
         self.scopes = scopes
         self.clientID = clientID
-        self.isMachine = claims["gty"]?.stringValue == "client-credentials" || subject.hasSuffix("@clients")
+        self.isMachine = isMachine
         self.tokenID = claims["jti"]?.stringValue
         self.expiresAt = expiresAt
         self.issuedAt = claims["iat"]?.numberValue.map { Date(timeIntervalSince1970: $0) }
@@ -67,6 +73,11 @@ public struct Principal: Sendable, Hashable {
 }
 
 extension Principal {
+    /// Auth0's markers of a machine-to-machine token: `gty` is `client-credentials`, or `sub` ends with `@clients`.
+    static func isMachineToken(claims: JSONMembers, subject: String) -> Bool {
+        claims["gty"]?.stringValue == "client-credentials" || subject.hasSuffix("@clients")
+    }
+
     /// Calls `body` with each space-separated scope of an OAuth `scope` claim.
     ///
     /// Walks the UTF-8 bytes: splitting a `String` on a `Character` steps through grapheme clusters, which showed up in

@@ -34,6 +34,7 @@ public struct JWKSTestServer: Sendable {
             var port = 0
             var failureMode: FailureMode = .none
             var discoveryEnabled = true
+            var discoveryOverrides: [String: JSONClaimValue] = [:]
             var cacheControl: String?
             var jwksRequests = 0
             var discoveryRequests = 0
@@ -66,6 +67,12 @@ public struct JWKSTestServer: Sendable {
         state.values.withLock { $0.discoveryEnabled = enabled }
     }
 
+    /// Replaces members of the discovery document (`issuer`, `jwks_uri`...), as a hostile or misconfigured
+    /// provider would serve them; `.null` removes a member.
+    public func setDiscoveryOverrides(_ members: [String: JSONClaimValue]) {
+        state.values.withLock { $0.discoveryOverrides = members }
+    }
+
     /// The `Cache-Control` header sent with the JWKS; `nil` sends none.
     public func setCacheControl(_ value: String?) {
         state.values.withLock { $0.cacheControl = value }
@@ -87,12 +94,13 @@ public struct JWKSTestServer: Sendable {
             if let response = try await Self.failureResponse(failure) { return response }
             guard values.discoveryEnabled else { return Response(status: .notFound) }
             let base = "http://127.0.0.1:\(values.port)/"
-            let document: JSONClaimValue = [
+            var document: [String: JSONClaimValue] = [
                 "issuer": .string(base),
                 "jwks_uri": .string(base + ".well-known/jwks.json"),
                 "id_token_signing_alg_values_supported": ["RS256"],
             ]
-            return Self.json(document.jsonBytes, cacheControl: nil)
+            for (name, value) in values.discoveryOverrides { document[name] = value == .null ? nil : value }
+            return Self.json(JSONClaimValue.object(document).jsonBytes, cacheControl: nil)
         }
         router.get(".well-known/jwks.json") { _, _ -> Response in
             let (values, failure) = state.values.withLock { values in

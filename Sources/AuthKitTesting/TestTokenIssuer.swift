@@ -17,12 +17,27 @@ public final class TestTokenIssuer: Sendable {
         case rsa(String = "RS256")
         /// The EC P-256 key, `ES256`.
         case ecdsa
+        /// One of the keys that are not in the JWKS until a test adds ``jwk(for:)``: `ES384`, `ES512` or `EdDSA`.
+        case extra(ExtraKey)
         /// An HMAC over the given secret (e.g. the RSA public key PEM, for the algorithm-confusion attack).
         case hmac(secret: [UInt8], algorithm: String = "HS256")
         /// `alg: none` and an empty signature.
         case unsigned
         /// A different RSA key that claims the current key's `kid` (a forgery).
         case foreignRSA
+    }
+
+    /// Keys for the rarer algorithms, kept out of the default JWKS so that key counts stay as they were.
+    public enum ExtraKey: String, Sendable, CaseIterable {
+        case es384 = "ES384"
+        case es512 = "ES512"
+        case eddsa = "EdDSA"
+    }
+
+    private struct ExtraKeys: Sendable {
+        let p384 = P384.Signing.PrivateKey()
+        let p521 = P521.Signing.PrivateKey()
+        let ed25519 = Curve25519.Signing.PrivateKey()
     }
 
     private struct RSAKey: Sendable {
@@ -44,6 +59,7 @@ public final class TestTokenIssuer: Sendable {
     private let ecKey: P256.Signing.PrivateKey
     /// The `kid` of the EC key.
     public let ecKeyID: String
+    private let extraKeys = ExtraKeys()
 
     /// - Parameters:
     ///   - keyID: The `kid` of the first RSA key.
@@ -110,6 +126,32 @@ public final class TestTokenIssuer: Sendable {
             "y": .string(AuthBase64URL.encode(raw.dropFirst(33))),
         ])
         return ["keys": .array(entries + extra)]
+    }
+
+    /// The `kid` of an extra key.
+    public func keyID(for key: ExtraKey) -> String { "\(baseKeyID)-\(key.rawValue.lowercased())" }
+
+    /// The public JWK of an extra key; add it with ``addJWKEntry(_:)`` to serve it.
+    public func jwk(for key: ExtraKey) -> JSONClaimValue {
+        switch key {
+        case .es384:
+            let raw = extraKeys.p384.publicKey.rawRepresentation  // x || y
+            return [
+                "kty": "EC", "crv": "P-384", "use": "sig", "alg": "ES384", "kid": .string(keyID(for: key)),
+                "x": .string(AuthBase64URL.encode(raw.prefix(48))), "y": .string(AuthBase64URL.encode(raw.dropFirst(48))),
+            ]
+        case .es512:
+            let raw = extraKeys.p521.publicKey.rawRepresentation
+            return [
+                "kty": "EC", "crv": "P-521", "use": "sig", "alg": "ES512", "kid": .string(keyID(for: key)),
+                "x": .string(AuthBase64URL.encode(raw.prefix(66))), "y": .string(AuthBase64URL.encode(raw.dropFirst(66))),
+            ]
+        case .eddsa:
+            return [
+                "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": .string(keyID(for: key)),
+                "x": .string(AuthBase64URL.encode(extraKeys.ed25519.publicKey.rawRepresentation)),
+            ]
+        }
     }
 
     /// The current RSA public key as a JWK, under any `kid`, `use` and `alg` (`nil` leaves a field out).
@@ -196,6 +238,9 @@ public final class TestTokenIssuer: Sendable {
         case .ecdsa:
             header["alg"] = "ES256"
             header["kid"] = .string(ecKeyID)
+        case .extra(let key):
+            header["alg"] = .string(key.rawValue)
+            header["kid"] = .string(keyID(for: key))
         case .hmac(_, let alg):
             header["alg"] = .string(alg)
         case .unsigned:
@@ -218,6 +263,12 @@ public final class TestTokenIssuer: Sendable {
             signature = Self.rsaSign(data, key: foreign!, algorithm: "RS256")
         case .ecdsa:
             signature = Array(try! ecKey.signature(for: data).rawRepresentation)
+        case .extra(.es384):
+            signature = Array(try! extraKeys.p384.signature(for: data).rawRepresentation)
+        case .extra(.es512):
+            signature = Array(try! extraKeys.p521.signature(for: data).rawRepresentation)
+        case .extra(.eddsa):
+            signature = Array(try! extraKeys.ed25519.signature(for: data))
         case .hmac(let secret, let alg):
             let key = SymmetricKey(data: secret)
             switch alg {

@@ -3,7 +3,7 @@ import NIOPosix
 import Synchronization
 
 /// Thrown when an operation outlives its deadline.
-struct DeadlineExceeded: Error {}
+public struct DeadlineExceeded: Error {}
 
 /// Runs `operation`, throwing ``DeadlineExceeded`` once it has taken longer than `timeout`, and cancelling it.
 ///
@@ -21,7 +21,7 @@ struct DeadlineExceeded: Error {}
 /// leased connection runs one query at a time, so each closed connection strands at most one (a small task and its
 /// closure, never a pooled connection: the pool drops a closed connection even while it is leased). The cost,
 /// measured in `benchmarks/results/README.md`: one unstructured task and one event-loop timer per store call.
-func withDeadline<Value: Sendable>(
+public func withDeadline<Value: Sendable>(
     _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> Value
 ) async throws -> Value {
     let race = DeadlineRace<Value>()

@@ -207,6 +207,36 @@ struct ClaimsTests {
         }
     }
 
+    @Test("A machine token without the user-id claim is identified by its sub; a user token without it is refused")
+    func machineTokenUnderCustomUserClaim() async throws {
+        try await withHarness { h in
+            let claim = "https://api.exampleco.com/email"
+            let auth = h.authenticator { $0.userIDClaim = claim }
+            // Auth0's client-credentials token: no user claims at all.
+            let byGrant = try await auth.verify(
+                token: h.token(["sub": "batch-client@clients", "gty": "client-credentials", "scope": "batch:upload"]))
+            #expect(byGrant.isMachine)
+            #expect(byGrant.userID == "batch-client@clients")
+            #expect(byGrant.scopes == ["batch:upload"])
+            let bySubject = try await auth.verify(token: h.token(["sub": "abc123@clients"]))
+            #expect(bySubject.userID == "abc123@clients")
+            // A machine token that does carry the claim is identified by it.
+            let withClaim = try await auth.verify(token: h.token(["sub": "svc@clients", claim: "robot@example.com"]))
+            #expect(withClaim.userID == "robot@example.com")
+            // A malformed claim is still refused, machine or not.
+            let malformed = await failure { () async throws(AuthFailure) in
+                try await auth.verify(token: h.token(["sub": "svc@clients", claim: ["a", "b"]]))
+            }
+            #expect(malformed?.wwwAuthenticate == Fixture.invalidToken("Invalid 'https://api.exampleco.com/email' claim"))
+            // A user's token (no machine marker) without the claim is still 401.
+            let user = await failure { () async throws(AuthFailure) in
+                try await auth.verify(token: h.token(["gty": "password"]))
+            }
+            #expect(user?.status == 401)
+            #expect(user?.wwwAuthenticate == Fixture.invalidToken("Missing 'https://api.exampleco.com/email' claim"))
+        }
+    }
+
     @Test("Revocation hook and extra claim checks")
     func hooks() async throws {
         try await withHarness { h in

@@ -186,6 +186,45 @@ struct KeySetTests {
         }
     }
 
+    @Test(
+        "Discovery must name the configured issuer and serve keys over https (loopback excepted) on the issuer's host",
+        arguments: [
+            ["issuer": JSONClaimValue.string("https://evil.example/")],
+            ["issuer": .null],
+            ["jwks_uri": .string("http://127.0.0.2:1/.well-known/jwks.json")],
+            ["jwks_uri": .string("https://evil.example/.well-known/jwks.json")],
+            ["jwks_uri": .string("ftp://127.0.0.1/jwks.json")],
+        ])
+    func discoveryMustBeTheIssuersOwn(overrides: [String: JSONClaimValue]) async throws {
+        try await withHarness { h in
+            h.server.setDiscoveryOverrides(overrides)
+            await #expect(throws: (any Error).self) { try await h.auth.prefetchKeys() }
+            #expect(h.auth.keysStatus.state == .absent)
+            #expect(h.server.jwksRequestCount == 0, "no keys are fetched from a location the issuer did not vouch for")
+            let error = h.auth.keysStatus.lastError ?? ""
+            #expect(error.contains("issuer") || error.contains("jwks_uri"), "\(error)")
+        }
+    }
+
+    @Test("A loopback jwks_uri over http on the issuer's host is accepted")
+    func loopbackDiscoveryIsAccepted() async throws {
+        try await withHarness { h in
+            try await h.auth.prefetchKeys()
+            #expect(h.server.discoveryRequestCount == 1)
+            #expect(h.server.jwksRequestCount == 1)
+        }
+    }
+
+    @Test("Loading keys within limits: with the provider down, 60 attempts cause at most a handful of fetches")
+    func loadingWithinLimitsRespectsTheRateLimit() async throws {
+        try await withHarness { h in
+            h.server.setFailureMode(.unavailable)
+            for _ in 0..<60 { await h.auth.loadKeysWithinLimits() }
+            #expect(h.server.jwksRequestCount <= 5)
+            #expect(h.auth.keysStatus.state == .absent)
+        }
+    }
+
     @Test("Provider down with no keys yet: keys unavailable, prefetch throws, recovery after the cooldown")
     func noKeysYet() async throws {
         try await withHarness { h in

@@ -106,6 +106,42 @@ struct SignatureTests {
         }
     }
 
+    @Test("ES384, ES512 and EdDSA tokens verify against their JWKs; tampering, a wrong key and a short signature fail",
+          arguments: TestTokenIssuer.ExtraKey.allCases)
+    func otherCurves(key: TestTokenIssuer.ExtraKey) async throws {
+        let issuer = try TestTokenIssuer(keyID: "curves-\(key.rawValue.lowercased())")
+        try await withHarness(issuer: issuer, configure: { $0.algorithms = ["RS256", key.rawValue] }) { h in
+            issuer.addJWKEntry(issuer.jwk(for: key))
+            let principal = try await h.auth.verify(token: h.token(signer: .extra(key)))
+            #expect(principal.subject == "auth0|user-1")
+            let forged = TestTokenIssuer.replacingPayload(of: h.token(signer: .extra(key)), with: h.claims(["sub": "x"]))
+            let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: forged) }
+            #expect(f?.reason == .badSignature)
+            // The signature of another family's key under this kid.
+            let wrongKey = h.token(signer: .ecdsa, header: ["alg": .string(key.rawValue), "kid": .string(issuer.keyID(for: key))])
+            let g = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: wrongKey) }
+            #expect(g?.reason == .badSignature)
+            let parts = h.token(signer: .extra(key)).split(separator: ".")
+            let truncated = parts[0] + "." + parts[1] + "." + parts[2].dropLast(8)
+            let t = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: String(truncated)) }
+            #expect(t?.reason == .badSignature)
+        }
+    }
+
+    @Test("An EC JWK whose coordinates have the wrong length is skipped, the other keys still load")
+    func malformedCurveKey() async throws {
+        let issuer = try TestTokenIssuer(keyID: "bad-ec")
+        try await withHarness(issuer: issuer, configure: { $0.algorithms = ["RS256", "ES512"] }) { h in
+            guard case .object(var jwk) = issuer.jwk(for: .es512) else { Issue.record("not an object"); return }
+            jwk["x"] = .string(AuthBase64URL.encode([UInt8](repeating: 1, count: 32)))
+            issuer.addJWKEntry(.object(jwk))
+            let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(signer: .extra(.es512))) }
+            #expect(f?.status == 401)
+            let rsa = try await h.auth.checked(h.token())
+            #expect(rsa.subject == "auth0|user-1")
+        }
+    }
+
     @Test("PS256 tokens verify when allowed and the JWK has no alg")
     func ps256() async throws {
         let issuer = try TestTokenIssuer(keyID: "pss")

@@ -3,6 +3,8 @@ import Crypto
 import Foundation
 import Testing
 
+@testable import TimesheetServer
+
 /// `timesheets dev` as a developer runs it: a subprocess on free ports with its own PostgreSQL and identity provider.
 @Suite(.serialized) struct DevModeTests {
     static func challenge(_ verifier: String) -> String {
@@ -39,9 +41,18 @@ import Testing
                 body: #"{"grant_type":"client_credentials","client_id":"timesheets-batch","client_secret":"nope","audience":"https://api.exampleco.com/timesheets"}"#)
             #expect(wrongSecret.status == 401)
             #expect(wrongSecret.json["error"] as? String == "access_denied")
+            // The secret is random per data directory (the old fixed "dev-secret" opens nothing) and in the banner.
+            let secret = try String(contentsOf: dataDir.appendingPathComponent("dev-machine-client-secret"), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(secret.count >= 40)
+            #expect(dev.text.contains("secret \(secret)"))
+            let fixed = try await http.send(
+                .POST, "/dev-idp/oauth/token", headers: ["content-type": "application/json"],
+                body: #"{"grant_type":"client_credentials","client_id":"timesheets-batch","client_secret":"dev-secret","audience":"https://api.exampleco.com/timesheets"}"#)
+            #expect(fixed.status == 401)
             let machine = try await http.send(
                 .POST, "/dev-idp/oauth/token", headers: ["content-type": "application/x-www-form-urlencoded"],
-                body: Self.form(["grant_type": "client_credentials", "client_id": "timesheets-batch", "client_secret": "dev-secret", "audience": "https://api.exampleco.com/timesheets"]))
+                body: Self.form(["grant_type": "client_credentials", "client_id": "timesheets-batch", "client_secret": secret, "audience": "https://api.exampleco.com/timesheets"]))
             #expect(machine.status == 200)
             #expect(machine.json["token_type"] as? String == "Bearer")
             let machineToken = try #require(machine.json["access_token"] as? String)
@@ -135,6 +146,37 @@ import Testing
         let unwritable = try ChildProcess(try timesheetsExecutable(), arguments: ["dev", "--port", String(try await freePort()), "--data-dir", blocked.path + "/data"])
         #expect(try await unwritable.waitForExit() == 2)
         #expect(unwritable.text.contains("--data-dir"), "\(unwritable.text)")
+    }
+
+    /// Its identity provider signs in anyone as anyone: dev mode refuses a non-loopback HOST unless the flag that
+    /// names the risk is given. (Nothing is bound here: the refusal comes before any socket.)
+    @Test func devModeRefusesToListenBeyondLoopback() async throws {
+        for host in ["0.0.0.0", "192.0.2.10", "::"] {
+            let dev = try ChildProcess(
+                try timesheetsExecutable(),
+                arguments: ["dev", "--host", host, "--port", String(try await freePort()), "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
+            #expect(try await dev.waitForExit() == 2)
+            #expect(dev.text.contains("dev mode listens on loopback only"), "\(dev.text)")
+            #expect(dev.text.contains("--unsafe-allow-remote-dev-login"))
+        }
+        let help = try ChildProcess(try timesheetsExecutable(), arguments: ["dev", "--help"])
+        _ = try await help.waitForExit()
+        #expect(help.text.contains("--unsafe-allow-remote-dev-login"))
+    }
+
+    @Test func theDevClientSecretIsRandomPerDataDirectoryAndComparedSafely() throws {
+        let first = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID().uuidString)")
+        let second = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: first); try? FileManager.default.removeItem(at: second) }
+        let a = try DevClientSecret(path: first.path).load()
+        #expect(try DevClientSecret(path: first.path).load() == a, "kept across restarts")
+        #expect(try DevClientSecret(path: second.path).load() != a)
+        let mode = try FileManager.default.attributesOfItem(atPath: first.path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(DevClientSecret.matches(a, a))
+        #expect(!DevClientSecret.matches(String(a.dropLast()), a))
+        #expect(!DevClientSecret.matches(nil, a))
+        #expect(!DevClientSecret.matches("", a))
     }
 
     @Test func serveNeverMountsTheDevIdentityProvider() async throws {

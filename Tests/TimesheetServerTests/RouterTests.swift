@@ -1,3 +1,4 @@
+import AuthKit
 import AuthKitTesting
 import Foundation
 import HTTPTypes
@@ -251,6 +252,103 @@ import TimesheetDomainTesting
                 #expect((response.json["items"] as? [Any])?.count == 3)
             }
             #expect(await api.repository.count == 4)
+        }
+    }
+
+    /// The reference deployment: users are identified by the namespaced email claim, and the batch client's
+    /// client-credentials token has none. Its uploads (the cron client's single object, and an array) must work.
+    @Test func referenceConfigurationUploadsWithAClientCredentialsToken() async throws {
+        try await APIHarness.run(configureAuth: { $0.userIDClaim = emailClaim }) { api, client in
+            let single = #"{"user_id":"employee@exampleco.com","date":"2017-05-10T17:40:20.095Z","project":"StoreZero","hours":5}"#
+            try await client.execute(uri: "/timesheets/upload", method: .post, headers: api.headers(.machine), body: body(single)) { response in
+                #expect(response.status == .created)
+                let items = try #require(response.json["items"] as? [[String: Any]])
+                #expect(items.first?["user_id"] as? String == "employee@exampleco.com")
+            }
+            let array = #"[{"user_id":"employee@exampleco.com","date":"2017-05-11","project":"StoreZero","hours":2},"#
+                + #"{"user_id":"contractor@exampleco.com","date":"2017-05-11","project":"StoreZero","hours":3}]"#
+            try await client.execute(uri: "/timesheets/upload", method: .post, headers: api.headers(.machine), body: body(array)) { response in
+                #expect(response.status == .created)
+                #expect((response.json["items"] as? [Any])?.count == 2)
+            }
+            // The employee, identified by email, sees what the machine uploaded for them.
+            try await client.execute(uri: "/timesheets", method: .get, headers: api.headers(.employee)) { response in
+                #expect(response.status == .ok)
+                let items = try #require(response.json["items"] as? [[String: Any]])
+                #expect(items.count == 2)
+                #expect(items.allSatisfy { $0["user_id"] as? String == "employee@exampleco.com" })
+            }
+            try await client.execute(uri: "/me", method: .get, headers: api.headers(.machine)) { response in
+                #expect(response.status == .ok)
+                #expect(response.json["user_id"] as? String == "batch-client@clients")
+            }
+            // A user's token without the email claim is still refused.
+            let noEmail = api.issuer.mint(
+                TestTokenIssuer.claims(
+                    issuer: api.server.issuerURL, audience: .string(apiAudience), subject: "auth0|someone",
+                    extra: ["scope": "read:timesheets"]))
+            try await client.execute(uri: "/timesheets", method: .get, headers: [.authorization: "Bearer \(noEmail)"]) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.json["detail"] as? String == "Missing 'https://api.exampleco.com/email' claim")
+            }
+            #expect(await api.repository.count == 3)
+        }
+    }
+
+    /// AUTH_ALGORITHMS=ES512 with a P-521 key in the JWKS.
+    @Test func anES512TokenFromTheJWKSIsServed() async throws {
+        try await APIHarness.run(configureAuth: { $0.algorithms = ["ES512"] }) { api, client in
+            let issuer = api.issuer
+            if !String(decoding: issuer.jwks(), as: UTF8.self).contains(issuer.keyID(for: .es512)) {
+                issuer.addJWKEntry(issuer.jwk(for: .es512))
+            }
+            let token = issuer.mint(
+                TestTokenIssuer.claims(
+                    issuer: api.server.issuerURL, audience: .string(apiAudience), subject: "auth0|es512",
+                    extra: ["scope": "read:timesheets create:timesheets"]),
+                signer: .extra(.es512))
+            let headers: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
+            try await client.execute(uri: "/timesheets", method: .post, headers: headers, body: body(entry)) { response in
+                #expect(response.status == .created)
+                #expect(response.json["user_id"] as? String == "auth0|es512")
+            }
+            // An RS256 token is refused under this configuration.
+            try await client.execute(uri: "/timesheets", method: .get, headers: api.headers(.employee)) { response in
+                #expect(response.status == .unauthorized)
+            }
+        }
+    }
+
+    /// Auth0's quickstart trio: open, any valid token, and a token with read:messages.
+    @Test func quickstartMessagesArePublicPrivateAndScoped() async throws {
+        try await APIHarness.run { api, client in
+            try await client.execute(uri: "/api/public", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect((response.json["message"] as? String)?.contains("public endpoint") == true)
+            }
+            try await client.execute(uri: "/api/private", method: .get) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.wwwAuthenticate] == #"Bearer realm="api""#)
+            }
+            try await client.execute(uri: "/api/private", method: .get, headers: api.headers(.machine)) { response in
+                #expect(response.status == .ok)
+                #expect((response.json["message"] as? String)?.contains("need to be authenticated") == true)
+            }
+            try await client.execute(uri: "/api/private-scoped", method: .get, headers: api.headers(.manager)) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.headers[.wwwAuthenticate]?.contains(#"scope="read:messages""#) == true)
+                #expect(response.json["code"] as? String == "insufficient_scope")
+            }
+            let reader = api.issuer.mint(
+                TestTokenIssuer.claims(
+                    issuer: api.server.issuerURL, audience: .string(apiAudience), subject: "auth0|reader",
+                    extra: ["scope": "openid read:messages"]))
+            try await client.execute(
+                uri: "/api/private-scoped", method: .get, headers: [.authorization: "Bearer \(reader)"]
+            ) { response in
+                #expect(response.status == .ok)
+                #expect((response.json["message"] as? String)?.contains("read:messages") == true)
+            }
         }
     }
 

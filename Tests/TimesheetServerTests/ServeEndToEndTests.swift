@@ -16,6 +16,7 @@ import TimesheetStore
         func token(_ role: Role) -> String {
             var extra: [String: JSONClaimValue] = ["permissions": .array(role.scopes.map(JSONClaimValue.string)), "scope": ""]
             if role == .machine { extra["gty"] = "client-credentials" }
+            if let email = role.email { extra[emailClaim] = .string(email) }
             return jwks.issuer.mint(
                 TestTokenIssuer.claims(issuer: jwks.issuerURL, audience: .array([.string(apiAudience)]), subject: role.subject, extra: extra))
         }
@@ -24,13 +25,10 @@ import TimesheetStore
             ["authorization": "Bearer \(token(role))", "content-type": "application/json"]
         }
 
-        func startServe() throws -> ChildProcess {
-            try ChildProcess(
-                try timesheetsExecutable(), arguments: ["serve"],
-                environment: [
-                    "DATABASE_URL": databaseURL, "PORT": String(apiPort), "AUTH_ISSUER": jwks.issuerURL,
-                    "AUTH_AUDIENCE": apiAudience, "LOG_LEVEL": "warning",
-                ])
+        func startServe(_ settings: [String: String] = ["AUTH_ISSUER": "", "AUTH_AUDIENCE": apiAudience]) throws -> ChildProcess {
+            var environment = ["DATABASE_URL": databaseURL, "PORT": String(apiPort), "LOG_LEVEL": "warning"]
+            for (name, value) in settings { environment[name] = value.isEmpty ? jwks.issuerURL : value }
+            return try ChildProcess(try timesheetsExecutable(), arguments: ["serve"], environment: environment)
         }
     }
 
@@ -135,6 +133,42 @@ import TimesheetStore
             let stored = try await http.send(.GET, "/timesheets?limit=500&project=Load", headers: stack.headers(.contractor))
             let ids = Set((stored.json["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int })
             #expect(Set(acknowledged).isSubset(of: ids), "lost acknowledged writes: \(Set(acknowledged).subtracting(ids).sorted())")
+        }
+    }
+
+    /// The reference deployment's own settings, under the names of Auth0's Node middleware: users are identified by
+    /// the namespaced email claim, and the batch client's client-credentials token carries no email.
+    @Test func referenceConfigurationUploadsBatchesEndToEnd() async throws {
+        try await Self.withStack { stack in
+            let serve = try stack.startServe([
+                "ISSUER_BASE_URL": "", "AUDIENCE": apiAudience, "AUTH_USER_ID_CLAIM": emailClaim,
+            ])
+            defer { serve.terminate() }
+            let http = LoopbackClient(port: stack.apiPort)
+            defer { Task { [http] in try? await http.shutdown() } }
+            try await http.waitUntilUp("/health/ready", process: serve)
+
+            // The seed's cron client posts one object; an array works too.
+            let single = try await http.send(
+                .POST, "/timesheets/upload", headers: stack.headers(.machine),
+                body: #"{"user_id":"employee@exampleco.com","date":"2017-05-12T17:40:20.095Z","project":"StoreZero","hours":5}"#)
+            #expect(single.status == 201, "\(single.text)")
+            let array = try await http.send(
+                .POST, "/timesheets/upload", headers: stack.headers(.machine),
+                body: #"[{"user_id":"employee@exampleco.com","date":"2017-05-13","project":"StoreZero","hours":2},"#
+                    + #"{"user_id":"contractor@exampleco.com","date":"2017-05-13","project":"StoreZero","hours":3}]"#)
+            #expect(array.status == 201, "\(array.text)")
+            let mine = try await http.send(.GET, "/timesheets", headers: stack.headers(.employee))
+            let items = mine.json["items"] as? [[String: Any]] ?? []
+            #expect(items.count == 2)
+            #expect(items.allSatisfy { $0["user_id"] as? String == "employee@exampleco.com" })
+            // A user token without the email claim is still refused.
+            let anonymous = stack.jwks.issuer.mint(
+                TestTokenIssuer.claims(
+                    issuer: stack.jwks.issuerURL, audience: .string(apiAudience), subject: "auth0|no-email",
+                    extra: ["permissions": ["read:timesheets"]]))
+            let refused = try await http.send(.GET, "/timesheets", headers: ["authorization": "Bearer \(anonymous)"])
+            #expect(refused.status == 401)
         }
     }
 }

@@ -41,6 +41,46 @@ import TimesheetDomainTesting
         #expect(settings.auth.audiences == ["a", "b"])
     }
 
+    /// The names of Auth0's current Node middleware (express-oauth2-jwt-bearer).
+    @Test func theNodeMiddlewaresNamesAreAliases() throws {
+        let settings = try load([
+            "DATABASE_URL": "postgres://u@h/db", "ISSUER_BASE_URL": "https://tenant.auth0.com",
+            "AUDIENCE": "https://api.exampleco.com/timesheets", "TOKEN_SIGNING_ALG": "es512",
+        ])
+        #expect(settings.auth.issuer == "https://tenant.auth0.com/")
+        #expect(settings.auth.audiences == ["https://api.exampleco.com/timesheets"])
+        #expect(settings.auth.algorithms == ["ES512"])
+        // The same value under two names is fine (a trailing slash on an issuer is not a difference).
+        let same = try load(minimal.merging(["ISSUER_BASE_URL": "https://tenant.auth0.com", "AUTH0_AUDIENCE": "https://api"]) { $1 })
+        #expect(same.auth.issuer == "https://tenant.auth0.com/")
+    }
+
+    @Test func twoNamesWithDifferentValuesStopStartUp() {
+        let conflicts: [([String: String], String, String)] = [
+            (["ISSUER_BASE_URL": "https://other.auth0.com"], "AUTH_ISSUER", "ISSUER_BASE_URL"),
+            (["AUTH0_DOMAIN": "other.auth0.com"], "AUTH_ISSUER", "AUTH0_DOMAIN"),
+            (["AUDIENCE": "https://other"], "AUTH_AUDIENCE", "AUDIENCE"),
+            (["AUTH0_AUDIENCE": "https://other"], "AUTH_AUDIENCE", "AUTH0_AUDIENCE"),
+            (["AUTH_ALGORITHMS": "RS256", "TOKEN_SIGNING_ALG": "ES256"], "AUTH_ALGORITHMS", "TOKEN_SIGNING_ALG"),
+        ]
+        for (extra, first, second) in conflicts {
+            do {
+                _ = try load(minimal.merging(extra) { $1 })
+                Issue.record("\(extra) was accepted")
+            } catch {
+                #expect(error.setting == first)
+                #expect(error.message.contains(first) && error.message.contains(second), "\(error)")
+            }
+        }
+    }
+
+    @Test func everyAlgorithmAuthKitVerifiesIsAccepted() throws {
+        for name in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] {
+            let settings = try load(minimal.merging(["AUTH_ALGORITHMS": name]) { $1 })
+            #expect(settings.auth.algorithms == [name])
+        }
+    }
+
     @Test func invalidValuesNameTheirSetting() {
         let cases: [(String, String)] = [
             ("PORT", "eighty"), ("PORT", "70000"), ("AUTH_ISSUER", "http://tenant.auth0.com/"), ("AUTH_ISSUER", "not a url"),

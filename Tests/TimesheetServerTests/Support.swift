@@ -14,6 +14,8 @@ import TimesheetDomainTesting
 @testable import TimesheetServer
 
 let apiAudience = "https://api.exampleco.com/timesheets"
+/// The namespaced claim the reference deployment identifies users by (`req.user['https://api.exampleco.com/email']`).
+let emailClaim = "https://api.exampleco.com/email"
 
 /// The people and machines of the reference scenario, with the permissions their roles have.
 enum Role: String, CaseIterable, Sendable {
@@ -28,6 +30,11 @@ enum Role: String, CaseIterable, Sendable {
         case .machine: "batch-client@clients"
         default: "auth0|\(rawValue)"
         }
+    }
+
+    /// What an Auth0 rule adds to a user's token; a client-credentials token carries no user claims.
+    var email: String? {
+        self == .machine ? nil : "\(rawValue)@exampleco.com"
     }
 
     var scopes: [String] {
@@ -54,6 +61,7 @@ struct APIHarness: Sendable {
             "permissions": .array(role.scopes.map(JSONClaimValue.string)),
         ]
         if role == .machine { extra["gty"] = "client-credentials" }
+        if let email = role.email { extra[emailClaim] = .string(email) }
         return issuer.mint(
             TestTokenIssuer.claims(
                 issuer: server.issuerURL, audience: .array([.string(audience)]), subject: role.subject,
@@ -74,6 +82,7 @@ struct APIHarness: Sendable {
     /// Runs `body` against a fresh router; the JWKS server and HTTP client are stopped afterwards.
     static func run(
         bodyLimit: Int = 1 << 20,
+        configureAuth: @Sendable (inout AuthConfiguration) -> Void = { _ in },
         _ body: @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
         let issuer = try sharedIssuer.get()
@@ -82,8 +91,10 @@ struct APIHarness: Sendable {
             do {
                 let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
                 let metrics = ServerMetrics()
+                var configuration = AuthConfiguration(issuer: server.issuerURL, audiences: [apiAudience])
+                configureAuth(&configuration)
                 let authenticator = BearerAuthenticator(
-                    configuration: AuthConfiguration(issuer: server.issuerURL, audiences: [apiAudience]),
+                    configuration: configuration,
                     httpClient: httpClient, logger: logger, metricsFactory: metrics.metricsFactory)
                 let repository = InMemoryTimesheetRepository()
                 var dependencies = RouterDependencies(

@@ -47,7 +47,10 @@ struct APIServer {
         let dependencies = RouterDependencies(
             timesheets: TimesheetService(repository: MeasuredRepository(repository, metrics: metrics, poolSize: database.poolSize)),
             authenticator: authenticator,
-            readiness: [DatabaseCheck(client: postgres, timeout: database.queryTimeout), SigningKeysCheck(authenticator: authenticator)],
+            readiness: [
+                DatabaseCheck(timeout: database.queryTimeout, ping: repository.ping),
+                SigningKeysCheck(authenticator: authenticator),
+            ],
             metrics: metrics,
             corsAllowedOrigins: settings.corsAllowedOrigins,
             bodyLimit: settings.bodyLimit,
@@ -99,23 +102,19 @@ struct HTTPClientService: Service {
     }
 }
 
-/// Ready when PostgreSQL answers `SELECT 1` within the query timeout.
+/// Ready when the database answers within the query timeout.
+///
+/// The bound is the store's own deadline, not a task group: a task group waits for a child that ignores
+/// cancellation, and a PostgresNIO query on a connection that closed in the same moment can be such a child
+/// (`Sources/TimesheetStore/Deadline.swift` explains why).
 struct DatabaseCheck: ReadinessCheck {
-    let client: PostgresClient
     let timeout: Duration
+    let ping: @Sendable () async throws -> Void
     var name: String { "database" }
 
     func problem() async -> String? {
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { _ = try await client.query("SELECT 1").collect() }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw StoreError.unavailable(.timedOut, underlying: nil)
-                }
-                try await group.next()
-                group.cancelAll()
-            }
+            try await withDeadline(timeout, ping)
             return nil
         } catch {
             return "PostgreSQL is not answering"

@@ -37,6 +37,7 @@ func buildRouter<Repository: TimesheetRepository>(
     ).addRoutes(to: router.group("timesheets"))
     ApprovalController(timesheets: dependencies.timesheets, authentication: authentication, bodies: bodies)
         .addRoutes(to: router.group("approvals"))
+    MessagesController(authentication: authentication).addRoutes(to: router.group("api"))
     WebClient(configuration: dependencies.webClient).addRoutes(to: router)
     extraRoutes(router)
     return router

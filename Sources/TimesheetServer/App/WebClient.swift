@@ -11,7 +11,11 @@ struct WebClient: Sendable {
         var issuer: String
         var clientID: String
         var audience: String
-        var scope = "openid profile email read:timesheets create:timesheets update:timesheets delete:timesheets approve:timesheets"
+        /// What the browser asks for: the OpenID scopes and a person's own-entry scopes, never `approve:timesheets`
+        /// nor `batch:upload`. Without Auth0's RBAC option "Add Permissions in the Access Token", `scope` holds
+        /// whatever a client asked for, so asking for approval here would hand it to every user; managers get it
+        /// from their role's `permissions` instead (see the README on AUTH_SCOPE_CLAIMS=permissions).
+        var scope = (["openid", "profile", "email"] + Scopes.ownEntries).joined(separator: " ")
 
         enum CodingKeys: String, CodingKey {
             case issuer, audience, scope

@@ -33,12 +33,33 @@ struct Authentication: Sendable {
     func caller(_ request: Request, context: AppRequestContext, needs permission: Permission?) async throws
         -> (caller: Caller, principal: Principal)
     {
-        let principal: Principal
+        let principal = try await principal(request, context: context, needsScope: permission.map(Scopes.scope(for:)))
+        guard !principal.userID.isEmpty, principal.userID.utf8.count <= TimesheetRules.maxUserIDLength else {
+            // Every owner check hangs on this id: a token that names no usable user is not valid here.
+            context.facts.authFailureReason = "invalid_user_id"
+            metrics.recordAuthFailure(reason: "invalid_user_id")
+            throw Problem(
+                status: .unauthorized, code: "invalid_token", title: "Unauthorized",
+                detail: "The token's user claim is empty or longer than \(TimesheetRules.maxUserIDLength) characters.",
+                headers: [.wwwAuthenticate: #"Bearer realm="\#(authenticator.configuration.realm)", error="invalid_token", error_description="Invalid user claim""#])
+        }
+        context.facts.userID = principal.userID
+        return (Caller(userID: principal.userID, permissions: Scopes.permissions(granting: principal.scopes)), principal)
+    }
+}
+
+extension Authentication {
+    /// The verified principal of a request that holds `scope`, or the RFC 6750 problem.
+    ///
+    /// - Parameters:
+    ///   - scope: The scope the route needs; `nil` for "any valid token".
+    func principal(_ request: Request, context: AppRequestContext, needsScope scope: String?) async throws -> Principal {
         do throws(AuthFailure) {
-            principal = try await authenticator.authenticate(request.headers, query: request.uri.query)
-            if let permission {
-                try authenticator.authorize(principal, .all([Scopes.scope(for: permission)]))
+            let principal = try await authenticator.authenticate(request.headers, query: request.uri.query)
+            if let scope {
+                try authenticator.authorize(principal, .all([scope]))
             }
+            return principal
         } catch let failure {
             let reason = failure.reason.rawValue
             context.facts.authFailureReason = reason
@@ -51,17 +72,6 @@ struct Authentication: Sendable {
             }
             throw Problem(failure)
         }
-        guard !principal.userID.isEmpty, principal.userID.utf8.count <= TimesheetRules.maxUserIDLength else {
-            // Every owner check hangs on this id: a token that names no usable user is not valid here.
-            context.facts.authFailureReason = "invalid_user_id"
-            metrics.recordAuthFailure(reason: "invalid_user_id")
-            throw Problem(
-                status: .unauthorized, code: "invalid_token", title: "Unauthorized",
-                detail: "The token's user claim is empty or longer than \(TimesheetRules.maxUserIDLength) characters.",
-                headers: [.wwwAuthenticate: #"Bearer realm="\#(authenticator.configuration.realm)", error="invalid_token", error_description="Invalid user claim""#])
-        }
-        context.facts.userID = principal.userID
-        return (Caller(userID: principal.userID, permissions: Scopes.permissions(granting: principal.scopes)), principal)
     }
 }
 

@@ -13,6 +13,9 @@ enum Scopes {
 
     static func scope(for permission: Permission) -> String { byPermission[permission]! }
 
+    /// The scopes of a person working on their own entries: read, create, update and delete.
+    static let ownEntries: [String] = [Permission.read, .create, .update, .delete].map(scope(for:))
+
     /// The permissions a token's scopes grant; unknown scopes grant nothing.
     static func permissions(granting scopes: Set<String>) -> Set<Permission> {
         Set(byPermission.compactMap { permission, scope in scopes.contains(scope) ? permission : nil })

@@ -23,8 +23,13 @@ struct DevCommand: AsyncParsableCommand {
     var rotateKey = false
     @Flag(help: "Fill a few weeks of entries for the seeded users (once; re-running adds nothing).")
     var seed = false
-    @Option(help: "Secret of the machine client timesheets-batch.")
-    var machineClientSecret: String = "dev-secret"
+    @Option(help: "Secret of the machine client timesheets-batch (default: random, kept in DATA_DIR/dev-machine-client-secret).")
+    var machineClientSecret: String?
+    @Flag(help: """
+        Listen on a non-loopback HOST anyway. Dev mode's identity provider signs in anyone as any seeded user and \
+        its tokens are accepted by this API: only use this inside a container whose port is published on 127.0.0.1.
+        """)
+    var unsafeAllowRemoteDevLogin = false
 
     static let audience = "https://api.exampleco.com/timesheets"
 
@@ -38,6 +43,12 @@ struct DevCommand: AsyncParsableCommand {
             fail("\(error)")
         }
         let logger = LogOutput.logger(label: "timesheets-dev", level: settings.logLevel, format: settings.logFormat)
+        if !ServerSettings.isLoopback(settings.host), !unsafeAllowRemoteDevLogin {
+            fail(
+                "dev mode listens on loopback only (HOST=\(settings.host) was given): its identity provider lets anyone sign "
+                    + "in as any user. Use HOST=127.0.0.1, or pass --unsafe-allow-remote-dev-login inside a container whose "
+                    + "port is published on 127.0.0.1 only.")
+        }
         try ensureWritable(dataDir)
         try await ensurePortFree(host: settings.host, port: settings.port)
 
@@ -48,6 +59,12 @@ struct DevCommand: AsyncParsableCommand {
             issuer = try DevSigningKey(path: dataDir + "/dev-idp-key.pem").load(rotate: rotateKey)
         } catch {
             fail("could not load or create the dev signing key: \(error)")
+        }
+        let machineClientSecret: String
+        do {
+            machineClientSecret = try self.machineClientSecret ?? DevClientSecret(path: dataDir + "/dev-machine-client-secret").load()
+        } catch {
+            fail("could not load or create the dev client secret: \(error)")
         }
         let minter = DevTokenMinter(issuer: issuer, issuerURL: issuerURL, audience: Self.audience)
         let identityProvider = DevIdentityProvider(minter: minter, port: settings.port, machineClientSecret: machineClientSecret)
@@ -128,6 +145,8 @@ struct DevCommand: AsyncParsableCommand {
 
               Try it as the employee:
                 curl -H "Authorization: Bearer \(token)" http://127.0.0.1:\(port)/timesheets
+
+              Machine client  timesheets-batch, secret \(secret)
 
               Mint other tokens:
                 swift run timesheets token --user manager          (employee, contractor, manager, machine)

@@ -11,6 +11,10 @@ protocol ReadinessCheck: Sendable {
 }
 
 /// Ready when the signing keys are loaded (fresh, or stale within the stale window).
+///
+/// A probe never causes a fetch outside AuthKit's rate limit and cooldowns (an orchestrator probing every second
+/// would otherwise hammer a struggling identity provider), and its answer names no URL or host: the body is public,
+/// the details are in the log.
 struct SigningKeysCheck: ReadinessCheck {
     let authenticator: BearerAuthenticator
     var name: String { "signing_keys" }
@@ -18,13 +22,12 @@ struct SigningKeysCheck: ReadinessCheck {
     func problem() async -> String? {
         var status = authenticator.keysStatus
         if status.state == .absent {
-            // Not loaded yet (or lost): try now, within the authenticator's own fetch limits.
-            try? await authenticator.prefetchKeys()
+            await authenticator.loadKeysWithinLimits()
             status = authenticator.keysStatus
         }
         switch status.state {
         case .fresh, .stale, .sharedSecret: return nil
-        case .absent: return "no signing keys loaded" + (status.lastError.map { ": \($0)" } ?? "")
+        case .absent: return "no signing keys loaded from the identity provider"
         }
     }
 }

@@ -2,6 +2,7 @@ import AuthKit
 import AuthKitTesting
 import Crypto
 import Foundation
+import TimesheetDomain
 
 /// The seeded people and the machine client of dev mode, with the permissions their roles have in Auth0's RBAC.
 struct DevAccount: Sendable, Hashable {
@@ -11,17 +12,18 @@ struct DevAccount: Sendable, Hashable {
     var role: String
     var permissions: [String]
 
-    static let basic = ["read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets"]
+    /// What employees and contractors may do with their own entries (``Scopes`` spells every scope).
+    static let basic = Scopes.ownEntries
 
     static let people: [DevAccount] = [
         DevAccount(name: "employee", subject: "auth0|dev-employee", email: "employee@exampleco.com", role: "Employee", permissions: basic),
         DevAccount(name: "contractor", subject: "auth0|dev-contractor", email: "contractor@exampleco.com", role: "Contractor", permissions: basic),
-        DevAccount(name: "manager", subject: "auth0|dev-manager", email: "manager@exampleco.com", role: "Manager", permissions: basic + ["approve:timesheets"]),
+        DevAccount(name: "manager", subject: "auth0|dev-manager", email: "manager@exampleco.com", role: "Manager", permissions: basic + [Scopes.scope(for: .approve), MessagesController.messagesScope]),
     ]
 
     static let machine = DevAccount(
         name: "machine", subject: "\(DevIdentityProvider.machineClientID)@clients", email: "", role: "Batch client",
-        permissions: ["batch:upload"])
+        permissions: [Scopes.scope(for: .batchUpload)])
 
     static func named(_ name: String) -> DevAccount? {
         (people + [machine]).first { $0.name == name }
@@ -52,6 +54,34 @@ struct DevSigningKey {
     /// A stable `kid` derived from the key, so a rotated key gets a new one.
     static func keyID(for pem: String) -> String {
         "dev-" + SHA256.hash(data: Data(pem.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// The machine client's secret, random per data directory: a fixed, published secret would let anyone who can
+/// reach a dev stack mint upload tokens.
+struct DevClientSecret {
+    let path: String
+
+    /// Loads the secret, or makes and stores one (readable by its owner only).
+    func load() throws -> String {
+        if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            stored.utf8.count >= 16
+        {
+            return stored
+        }
+        let secret = AuthBase64URL.encode(Array(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }))
+        guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else {
+            throw DevModeError("cannot write \(path): make the folder writable or pass --data-dir")
+        }
+        return secret
+    }
+
+    /// Compares in time that does not depend on where the strings differ: both sides are hashed and swift-crypto
+    /// compares digests in constant time, so the length of the guess leaks nothing either.
+    static func matches(_ candidate: String?, _ secret: String) -> Bool {
+        guard let candidate else { return false }
+        return SHA256.hash(data: Data(candidate.utf8)) == SHA256.hash(data: Data(secret.utf8))
     }
 }
 

@@ -200,7 +200,9 @@ final class DevIdentityProvider: Sendable {
         let lifetime = 86_400
         switch parameters["grant_type"] {
         case "client_credentials":
-            guard parameters["client_id"] == Self.machineClientID, parameters["client_secret"] == machineClientSecret else {
+            guard parameters["client_id"] == Self.machineClientID,
+                DevClientSecret.matches(parameters["client_secret"], machineClientSecret)
+            else {
                 throw OAuthError(status: .unauthorized, error: "access_denied", description: "Unauthorized")
             }
             if let audience = parameters["audience"], audience != minter.audience {

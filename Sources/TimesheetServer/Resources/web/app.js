@@ -230,11 +230,43 @@ async function loadProfile() {
   $("#raw-token").textContent = JSON.stringify(decodeJWT(auth.token), null, 2);
 }
 
-const views = { timesheets: () => loadEntries(), summary: loadSummary, approvals: loadApprovals, profile: loadProfile };
+/** Calls one of the quickstart endpoints and shows its status with the message, or the problem's detail. */
+async function callMessage(button) {
+  const output = $("output", button.closest(".message-check"));
+  output.className = "";
+  output.textContent = "…";
+  const headers = {};
+  if (button.hasAttribute("data-token") && auth.token) headers.authorization = `Bearer ${auth.token}`;
+  try {
+    const response = await fetch(button.dataset.call, { headers });
+    const payload = await response.json().catch(() => ({}));
+    output.className = response.ok ? "ok" : "failed";
+    output.textContent = response.ok
+      ? `${response.status}: ${payload.message}`
+      : `${response.status} ${payload.code || ""}: ${payload.detail || payload.title || "no details"}`;
+  } catch {
+    output.className = "failed";
+    output.textContent = "The network is unavailable.";
+  }
+}
+
+function showAPICheck() {
+  $$("[data-view-section]").forEach((section) => { section.hidden = section.id !== "view-api-check"; });
+  $$("nav a").forEach((link) => link.toggleAttribute("aria-current", link.dataset.view === "api-check"));
+  $$("nav a[aria-current]").forEach((link) => link.setAttribute("aria-current", "page"));
+}
+
+const views = { timesheets: () => loadEntries(), summary: loadSummary, approvals: loadApprovals, profile: loadProfile, "api-check": () => {} };
 
 function route() {
-  if (!auth.token) return showLoggedOut();
-  let name = (window.location.hash.replace(/^#\//, "") || "timesheets");
+  const requested = window.location.hash.replace(/^#\//, "");
+  if (!auth.token) {
+    showLoggedOut();
+    // The check works logged out too: the public endpoint answers, the others show their 401.
+    if (requested === "api-check") { $("#welcome").hidden = true; showAPICheck(); }
+    return;
+  }
+  let name = (requested || "timesheets");
   if (!views[name] || (name === "approvals" && !can("approve:timesheets"))) name = "timesheets";
   $$("[data-view-section]").forEach((section) => { section.hidden = section.id !== `view-${name}`; });
   $$("nav a").forEach((link) => link.toggleAttribute("aria-current", link.dataset.view === name));
@@ -271,6 +303,7 @@ async function start() {
   $("#entry-cancel").addEventListener("click", resetForm);
   $("#filters").addEventListener("submit", (event) => { event.preventDefault(); loadEntries(); });
   $("#more").addEventListener("click", () => loadEntries(true));
+  $$("[data-call]").forEach((button) => button.addEventListener("click", () => callMessage(button)));
   window.addEventListener("hashchange", route);
   try {
     await auth.handleRedirect();

@@ -1,0 +1,33 @@
+import Hummingbird
+
+/// `/api/public`, `/api/private` and `/api/private-scoped`: the open, members-only and protected endpoints of Auth0's
+/// quickstart APIs, so that a client built against a quickstart (or the seed's single-page app) can check its
+/// login and its scopes against this service before it touches timesheets.
+struct MessagesController: Sendable {
+    /// The scope `/api/private-scoped` needs, as Auth0's quickstarts name it.
+    static let messagesScope = "read:messages"
+
+    let authentication: Authentication
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.get("public") { _, _ in
+            try Response.json(Message("Hello from a public endpoint! You don't need to be authenticated to see this."))
+        }
+        group.get("private") { request, context in
+            _ = try await authentication.principal(request, context: context, needsScope: nil)
+            return try Response.json(Message("Hello from a private endpoint! You need to be authenticated to see this."))
+        }
+        group.get("private-scoped") { request, context in
+            _ = try await authentication.principal(request, context: context, needsScope: Self.messagesScope)
+            return try Response.json(
+                Message(
+                    "Hello from a private endpoint! You need to be authenticated and have a scope of "
+                        + "\(Self.messagesScope) to see this."))
+        }
+    }
+
+    struct Message: Encodable {
+        var message: String
+        init(_ message: String) { self.message = message }
+    }
+}
