@@ -262,6 +262,8 @@ class IdentityProvider:
         self.signer = Signer(pem, "hardening-key-1", self.issuer)
         self.mode = "ok"
         self.jwks_requests = 0
+        # Members that replace those of the discovery document (a misconfigured or hostile provider).
+        self.discovery_overrides = {}
         self.release = threading.Event()
         provider = self
 
@@ -272,7 +274,8 @@ class IdentityProvider:
             def do_GET(self):
                 path = urllib.parse.urlsplit(self.path).path
                 if path == "/.well-known/openid-configuration":
-                    body = {"issuer": provider.issuer, "jwks_uri": provider.issuer + ".well-known/jwks.json"}
+                    body = {"issuer": provider.issuer, "jwks_uri": provider.issuer + ".well-known/jwks.json",
+                            **provider.discovery_overrides}
                 elif path == "/.well-known/jwks.json":
                     provider.jwks_requests += 1
                     if provider.mode == "hang":

@@ -52,7 +52,21 @@ def test_api_waits_for_migrations_and_publishes_only_to_localhost(compose):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond localhost"
     assert compose["services"]["api"]["command"] == ["serve"]
     assert compose["services"]["api-dev"]["profiles"] == ["dev"]
-    assert compose["services"]["api-dev"]["command"] == ["dev"]
+    assert compose["services"]["api-dev"]["command"] == ["dev", "--unsafe-allow-remote-dev-login"]
+
+
+def test_the_browser_client_gets_every_setting_it_needs(compose):
+    """`docker compose up` serves a web client that can log in: its client id reaches the api service, and the
+    example file names every setting the browser's login needs (issuer, audience, client id, scopes)."""
+    api = compose["services"]["api"]
+    assert api["environment"]["WEB_CLIENT_ID"] == "${WEB_CLIENT_ID:-}"
+    assert any(entry.get("path") == ".env" for entry in api["env_file"])
+    example = (ROOT / ".env.example").read_text()
+    settings = dict(re.findall(r"^([A-Z0-9_]+)=(.*)$", example, re.M))
+    for name in ("AUTH_ISSUER", "AUTH_AUDIENCE", "WEB_CLIENT_ID", "AUTH_SCOPE_CLAIMS"):
+        assert name in settings, f".env.example does not set {name}"
+    assert settings["AUTH_SCOPE_CLAIMS"] == "permissions"
+    assert "http://127.0.0.1:8080/" in example, "the callback URL to register in Auth0"
 
 
 def test_no_secrets_are_committed(compose):
