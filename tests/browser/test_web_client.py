@@ -211,3 +211,43 @@ def test_phone_width_and_security_headers(browser, dev_server):
     assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
     shot(driver, "phone-welcome")
     driver.set_window_size(1200, 900)
+
+
+def test_api_check_panel_shows_each_answer_or_error(browser, dev_server):
+    """The seed single-page app's three buttons: public answers anyone, private needs a login, private-scoped needs
+    read:messages (the dev manager has it, the employee does not)."""
+    from selenium.webdriver.common.by import By
+    driver, base = browser, dev_server
+
+    def call(endpoint):
+        check = driver.find_element(By.CSS_SELECTOR, f'.message-check[data-endpoint="{endpoint}"]')
+        output = check.find_element(By.CSS_SELECTOR, "output")
+        driver.execute_script("arguments[0].textContent = ''", output)
+        check.find_element(By.CSS_SELECTOR, "button").click()
+        wait_for(driver, lambda: output.text and output.text != "…", what=f"the answer of {endpoint}")
+        return output.text
+
+    # Logged out: the public endpoint answers, the private ones show their 401.
+    driver.get(base + "/")
+    driver.execute_script("sessionStorage.clear(); localStorage.clear()")
+    driver.get(base + "/#/api-check")
+    wait_for(driver, lambda: visible(driver, "#view-api-check"), what="the API check view")
+    assert call("public").startswith("200: Hello from a public endpoint")
+    assert call("private").startswith("401")
+    shot(driver, "api-check-logged-out")
+
+    log_in(driver, base, "employee")
+    driver.get(base + "/#/api-check")
+    wait_for(driver, lambda: visible(driver, "#view-api-check"), what="the API check view")
+    assert call("private").startswith("200: Hello from a private endpoint")
+    scoped = call("private-scoped")
+    assert scoped.startswith("403 insufficient_scope"), scoped
+    shot(driver, "api-check-employee")
+    log_out(driver)
+
+    log_in(driver, base, "manager")
+    driver.get(base + "/#/api-check")
+    wait_for(driver, lambda: visible(driver, "#view-api-check"), what="the API check view")
+    assert "read:messages" in call("private-scoped")
+    shot(driver, "api-check-manager")
+    log_out(driver)
