@@ -325,7 +325,7 @@ public final class BearerAuthenticator: Sendable {
             throw .invalidToken(AuthFailureDescription.malformedToken, .malformedToken, realm: realm)
         }
 
-        let principal = try validate(claims: claims, header: header, now: clock.now)
+        let principal = try ClaimValidation(claims: claims, header: header, configuration: configuration, now: clock.now).principal()
         try await runHooks(principal)
         if let cache, let cacheKey {
             let limit = now.addingTimeInterval(configuration.tokenCacheTTL.timeInterval)
@@ -338,115 +338,6 @@ public final class BearerAuthenticator: Sendable {
         guard let keyID else { return hmacKey != nil }
         guard let snapshot = keys.currentSnapshot, now < snapshot.usableUntil else { return false }
         return snapshot.keys[keyID] != nil
-    }
-
-    private func validate(claims: JSONMembers, header: JSONMembers, now: Date) throws(AuthFailure)
-        -> Principal
-    {
-        let realm = configuration.realm
-        let tolerance = configuration.clockTolerance.timeInterval
-        let nowSeconds = now.timeIntervalSince1970
-
-        func numericDate(_ name: String) throws(AuthFailure) -> Double? {
-            switch claims[name] {
-            case nil: return nil
-            case .number(let value): return value
-            default: throw .invalidToken(AuthFailureDescription.invalidClaim(name), .malformedClaims, realm: realm)
-            }
-        }
-        func requiredString(_ name: String) throws(AuthFailure) -> String {
-            switch claims[name] {
-            case nil: throw .invalidToken(AuthFailureDescription.missingClaim(name), .missingClaim, realm: realm)
-            case .string(let value) where !value.isEmpty: return value
-            default: throw .invalidToken(AuthFailureDescription.invalidClaim(name), .malformedClaims, realm: realm)
-            }
-        }
-
-        guard let exp = try numericDate("exp") else {
-            throw .invalidToken(AuthFailureDescription.missingClaim("exp"), .missingClaim, realm: realm)
-        }
-        let nbf = try numericDate("nbf")
-        let iat = try numericDate("iat")
-        if nowSeconds >= exp + tolerance {
-            throw .invalidToken(AuthFailureDescription.expired, .expired, realm: realm)
-        }
-        if let nbf, nowSeconds + tolerance < nbf {
-            throw .invalidToken(AuthFailureDescription.notYetValid, .notYetValid, realm: realm)
-        }
-        if let iat, iat > nowSeconds + tolerance {
-            throw .invalidToken(AuthFailureDescription.issuedInFuture, .issuedInFuture, realm: realm)
-        }
-        if let maximumAge = configuration.maximumTokenAge {
-            guard let iat else { throw .invalidToken(AuthFailureDescription.missingClaim("iat"), .missingClaim, realm: realm) }
-            if nowSeconds - iat > maximumAge.timeInterval + tolerance {
-                throw .invalidToken(AuthFailureDescription.tooOld, .tooOld, realm: realm)
-            }
-        }
-
-        switch claims["iss"] {
-        case nil:
-            throw .invalidToken(AuthFailureDescription.missingClaim("iss"), .wrongIssuer, realm: realm)
-        case .string(let issuer):
-            guard configuration.issuerMatches(issuer) else {
-                throw .invalidToken(AuthFailureDescription.wrongIssuer, .wrongIssuer, realm: realm)
-            }
-        default:
-            throw .invalidToken(AuthFailureDescription.invalidClaim("iss"), .malformedClaims, realm: realm)
-        }
-
-        let audiences: [String]
-        switch claims["aud"] {
-        case nil:
-            throw .invalidToken(AuthFailureDescription.missingClaim("aud"), .wrongAudience, realm: realm)
-        case .string(let audience):
-            audiences = [audience]
-        case .array(let values):
-            let strings = values.compactMap(\.stringValue)
-            guard !strings.isEmpty, strings.count == values.count else {
-                throw .invalidToken(AuthFailureDescription.invalidClaim("aud"), .malformedClaims, realm: realm)
-            }
-            audiences = strings
-        default:
-            throw .invalidToken(AuthFailureDescription.invalidClaim("aud"), .malformedClaims, realm: realm)
-        }
-        guard audiences.contains(where: configuration.audiences.contains) else {
-            throw .invalidToken(AuthFailureDescription.wrongAudience, .wrongAudience, realm: realm)
-        }
-
-        if configuration.requireRFC9068 {
-            let type = header["typ"]?.stringValue?.lowercased()
-            guard type == "at+jwt" || type == "application/at+jwt" else {
-                throw .invalidToken(AuthFailureDescription.wrongType, .wrongType, realm: realm)
-            }
-            _ = try requiredString("client_id")
-            _ = try requiredString("jti")
-            guard iat != nil else {
-                throw .invalidToken(AuthFailureDescription.missingClaim("iat"), .missingClaim, realm: realm)
-            }
-        }
-
-        _ = try requiredString("sub")
-        for name in configuration.scopeClaims {
-            switch claims[name] {
-            case nil, .string: continue
-            case .array(let values) where values.allSatisfy({ $0.stringValue != nil }): continue
-            default: throw .invalidToken(AuthFailureDescription.invalidClaim(name), .malformedClaims, realm: realm)
-            }
-        }
-        guard
-            let principal = Principal(
-                claims: claims,
-                userIDClaim: configuration.userIDClaim,
-                scopeClaims: configuration.scopeClaims,
-                expiresAt: Date(timeIntervalSince1970: exp)
-            )
-        else {
-            let name = configuration.userIDClaim
-            let description =
-                claims[name] == nil ? AuthFailureDescription.missingClaim(name) : AuthFailureDescription.invalidClaim(name)
-            throw .invalidToken(description, claims[name] == nil ? .missingClaim : .malformedClaims, realm: realm)
-        }
-        return principal
     }
 
     private func runHooks(_ principal: Principal) async throws(AuthFailure) {
