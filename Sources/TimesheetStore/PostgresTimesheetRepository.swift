@@ -1,14 +1,16 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 import TimesheetDomain
 
 /// The PostgreSQL system of record for timesheet entries.
 ///
-/// Every value is a bound parameter. Checks that must hold under concurrency run inside one transaction:
-/// entries are loaded `FOR UPDATE`, and each user-day whose hours may grow is guarded by a transaction-scoped
-/// advisory lock (taken in sorted order, so batches never deadlock) before its hours are summed and
-/// ``DailyLimit`` is asked. Every operation finishes within `queryTimeout` or throws
+/// Every value is a bound parameter. The 24-hour rule is the database's: a trigger keeps each user-day's counted
+/// hours in `timesheet_day_totals`, whose CHECK refuses a day above 24 (migration 0002), so a new entry is one
+/// INSERT and concurrent writers to one day queue on that day's row. A refusal is phrased by ``DailyLimit`` from the
+/// day's recorded hours. Edits and deletions load the entry `FOR UPDATE` inside one transaction, so the domain's
+/// rules see the entry as it is. Every operation finishes within `queryTimeout` or throws
 /// ``StoreError/unavailable(_:underlying:)``.
 ///
 /// The client must be running (`client.run()` in the service group) for queries to work.
@@ -50,41 +52,14 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     public func insert(_ entries: [NewTimesheet], at now: Date) async throws -> [Timesheet] {
         guard !entries.isEmpty else { return [] }
         if entries.count == 1 { return [try await insert(entries[0], at: now)] }
-        let users = entries.map(\.userID)
-        let days = entries.map { Int32($0.date.daysSinceEpoch) }
-        return try await perform {
-            try await inTransaction { connection in
-                // 1. Hold off other writers to these user-days: one statement, slots in sorted order.
-                try await connection.query(
-                    """
-                    SELECT pg_advisory_xact_lock(\(unescaped: Self.lockSpace), slot) FROM (
-                        SELECT DISTINCT \(unescaped: Self.lockSlot("u", "d")) AS slot
-                        FROM unnest(\(users)::text[], \(days)::int4[]) AS t(u, d)
-                        ORDER BY slot
-                    ) AS slots
-                    """, logger: logger
-                ).drain()
-
-                // 2. What each user-day already has (a new statement, so it sees what earlier lock holders committed).
-                var recorded: [UserDay: Hours] = [:]
-                // Only days that already have hours come back; the others have none.
-                let rows = try await connection.query(
-                    """
-                    SELECT e.user_id, e.work_date - DATE '1970-01-01', (sum(e.hours) * 100)::int4
-                    FROM timesheets AS e
-                    JOIN (SELECT DISTINCT u, d FROM unnest(\(users)::text[], \(days)::int4[]) AS t(u, d)) AS t
-                      ON e.user_id = t.u AND e.work_date = DATE '1970-01-01' + t.d
-                    WHERE e.status <> 'rejected'
-                    GROUP BY e.user_id, e.work_date
-                    """, logger: logger)
-                for try await (user, day, hundredths) in rows.decode((String, Int, Int).self) {
-                    recorded[UserDay(userID: user, date: CalendarDay(daysSinceEpoch: day))] = Hours(hundredths: hundredths)
-                }
-                try DailyLimit.check(entries, recorded: recorded)
-
-                // 3. Ids in input order, then one multi-row insert from arrays.
+        return try await performRespectingDailyLimit(
+            explain: { try await self.explainRefusal(of: entries) },
+            {
+                // Ids first, in input order; then one multi-row INSERT, which is atomic on its own. Rows go in sorted
+                // by user-day, so the trigger locks day rows in one global order and overlapping batches never
+                // deadlock. A refused batch leaves a gap in the ids, which are never reused anyway.
                 var ids: [Int64] = []
-                let idRows = try await connection.query(
+                let idRows = try await client.query(
                     """
                     SELECT array_agg(nextval(pg_get_serial_sequence('timesheets', 'id')))
                     FROM generate_series(1, \(Int32(entries.count)))
@@ -94,48 +69,63 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                 guard ids.count == entries.count else {
                     throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: entries.count, got: ids.count))
                 }
-
+                let users = entries.map(\.userID)
+                let days = entries.map { Int32($0.date.daysSinceEpoch) }
                 let projects = entries.map(\.project)
                 let hundredths = entries.map { Int32($0.hours.hundredths) }
                 let notes = entries.map { $0.notes ?? "" }
                 let hasNotes = entries.map { $0.notes != nil }
-                try await connection.query(
+                try await client.query(
                     """
                     INSERT INTO timesheets (id, user_id, work_date, project, hours, notes, created_at, updated_at)
                     OVERRIDING SYSTEM VALUE
                     SELECT i, u, DATE '1970-01-01' + d, p, h::numeric / 100, CASE WHEN hn THEN n END, \(now), \(now)
                     FROM unnest(\(ids)::int8[], \(users)::text[], \(days)::int4[], \(projects)::text[],
                                 \(hundredths)::int4[], \(notes)::text[], \(hasNotes)::bool[]) AS t(i, u, d, p, h, n, hn)
+                    ORDER BY u, d, i
                     """, logger: logger
                 ).drain()
                 return zip(ids, entries).map { id, entry in entry.stored(as: TimesheetID(id), at: now) }
-            }
-        }
+            })
     }
 
-    /// One entry (`POST /timesheets`): the batch path's guarantees in four round trips instead of six, with prepared
-    /// statements. After the user-day's lock, one statement sums the day and inserts only if the day stays within the
-    /// limit; the domain's ``DailyLimit`` still decides (a refusal, or a disagreement, rolls the insert back).
+    /// One entry (`POST /timesheets`): one prepared INSERT, one round trip, no explicit transaction. The daily limit
+    /// is the database's CHECK on the user-day's total (migration 0002); only a refusal costs a second query, to
+    /// phrase it with the day's recorded hours.
     private func insert(_ entry: NewTimesheet, at now: Date) async throws -> Timesheet {
-        let day = Int32(entry.date.daysSinceEpoch)
-        return try await perform {
-            try await inTransaction { connection in
-                for try await _ in try await connection.execute(LockUserDayStatement(userID: entry.userID, day: day), logger: logger) {}
-                // A new statement, so it sees what earlier holders of the lock committed.
-                var recorded = Hours.zero
+        try await performRespectingDailyLimit(
+            explain: { try await self.explainRefusal(of: [entry]) },
+            {
                 var id: Int64?
-                for try await (total, inserted) in try await connection.execute(
-                    InsertWithinDailyLimitStatement(entry: entry, now: now), logger: logger)
-                {
-                    recorded = Hours(hundredths: total)
+                for try await inserted in try await client.execute(InsertEntryStatement(entry: entry, now: now), logger: logger) {
                     id = inserted
                 }
-                try DailyLimit.check(UserDay(userID: entry.userID, date: entry.date), recorded: recorded, adding: entry.hours)
-                guard let id else {
-                    throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: 1, got: 0))
-                }
+                guard let id else { throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: 1, got: 0)) }
                 return entry.stored(as: TimesheetID(id), at: now)
-            }
+            })
+    }
+
+    /// The domain's refusal for entries the database refused: ``DailyLimit`` over the user-days' recorded hours. `nil`
+    /// when they fit now (another writer made room in between), so the caller tries again.
+    private func explainRefusal(of entries: [NewTimesheet]) async throws -> TimesheetError? {
+        let users = entries.map(\.userID)
+        let days = entries.map { Int32($0.date.daysSinceEpoch) }
+        let rows = try await client.query(
+            """
+            SELECT t.user_id, t.work_date - DATE '1970-01-01', (t.hours * 100)::int4
+            FROM timesheet_day_totals AS t
+            JOIN (SELECT DISTINCT u, d FROM unnest(\(users)::text[], \(days)::int4[]) AS r(u, d)) AS r
+              ON t.user_id = r.u AND t.work_date = DATE '1970-01-01' + r.d
+            """, logger: logger)
+        var recorded: [UserDay: Hours] = [:]
+        for try await (user, day, hundredths) in rows.decode((String, Int, Int).self) {
+            recorded[UserDay(userID: user, date: CalendarDay(daysSinceEpoch: day))] = Hours(hundredths: hundredths)
+        }
+        do {
+            try DailyLimit.check(entries, recorded: recorded)
+            return nil
+        } catch {
+            return error
         }
     }
 
@@ -217,32 +207,57 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     public func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) async throws
         -> Timesheet?
     {
-        try await perform {
-            try await inTransaction { connection -> Timesheet? in
-                guard let current = try await Self.lockedEntry(id, on: connection, logger: logger) else {
-                    return nil
+        // What the entry became, for phrasing a refusal of the daily limit; set while the entry is held.
+        let attempted = Mutex<(before: Timesheet, after: Timesheet)?>(nil)
+        return try await performRespectingDailyLimit(
+            explain: {
+                guard let (before, after) = attempted.withLock({ $0 }) else { return nil }
+                return try await self.explainRefusal(of: after, replacing: before)
+            },
+            {
+                try await inTransaction { connection -> Timesheet? in
+                    guard let current = try await Self.lockedEntry(id, on: connection, logger: logger) else {
+                        return nil
+                    }
+                    let changed = try change(current)
+                    guard changed != current else { return current }
+                    attempted.withLock { $0 = (current, changed) }
+                    // The trigger moves the hours between user-days; the CHECK refuses a day above 24 hours.
+                    let rows = try await connection.query(
+                        """
+                        UPDATE timesheets SET
+                            user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(Int32(changed.date.daysSinceEpoch)),
+                            project = \(changed.project), hours = \(Int32(changed.hours.hundredths))::numeric / 100,
+                            notes = \(changed.notes), status = \(changed.status.rawValue),
+                            created_at = \(changed.createdAt), updated_at = \(changed.updatedAt),
+                            reviewed_by = \(changed.reviewedBy), reviewed_at = \(changed.reviewedAt),
+                            rejection_reason = \(changed.rejectionReason)
+                        WHERE id = \(id.rawValue)
+                        RETURNING \(unescaped: Self.columns)
+                        """, logger: logger)
+                    return try await Self.decode(rows).first
                 }
-                let changed = try change(current)
-                guard changed != current else { return current }
-                if changed.date != current.date || changed.hours != current.hours {
-                    let day = UserDay(userID: changed.userID, date: changed.date)
-                    let recorded = try await Self.lockDay(day, excluding: id, on: connection, logger: logger)
-                    try DailyLimit.check(day, recorded: recorded, adding: changed.hours)
-                }
-                let rows = try await connection.query(
-                    """
-                    UPDATE timesheets SET
-                        user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(Int32(changed.date.daysSinceEpoch)),
-                        project = \(changed.project), hours = \(Int32(changed.hours.hundredths))::numeric / 100,
-                        notes = \(changed.notes), status = \(changed.status.rawValue),
-                        created_at = \(changed.createdAt), updated_at = \(changed.updatedAt),
-                        reviewed_by = \(changed.reviewedBy), reviewed_at = \(changed.reviewedAt),
-                        rejection_reason = \(changed.rejectionReason)
-                    WHERE id = \(id.rawValue)
-                    RETURNING \(unescaped: Self.columns)
-                    """, logger: logger)
-                return try await Self.decode(rows).first
-            }
+            })
+    }
+
+    /// The refusal of an edit that `before` became `after`: the new day's hours without this entry's own.
+    private func explainRefusal(of after: Timesheet, replacing before: Timesheet) async throws -> TimesheetError? {
+        let day = UserDay(userID: after.userID, date: after.date)
+        let rows = try await client.query(
+            """
+            SELECT (hours * 100)::int4 FROM timesheet_day_totals
+            WHERE user_id = \(day.userID) AND work_date = DATE '1970-01-01' + \(Int32(day.date.daysSinceEpoch))
+            """, logger: logger)
+        var recorded = Hours.zero
+        for try await hundredths in rows.decode(Int.self) { recorded = Hours(hundredths: hundredths) }
+        if before.userID == after.userID, before.date == after.date, before.status != .rejected {
+            recorded = Hours(hundredths: recorded.hundredths - before.hours.hundredths)
+        }
+        do {
+            try DailyLimit.check(day, recorded: recorded, adding: after.hours)
+            return nil
+        } catch {
+            return error
         }
     }
 
@@ -282,16 +297,6 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     }
 
     // MARK: SQL pieces
-
-    /// The advisory lock space of user-day guards (two-int form: never collides with the migrator's lock).
-    static let lockSpace = "29779"
-
-    /// The lock slot of a user-day: its hash folded into 1,024 slots. A 10,000-entry batch may touch 10,000
-    /// user-days, and PostgreSQL's shared lock table holds only `max_locks_per_transaction × max_connections`
-    /// locks (6,400 by default); folding bounds one batch to 1,024 locks at the price of rare false sharing.
-    static func lockSlot(_ user: String, _ day: String) -> String {
-        "(hashtextextended(\(user), \(day)) & 1023)::int4"
-    }
 
     static let columns = """
         id, user_id, work_date - DATE '1970-01-01', project, (hours * 100)::int4, notes, status, \
@@ -345,29 +350,6 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         return try await decode(rows).first
     }
 
-    /// Takes the user-day's advisory lock, then sums its counted hours without `excluding`.
-    private static func lockDay(
-        _ day: UserDay, excluding id: TimesheetID, on connection: PostgresConnection, logger: Logger
-    ) async throws -> Hours {
-        let dayNumber = Int32(day.date.daysSinceEpoch)
-        try await connection.query(
-            """
-            SELECT pg_advisory_xact_lock(\(unescaped: lockSpace), \(unescaped: lockSlot("u", "d")))
-            FROM (VALUES (\(day.userID)::text, \(dayNumber)::int4)) AS t(u, d)
-            """, logger: logger
-        ).drain()
-        let rows = try await connection.query(
-            """
-            SELECT COALESCE((sum(hours) * 100)::int4, 0) FROM timesheets
-            WHERE user_id = \(day.userID) AND work_date = DATE '1970-01-01' + \(dayNumber)
-              AND status <> 'rejected' AND id <> \(id.rawValue)
-            """, logger: logger)
-        // Read to the end: leaving a row stream early would cancel it mid-transaction.
-        var total = Hours.zero
-        for try await hundredths in rows.decode(Int.self) { total = Hours(hundredths: hundredths) }
-        return total
-    }
-
     // MARK: Transactions, deadlines, errors
 
     /// Runs `body` in `BEGIN ... COMMIT`, rolling back and rethrowing its error unchanged when it throws.
@@ -390,6 +372,42 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                 throw error
             }
         }
+    }
+
+    /// Runs a write whose refusal by the daily-limit CHECK becomes the domain's conflict, phrased by `explain`.
+    ///
+    /// When `explain` finds the entries fit after all (another writer made room in between), or PostgreSQL broke a
+    /// deadlock (two edits moving hours between the same two days in opposite directions), the write runs again, at
+    /// most three times in all and always within the one deadline.
+    private func performRespectingDailyLimit<Result: Sendable>(
+        explain: @escaping @Sendable () async throws -> TimesheetError?,
+        _ operation: @escaping @Sendable () async throws -> Result
+    ) async throws -> Result {
+        try await perform {
+            var attempt = 1
+            while true {
+                do {
+                    return try await operation()
+                } catch let error as PSQLError where attempt < 3 && Self.isRetryable(error) {
+                    if Self.isDailyLimitRefusal(error), let refusal = try await explain() { throw refusal }
+                    attempt += 1
+                } catch let error as PSQLError where Self.isDailyLimitRefusal(error) {
+                    if let refusal = try await explain() { throw refusal }
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// The CHECK of migration 0002 refused a user-day above 24 hours.
+    static func isDailyLimitRefusal(_ error: PSQLError) -> Bool {
+        error.code == .server && error.serverInfo?[.sqlState] == "23514"
+            && error.serverInfo?[.constraintName] == "timesheet_day_totals_daily_limit"
+    }
+
+    /// A refusal that may pass on a second try, or a deadlock PostgreSQL broke by cancelling this write.
+    private static func isRetryable(_ error: PSQLError) -> Bool {
+        isDailyLimitRefusal(error) || (error.code == .server && error.serverInfo?[.sqlState] == "40P01")
     }
 
     /// Runs one store operation within the deadline and turns driver errors into ``StoreError``.

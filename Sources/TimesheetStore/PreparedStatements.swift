@@ -47,56 +47,28 @@ struct PendingPageStatement: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Timesheet { try PostgresTimesheetRepository.timesheet(row) }
 }
 
-/// Takes a user-day's advisory lock, in the same slot as the batch path's (see `lockSlot`).
-struct LockUserDayStatement: PostgresPreparedStatement {
-    typealias Row = Void
+/// Inserts one entry and returns its id (`POST /timesheets`). The daily limit is the database's: the trigger of
+/// migration 0002 adds the hours to the user-day's total, whose CHECK refuses more than 24.
+struct InsertEntryStatement: PostgresPreparedStatement {
+    typealias Row = Int64
     static let sql = """
-        SELECT pg_advisory_xact_lock(\(PostgresTimesheetRepository.lockSpace), \(PostgresTimesheetRepository.lockSlot("$1::text", "$2::int4")))
-        """
-    var userID: String
-    var day: Int32
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(userID)
-        bindings.append(day)
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws {}
-}
-
-/// Sums a user-day's counted hours and inserts the entry only if the day stays within `limit`. Run after the
-/// day's lock, in a statement of its own, so it sees what earlier holders committed. Returns the recorded
-/// hundredths and the new id (`NULL` when nothing was inserted).
-struct InsertWithinDailyLimitStatement: PostgresPreparedStatement {
-    typealias Row = (Int, Int64?)
-    static let sql = """
-        WITH recorded AS (
-            SELECT COALESCE((sum(hours) * 100)::int4, 0) AS hundredths FROM timesheets
-            WHERE user_id = $1 AND work_date = DATE '1970-01-01' + $2::int4 AND status <> 'rejected'
-        ), inserted AS (
-            INSERT INTO timesheets (user_id, work_date, project, hours, notes, created_at, updated_at)
-            SELECT $1, DATE '1970-01-01' + $2::int4, $3, $4::int4::numeric / 100, $5, $6, $6
-            FROM recorded WHERE recorded.hundredths + $4::int4 <= $7::int4
-            RETURNING id
-        )
-        SELECT recorded.hundredths, (SELECT id FROM inserted) FROM recorded
+        INSERT INTO timesheets (user_id, work_date, project, hours, notes, created_at, updated_at)
+        VALUES ($1, DATE '1970-01-01' + $2::int4, $3, $4::int4::numeric / 100, $5, $6, $6)
+        RETURNING id
         """
     var entry: NewTimesheet
     var now: Date
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 7)
+        var bindings = PostgresBindings(capacity: 6)
         bindings.append(entry.userID)
         bindings.append(Int32(entry.date.daysSinceEpoch))
         bindings.append(entry.project)
         bindings.append(Int32(entry.hours.hundredths))
         bindings.append(entry.notes)
         bindings.append(now)
-        bindings.append(Int32(Hours.dailyLimit.hundredths))
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> (Int, Int64?) { try row.decode((Int, Int64?).self) }
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }

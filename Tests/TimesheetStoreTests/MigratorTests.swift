@@ -110,8 +110,39 @@ func expectMigrationError(
     @Test func theRepositorySchemaMigrates() async throws {
         let configuration = try await TestPostgres.shared.freshDatabase("schema", migrated: false)
         let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
-        #expect(try await migrator.up().applied == ["0001_create_timesheets.sql"])
+        #expect(try await migrator.up().applied == ["0001_create_timesheets.sql", "0002_user_day_totals.sql"])
         #expect(try await migrator.status().exitCode == .success)
+    }
+
+    /// A database that already holds entries gets its user-day totals from them (rejected entries do not count).
+    @Test func theDayTotalsMigrationBackfillsExistingEntries() async throws {
+        let configuration = try await TestPostgres.shared.freshDatabase("backfill", migrated: false)
+        let firstOnly = try makeTemporaryDirectory(prefix: "tsbackfill")
+        defer { try? FileManager.default.removeItem(atPath: firstOnly) }
+        try FileManager.default.copyItem(
+            atPath: repositoryMigrations + "/0001_create_timesheets.sql",
+            toPath: firstOnly + "/0001_create_timesheets.sql")
+        _ = try await Migrator(configuration: configuration, directory: firstOnly, output: { _ in }).up()
+        try await withConnection(configuration) { connection in
+            try await connection.query(
+                """
+                INSERT INTO timesheets (user_id, work_date, project, hours, status, created_at, updated_at, reviewed_by, reviewed_at)
+                VALUES ('a', DATE '2017-05-10', 'P', 8, 'pending', now(), now(), NULL, NULL),
+                       ('a', DATE '2017-05-10', 'Q', 7.5, 'approved', now(), now(), 'm', now()),
+                       ('a', DATE '2017-05-10', 'R', 9, 'rejected', now(), now(), 'm', now()),
+                       ('b', DATE '2017-05-11', 'P', 3.25, 'pending', now(), now(), NULL, NULL)
+                """, logger: testLogger)
+        }
+        let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
+        #expect(try await migrator.up().applied == ["0002_user_day_totals.sql"])
+        let totals = try await withConnection(configuration) { connection in
+            var rows: [String] = []
+            for try await (user, hours) in try await connection.query(
+                "SELECT user_id, hours::text FROM timesheet_day_totals ORDER BY user_id", logger: testLogger
+            ).decode((String, String).self) { rows.append("\(user)=\(hours)") }
+            return rows
+        }
+        #expect(totals == ["a=15.50", "b=3.25"])
     }
 
     @Test func createPicksTheNextNumber() async throws {

@@ -151,6 +151,73 @@ import TimesheetStore
     }
 }
 
+/// The 24-hour rule has one authority in PostgreSQL, the CHECK of `timesheet_day_totals`; the domain's
+/// ``DailyLimit`` must say the same number, and the totals must follow every kind of write, including ones that do
+/// not go through the repository.
+@Suite struct DailyLimitAuthorityTests {
+    static let database = SuiteDatabase("daily-limit")
+
+    @Test func theDatabaseLimitIsTheDomainsLimit() async throws {
+        try await withConnection(try await Self.database.get()) { connection in
+            var definition = ""
+            for try await text in try await connection.query(
+                """
+                SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'timesheet_day_totals_daily_limit'
+                """, logger: testLogger
+            ).decode(String.self) { definition = text }
+            let limit = Hours.dailyLimit.hundredths / 100
+            #expect(definition.contains("<= (\(limit))::numeric") || definition.contains("<= \(limit)"), "\(definition)")
+        }
+    }
+
+    @Test func totalsFollowInsertsEditsRejectionsAndDeletions() async throws {
+        let configuration = try await Self.database.get()
+        try await withConnection(configuration) { connection in
+            func total() async throws -> String {
+                var value = "none"
+                for try await text in try await connection.query(
+                    "SELECT hours::text FROM timesheet_day_totals WHERE user_id = 'totals' AND work_date = DATE '2017-05-10'",
+                    logger: testLogger
+                ).decode(String.self) { value = text }
+                return value
+            }
+            let insert = """
+                INSERT INTO timesheets (user_id, work_date, project, hours, created_at, updated_at)
+                VALUES ('totals', DATE '2017-05-10', 'P', 8, now(), now())
+                """
+            try await connection.query(PostgresQuery(unsafeSQL: insert), logger: testLogger)
+            try await connection.query(PostgresQuery(unsafeSQL: insert), logger: testLogger)
+            #expect(try await total() == "16.00")
+            try await connection.query(
+                "UPDATE timesheets SET hours = 10 WHERE id = (SELECT min(id) FROM timesheets WHERE user_id = 'totals')",
+                logger: testLogger)
+            #expect(try await total() == "18.00")
+            // A third entry of 8 hours would make 26: refused by the database itself, whoever writes.
+            await #expect(throws: PSQLError.self) {
+                try await connection.query(PostgresQuery(unsafeSQL: insert), logger: testLogger)
+            }
+            #expect(try await total() == "18.00")
+            try await connection.query(
+                """
+                UPDATE timesheets SET status = 'rejected', reviewed_by = 'm', reviewed_at = now()
+                WHERE id = (SELECT min(id) FROM timesheets WHERE user_id = 'totals')
+                """, logger: testLogger)
+            #expect(try await total() == "8.00")
+            try await connection.query(
+                "UPDATE timesheets SET work_date = DATE '2017-05-11' WHERE user_id = 'totals' AND status = 'pending'",
+                logger: testLogger)
+            #expect(try await total() == "0.00")
+            try await connection.query("DELETE FROM timesheets WHERE user_id = 'totals'", logger: testLogger)
+            var next = ""
+            for try await text in try await connection.query(
+                "SELECT hours::text FROM timesheet_day_totals WHERE user_id = 'totals' AND work_date = DATE '2017-05-11'",
+                logger: testLogger
+            ).decode(String.self) { next = text }
+            #expect(next == "0.00")
+        }
+    }
+}
+
 /// Heavier races than the contract's, against the real database.
 @Suite struct PostgresConcurrencyTests {
     static let database = SuiteDatabase("concurrency")
