@@ -482,7 +482,7 @@ import TimesheetDomainTesting
             }
             try await client.execute(uri: "/health/live", method: .get, headers: [.xRequestID: "bad id\u{7}"]) {
                 #expect($0.headers[.xRequestID] != "bad id\u{7}")
-                #expect($0.headers[.xRequestID]?.count == 36)
+                #expect($0.headers[.xRequestID]?.count == 33)  // 16 hex digits, "-", 16 hex digits
             }
             try await client.execute(uri: "/nowhere", method: .get) { response in
                 #expect(response.status == .notFound)

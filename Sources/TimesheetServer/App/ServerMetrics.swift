@@ -1,9 +1,11 @@
 import Metrics
 import Prometheus
+import Synchronization
 
 /// The service's Prometheus metrics, in a registry of its own (no process-global metrics system).
 struct ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
+    private let requestHandles = RequestMetricHandles()
 
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -15,19 +17,23 @@ struct ServerMetrics: Sendable {
         .seconds(5),
     ]
 
+    /// Counts a request and records its latency. The counter and histogram of each method, route and status are
+    /// made once and then looked up: making them asks the registry, which builds label arrays and takes its lock.
     func recordRequest(method: String, route: String, status: Int, duration: Duration) {
-        let labels = [("method", method), ("route", route), ("status", String(status))]
-        registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                metricName: "http_requests", unitName: "total", helpText: "HTTP requests by method, route and status."),
-            labels: labels
-        ).increment()
-        registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(
-                metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency."),
-            labels: [("method", method), ("route", route)],
-            buckets: Self.latencyBuckets
-        ).record(duration)
+        let handles = requestHandles.handles(for: .init(method: method, route: route, status: status)) { key in
+            let counter = registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    metricName: "http_requests", unitName: "total", helpText: "HTTP requests by method, route and status."),
+                labels: [("method", key.method), ("route", key.route), ("status", String(key.status))])
+            let histogram = registry.makeDurationHistogram(
+                descriptor: MetricNameDescriptor(
+                    metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency."),
+                labels: [("method", key.method), ("route", key.route)],
+                buckets: Self.latencyBuckets)
+            return (counter, histogram)
+        }
+        handles.counter.increment()
+        handles.histogram.record(duration)
     }
 
     func recordAuthFailure(reason: String) {
@@ -49,4 +55,28 @@ struct ServerMetrics: Sendable {
 
     /// The Prometheus text exposition.
     func exposition() -> String { registry.emitToString() }
+}
+
+/// The request metrics already made, by method, route and status. Routes are the router's templates and methods a
+/// closed set (see `RequestLogMiddleware.methodLabel`), so the table stays small.
+private final class RequestMetricHandles: Sendable {
+    struct Key: Hashable {
+        var method: String
+        var route: String
+        var status: Int
+    }
+
+    private let made = Mutex<[Key: (counter: Prometheus.Counter, histogram: DurationHistogram)]>([:])
+
+    func handles(
+        for key: Key, make: (Key) -> (Prometheus.Counter, DurationHistogram)
+    ) -> (counter: Prometheus.Counter, histogram: DurationHistogram) {
+        if let found = made.withLock({ $0[key] }) { return found }
+        let fresh = make(key)
+        return made.withLock { table in
+            if let found = table[key] { return found }
+            table[key] = fresh
+            return fresh
+        }
+    }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 import TimesheetDomain
 
 /// Gives every request an id, writes one log line per request and records request metrics.
@@ -11,10 +12,11 @@ import TimesheetDomain
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let metrics: ServerMetrics
+    let requestIDs = RequestIDs()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.requestID = Self.acceptedRequestID(request.headers[.xRequestID]) ?? Self.newRequestID()
+        context.requestID = Self.acceptedRequestID(request.headers[.xRequestID]) ?? requestIDs.next()
         context.logger[metadataKey: "request_id"] = .string(context.requestID)
         let start = ContinuousClock.now
         var response: Response
@@ -28,16 +30,32 @@ struct RequestLogMiddleware: RouterMiddleware {
         let duration = ContinuousClock.now - start
         let route = context.endpointPath ?? "unmatched"
         metrics.recordRequest(method: Self.methodLabel(request.method), route: route, status: Int(response.status.code), duration: duration)
+        // Built only when the line is written (the logger takes autoclosures), so a quieter LOG_LEVEL costs nothing.
+        context.logger.info("request", metadata: Self.metadata(request, response, route: route, duration: duration, facts: context.facts))
+        return response
+    }
+
+    static func metadata(
+        _ request: Request, _ response: Response, route: String, duration: Duration, facts: RequestFacts
+    ) -> Logger.Metadata {
         var metadata: Logger.Metadata = [
-            "method": .string(Self.methodLabel(request.method)),
+            "method": .string(methodLabel(request.method)),
             "route": .string(route),
             "status": .stringConvertible(response.status.code),
-            "duration_ms": .string(String(format: "%.2f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)),
+            "duration_ms": .string(milliseconds(duration)),
         ]
-        if let userID = context.facts.userID { metadata["user_id"] = .string(userID) }
-        if let reason = context.facts.authFailureReason { metadata["auth_failure"] = .string(reason) }
-        context.logger.info("request", metadata: metadata)
-        return response
+        if let userID = facts.userID { metadata["user_id"] = .string(userID) }
+        if let reason = facts.authFailureReason { metadata["auth_failure"] = .string(reason) }
+        return metadata
+    }
+
+    /// `12.34`: milliseconds with two decimals, from whole microseconds (no `String(format:)`, which goes through
+    /// Foundation's formatter on every request).
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let hundredths = max(0, seconds * 100_000 + attoseconds / 10_000_000_000_000)
+        let fraction = hundredths % 100
+        return "\(hundredths / 100)." + (fraction < 10 ? "0" : "") + String(fraction)
     }
 
     /// Known methods by name, anything else as `OTHER`, so clients cannot grow the metric label set.
@@ -59,7 +77,27 @@ struct RequestLogMiddleware: RouterMiddleware {
         return value
     }
 
-    static func newRequestID() -> String { UUID().uuidString.lowercased() }
+}
+
+/// Request ids unique within a router and, through a random 64-bit prefix, across processes: cheaper than a UUID per
+/// request, and they sort by arrival within one process (`3f9a1c2e5b7d0a11-00000000000001a4`).
+final class RequestIDs: Sendable {
+    private let prefix: String
+    private let counter = Atomic<UInt64>(0)
+
+    init(prefix: UInt64 = .random(in: .min ... .max)) {
+        self.prefix = Self.hex(prefix) + "-"
+    }
+
+    func next() -> String {
+        prefix + Self.hex(counter.add(1, ordering: .relaxed).newValue)
+    }
+
+    /// 16 lowercase hex digits.
+    static func hex(_ value: UInt64) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - text.utf8.count) + text
+    }
 }
 
 /// Turns every error into an RFC 9457 problem response; never leaks internals.
