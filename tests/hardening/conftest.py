@@ -23,6 +23,7 @@ CATEGORIES = {
     "test_tokens": "token attacks",
     "test_access_control": "access control",
     "test_faults": "faults",
+    "test_slow_clients": "slow clients",
 }
 
 # Extra case counts a test reports itself (schemathesis examples, requests made under load): category -> [tried, passed].
