@@ -54,7 +54,9 @@ PROBLEM = {
         "detail": {"type": "string"},
         "code": {"type": "string"},
         "request_id": {"type": "string"},
-        "errors": {"type": "array", "items": {
+        "error_count": {"type": "integer", "minimum": 1,
+                        "description": "How many problems the request has; errors lists at most the first 100"},
+        "errors": {"type": "array", "maxItems": 100, "items": {
             "type": "object", "required": ["field", "code", "message"],
             "properties": {"field": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}}},
     },
@@ -151,7 +153,8 @@ paths = {
                    responses=secured("batch:upload",
                                      ok("The created entries", {"type": "object", "required": ["items"],
                                                                 "properties": {"items": {"type": "array", "items": ENTRY_REF}}}, "201"),
-                                     [("409", "A day would exceed 24 hours"), ("413", "Body too large"),
+                                     [("409", "A day would exceed 24 hours"),
+                                      ("413", "Body too large (body_too_large), or more than 10,000 entries (too_many_entries)"),
                                       ("415", "Unsupported content type")])),
     },
     "/timesheets/{id}": {

@@ -72,10 +72,20 @@ public struct Conflict: Hashable, Sendable {
     }
     public var code: Code
     public var message: String
+    /// For ``Code/dailyLimitExceeded``: which user-day, and the hours the request would add to it.
+    public var exceededDay: ExceededDay?
 
-    public init(code: Code, message: String) {
+    /// The user-day a ``Code/dailyLimitExceeded`` conflict is about, kept so the message can be told again without
+    /// that user's recorded hours (``withoutRecordedHours()``).
+    public struct ExceededDay: Hashable, Sendable {
+        public var day: UserDay
+        public var adding: Hours
+    }
+
+    public init(code: Code, message: String, exceededDay: ExceededDay? = nil) {
         self.code = code
         self.message = message
+        self.exceededDay = exceededDay
     }
 
     static func notPending(_ entry: Timesheet, action: String) -> Conflict {
@@ -91,7 +101,20 @@ public struct Conflict: Hashable, Sendable {
         Conflict(
             code: .dailyLimitExceeded,
             message:
-                "\(day.userID) already has \(recorded) hours on \(day.date); adding \(adding) would exceed the \(Hours.dailyLimit)-hour daily limit."
+                "\(day.userID) already has \(recorded) hours on \(day.date); adding \(adding) would exceed the \(Hours.dailyLimit)-hour daily limit.",
+            exceededDay: ExceededDay(day: day, adding: adding)
         )
+    }
+
+    /// The same refusal without the hours already recorded on the day: what a caller is told about a day that is
+    /// not their own. (The hours the request adds are the caller's own to know.)
+    public func withoutRecordedHours() -> Conflict {
+        guard let exceededDay else { return self }
+        let (day, adding) = (exceededDay.day, exceededDay.adding)
+        let message =
+            adding > Hours.dailyLimit
+            ? "The entries for \(day.userID) on \(day.date) add up to \(adding) hours, more than the \(Hours.dailyLimit)-hour daily limit; send at most \(Hours.dailyLimit) per user and day."
+            : "Adding \(adding) hours for \(day.userID) on \(day.date) would exceed the \(Hours.dailyLimit)-hour daily limit together with the hours already recorded that day (only that user can see them); send fewer hours for that day."
+        return Conflict(code: code, message: message, exceededDay: exceededDay)
     }
 }

@@ -332,12 +332,14 @@ public enum TimesheetRules {
 
     static func unknownFieldErrors(_ input: TimesheetInput) -> [FieldError] {
         input.unknownFields.map { name in
-            FieldError(
-                field: name, code: .unknownField,
-                message: "Unknown field; the fields are " + TimesheetInput.Field.allCases.map(\.rawValue)
-                    .joined(separator: ", ") + ".")
+            FieldError(field: name, code: .unknownField, message: unknownFieldMessage)
         }
     }
+
+    /// Built once and shared: a hostile body can name a hundred thousand unknown fields.
+    static let unknownFieldMessage =
+        "Unknown field; the fields are " + TimesheetInput.Field.allCases.map(\.rawValue).joined(separator: ", ") + "."
+
 
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.properties.generalCategory == .control

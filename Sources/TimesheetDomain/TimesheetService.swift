@@ -110,7 +110,12 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
             }
         }
         guard errors.isEmpty else { throw TimesheetError.validationFailed(errors) }
-        return try await repository.insert(entries, at: now())
+        do {
+            return try await repository.insert(entries, at: now())
+        } catch TimesheetError.conflict(let conflict) where conflict.exceededDay.map({ $0.day.userID != caller.userID }) ?? false {
+            // A batch names other users: the hours they have recorded are theirs to see, not the uploader's.
+            throw TimesheetError.conflict(conflict.withoutRecordedHours())
+        }
     }
 
     // MARK: Review

@@ -152,6 +152,35 @@ import TimesheetDomainTesting
         await #expect(throws: TimesheetError.self) { _ = try await service.createBatch([], by: machine) }
     }
 
+    @Test func aBatchRefusedByTheDailyCapDoesNotTellAnotherUsersRecordedHours() async throws {
+        _ = try await service.create(input(hours: "19.75"), by: employee)
+        do {
+            _ = try await service.createBatch([input(hours: "5", userID: employee.userID)], by: machine)
+            Issue.record("expected the daily cap to refuse the batch")
+        } catch TimesheetError.conflict(let conflict) {
+            #expect(conflict.code == .dailyLimitExceeded)
+            #expect(!conflict.message.contains("19.75"), "the employee's recorded hours leaked: \(conflict.message)")
+            #expect(conflict.message.contains(employee.userID) && conflict.message.contains("2017-05-10"), "\(conflict.message)")
+        }
+        // A batch that alone exceeds the cap says so, whatever is recorded.
+        do {
+            _ = try await service.createBatch([input(hours: "20", userID: "x"), input(hours: "5", userID: "x")], by: machine)
+            Issue.record("expected the daily cap to refuse the batch")
+        } catch TimesheetError.conflict(let conflict) {
+            #expect(conflict.message.contains("25"), "\(conflict.message)")
+        }
+        // The caller's own day may still show its own total.
+        let uploader = Caller(userID: "uploader@clients", permissions: [.create, .batchUpload])
+        _ = try await service.create(input(hours: "19.75"), by: uploader)
+        do {
+            _ = try await service.createBatch([input(hours: "5", userID: uploader.userID)], by: uploader)
+            Issue.record("expected the daily cap to refuse the batch")
+        } catch TimesheetError.conflict(let conflict) {
+            #expect(conflict.message.contains("19.75"), "\(conflict.message)")
+        }
+        #expect(await repository.count == 2)
+    }
+
     @Test func oversizedBatchesAreRefused() async {
         let items = Array(repeating: input(userID: "x"), count: TimesheetRules.maxBatchSize + 1)
         await #expect(throws: TimesheetError.self) { _ = try await service.createBatch(items, by: machine) }

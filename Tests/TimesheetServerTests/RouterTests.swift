@@ -231,6 +231,46 @@ import TimesheetDomainTesting
         }
     }
 
+    @Test func longErrorListsAreCutAndCounted() async throws {
+        try await APIHarness.run { api, client in
+            let unknown = (0..<150).map { #""x\#($0)":1"# }.joined(separator: ",")
+            let text = #"{"date":"2017-05-10","project":"P","hours":5,"# + unknown + "}"
+            try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(text)) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.json["error_count"] as? Int == 150)
+                #expect((response.json["errors"] as? [Any])?.count == Problem.maximumListedErrors)
+                #expect((response.json["detail"] as? String)?.contains("150") == true)
+            }
+            try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(#"{"hours":30}"#)) { response in
+                #expect(response.json["error_count"] as? Int == 3)
+                #expect((response.json["errors"] as? [Any])?.count == 3)
+            }
+            #expect(await api.repository.count == 0)
+        }
+    }
+
+    @Test func uploadsOfMoreThanTheBatchSizeAreRefusedBeforeDecoding() async throws {
+        try await APIHarness.run { api, client in
+            let text = "[" + Array(repeating: "{}", count: TimesheetRules.maxBatchSize + 1).joined(separator: ",") + "]"
+            try await client.execute(uri: "/timesheets/upload", method: .post, headers: api.headers(.machine), body: body(text)) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(response.json["code"] as? String == "too_many_entries")
+            }
+            #expect(await api.repository.count == 0)
+        }
+    }
+
+    @Test func answersAreNeitherStoredNorSniffed() async throws {
+        try await APIHarness.run { api, client in
+            for (uri, headers) in [("/timesheets", api.headers(.employee)), ("/timesheets", [:]), ("/nowhere", [:])] {
+                try await client.execute(uri: uri, method: .get, headers: headers) { response in
+                    #expect(response.headers[.cacheControl] == "no-store", "\(uri) \(response.status)")
+                    #expect(response.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff", "\(uri) \(response.status)")
+                }
+            }
+        }
+    }
+
     @Test func batchUploadIsAllOrNothing() async throws {
         try await APIHarness.run { api, client in
             let single = #"{"user_id":"007","date":"2017-05-10T17:40:20.095Z","project":"StoreZero","hours":5}"#

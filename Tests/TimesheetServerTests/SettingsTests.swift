@@ -26,6 +26,8 @@ import TimesheetDomainTesting
         #expect(settings.auth.scopeClaims == ["scope", "permissions"])
         #expect(settings.auth.audiences == ["https://api"])
         #expect(settings.auth.tokenCacheSize == 10_000)
+        #expect(settings.httpIdleTimeout == .seconds(60))
+        #expect(try load(minimal.merging(["HTTP_IDLE_TIMEOUT": "5"]) { $1 }).httpIdleTimeout == .seconds(5))
         #expect(try load(minimal.merging(["AUTH_TOKEN_CACHE_SIZE": "0"]) { $1 }).auth.tokenCacheSize == 0)
         for missing in ["DATABASE_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"] {
             var environment = minimal
@@ -88,6 +90,8 @@ import TimesheetDomainTesting
             ("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("CORS_ALLOWED_ORIGINS", "not-an-origin"),
             ("AUTH_JWKS_URL", "http://tenant.auth0.com/jwks.json"), ("AUTH_ISSUER", "http://127.evil.example/"),
             ("AUTH_HS256_SECRET", "short"), ("AUTH_TOKEN_CACHE_SIZE", "-1"), ("AUTH_TOKEN_CACHE_SIZE", "lots"),
+            ("HTTP_IDLE_TIMEOUT", "soon"), ("HTTP_IDLE_TIMEOUT", "0"), ("HTTP_IDLE_TIMEOUT", "-5"), ("HTTP_IDLE_TIMEOUT", "1.5"),
+            ("HTTP_IDLE_TIMEOUT", "3601"),
         ]
         for (name, value) in cases {
             var environment = minimal
@@ -120,11 +124,12 @@ import TimesheetDomainTesting
     }
 
     @Test func flagsWinOverTheEnvironment() async throws {
-        var options = try SettingsOptions.parse(["--port", "9999", "--auth-issuer", "https://flag.example.com/"])
+        var options = try SettingsOptions.parse(["--port", "9999", "--auth-issuer", "https://flag.example.com/", "--http-idle-timeout", "7"])
         options.envFile = "/nonexistent/.env"
         let reader = try await options.configReader(environment: minimal.merging(["PORT": "1234"]) { $1 })
         let settings = try ServerSettings.load(from: reader)
         #expect(settings.port == 9999)
+        #expect(settings.httpIdleTimeout == .seconds(7))
         #expect(settings.auth.issuer == "https://flag.example.com/")
         #expect(settings.databaseURL == minimal["DATABASE_URL"])
     }

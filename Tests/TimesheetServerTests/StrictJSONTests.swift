@@ -33,6 +33,23 @@ import TimesheetDomainTesting
         #expect(StrictJSON.firstViolation(in: Array(fine.utf8)) == nil)
     }
 
+    @Test("A top-level array's elements are counted, whatever they hold", arguments: [
+        ("[]", 0), ("[ ]", 0), ("[{}]", 1), ("[1, 2,3]", 3), (#"["a,b", {"c":[1,2,3]}, [4,5]]"#, 3), ("[\n{}\n,\t{} ]", 2),
+        (#"{"a":[1,2,3,4]}"#, 0),
+    ])
+    func elementsAreCounted(_ json: String, count: Int) {
+        #expect(StrictJSON.firstViolation(in: Array(json.utf8), maximumElements: count) == nil, "\(json)")
+        if count > 0 {
+            #expect(StrictJSON.firstViolation(in: Array(json.utf8), maximumElements: count - 1) == .tooManyElements, "\(json)")
+        }
+    }
+
+    @Test func theCountStopsAtTheFirstElementTooMany() {
+        // The rest, however long or broken, is never read.
+        let json = "[{},{},{}," + String(repeating: "x", count: 100_000)
+        #expect(StrictJSON.firstViolation(in: Array(json.utf8), maximumElements: 2) == .tooManyElements)
+    }
+
     @Test func duplicateFieldsAre400AndStoreNothing() async throws {
         try await APIHarness.run { api, client in
             for (type, text) in [

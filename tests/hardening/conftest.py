@@ -24,6 +24,8 @@ CATEGORIES = {
     "test_access_control": "access control",
     "test_faults": "faults",
     "test_reference_setup": "reference setup",
+    "test_slow_clients": "slow clients",
+    "test_response_headers": "response headers",
 }
 
 # Extra case counts a test reports itself (schemathesis examples, requests made under load): category -> [tried, passed].

@@ -143,6 +143,28 @@ def test_the_batch_route_cannot_be_used_by_people_and_cannot_change_existing_ent
     assert dev.snapshot() == before
 
 
+@pytest.mark.parametrize("items", [
+    {"user_id": "auth0|dev-employee", "date": "2013-09-17", "project": "Probe", "hours": 5},
+    [{"user_id": "auth0|dev-employee", "date": "2013-09-17", "project": "Probe", "hours": 2.5},
+     {"user_id": "auth0|dev-employee", "date": "2013-09-17", "project": "Probe", "hours": 2.5}],
+], ids=["one entry", "an array"])
+def test_a_batch_refused_by_the_daily_cap_does_not_disclose_another_users_hours(dev, tokens, items):
+    for hours in (10.5, 9.25):
+        reply = dev.api.call("POST", "/timesheets", tokens["employee"],
+                             json_body={"date": "2013-09-17", "project": "Private", "hours": hours})
+        assert reply.status_code in (201, 409), reply.text
+    recorded = sum(item["hours"] for item in dev.api.call(
+        "GET", "/timesheets?from=2013-09-17&to=2013-09-17&limit=500", tokens["employee"]).json()["items"])
+    assert recorded == 19.75, recorded
+    before = dev.snapshot()
+    reply = dev.api.call("POST", "/timesheets/upload", tokens["machine"], json_body=items)
+    assert reply.status_code == 409 and reply.json()["code"] == "daily_limit_exceeded", reply.text
+    for figure in ("19.75", "10.5", "9.25", "4.25"):
+        assert figure not in reply.text, f"the refusal discloses the employee's hours ({figure}): {reply.text}"
+    assert "auth0|dev-employee" in reply.json()["detail"] and "2013-09-17" in reply.json()["detail"]
+    assert dev.snapshot() == before
+
+
 def test_nobody_reviews_their_own_entries_and_people_cannot_approve(dev, tokens):
     own = dev.api.call("POST", "/timesheets", tokens["manager"], json_body=ENTRY).json()["id"]
     before = dev.snapshot()

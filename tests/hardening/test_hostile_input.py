@@ -74,6 +74,15 @@ CASES = [
     ("batch of 10 MiB + 1", "POST", "/timesheets/upload", "machine", "application/json", b" " * ((10 << 20) + 1), 413, "body_too_large"),
     ("script in a reason that is too long", "POST", "/approvals/{id}/reject", "manager", "application/json",
      json.dumps({"reason": "<script>" * 500}), 400, "validation_failed"),
+    ("batch of 50,000 empty objects", "POST", "/timesheets/upload", "machine", "application/json",
+     "[" + ",".join(["{}"] * 50_000) + "]", 413, "too_many_entries"),
+    ("batch of 10,001 valid entries", "POST", "/timesheets/upload", "machine", "application/json",
+     json.dumps([{"user_id": f"u{i}", "date": "2011-01-03", "project": "Many", "hours": 1} for i in range(10_001)]),
+     413, "too_many_entries"),
+    ("batch of 2,000,000 numbers", "POST", "/timesheets/upload", "machine", "application/json",
+     "[" + ",".join(["1"] * 2_000_000) + "]", 413, "too_many_entries"),
+    ("batch of 10,000 empty objects", "POST", "/timesheets/upload", "machine", "application/json",
+     "[" + ",".join(["{}"] * 10_000) + "]", 400, "validation_failed"),
 ]
 
 
@@ -230,3 +239,43 @@ def test_plus_in_a_query_is_a_space_as_browsers_send_it(dev, tokens):
     listed = dev.api.call("GET", "/timesheets?project=Store+Zero", owner).json()["items"]
     assert [item["id"] for item in listed] == [created.json()["id"]]
     assert dev.api.call("DELETE", f"/timesheets/{created.json()['id']}", owner).status_code == 204
+
+
+def unknown_fields(count):
+    """`count` distinct short field names (hexadecimal numbers), none of them a real field."""
+    return {f"{index:x}": 0 for index in range(count)}
+
+
+# route, role, body: each breaks one rule 100,000 times (or 40,000: a batch of 10,000 `{}` misses four fields each).
+ERROR_FLOODS = [
+    ("POST", "/timesheets", "employee", dict(ENTRY, **unknown_fields(100_000)), 100_000),
+    ("PUT", "/timesheets/{id}", "employee", dict(ENTRY, **unknown_fields(100_000)), 100_000),
+    ("PATCH", "/timesheets/{id}", "employee", dict(unknown_fields(100_000), hours=2), 100_000),
+    ("POST", "/approvals/{id}/reject", "manager", unknown_fields(100_000), 100_000),
+    ("POST", "/timesheets/upload", "machine", [{}] * 10_000, 40_000),
+    ("POST", "/timesheets/upload", "machine", dict(user_id="u", **ENTRY, **unknown_fields(100_000)), 100_000),
+]
+
+
+@pytest.mark.parametrize("method,path,role,body,count", ERROR_FLOODS,
+                         ids=[f"{method} {path} {count}" for method, path, _, _, count in ERROR_FLOODS])
+def test_error_lists_are_bounded_and_counted(dev, tokens, entry_id, method, path, role, body, count):
+    before = dev.snapshot()
+    data = json.dumps(body, separators=(",", ":")).encode()
+    reply = dev.api.call(method, path.replace("{id}", str(entry_id)), tokens[role], data=data,
+                         headers={"Content-Type": "application/json"})
+    check_problem(reply, 400, "validation_failed")
+    problem = reply.json()
+    assert problem.get("error_count") == count, {key: value for key, value in problem.items() if key != "errors"}
+    assert len(problem["errors"]) == 100, len(problem["errors"])
+    assert all(error["field"] and error["code"] and error["message"] for error in problem["errors"])
+    assert str(count) in problem["detail"], problem["detail"]
+    assert len(reply.content) < 32 * 1024, f"{len(reply.content)} bytes of errors for a {len(data)}-byte body"
+    assert dev.snapshot() == before, "a refused request changed the database"
+
+
+def test_a_few_errors_are_all_listed_and_counted(dev, tokens):
+    reply = dev.api.call("POST", "/timesheets", tokens["employee"], json_body={"hours": 30, "extra": 1})
+    check_problem(reply, 400, "validation_failed")
+    problem = reply.json()
+    assert problem["error_count"] == len(problem["errors"]) == 4, problem

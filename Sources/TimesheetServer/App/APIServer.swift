@@ -62,7 +62,12 @@ struct APIServer {
 
         var app = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [OversizedHeadHandler(limit: Self.headLimit)])),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [OversizedHeadHandler(limit: Self.headLimit)],
+                // Hummingbird's connection state handler closes a connection once no request part has arrived for
+                // this long (and no response is being written). A head counts only when complete, so a client that
+                // sends half a head and stops, or trickles it, is closed too.
+                idleTimeout: TimeAmount(settings.httpIdleTimeout))),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "timesheets"),
             onServerRunning: { channel in await onReady(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -22,6 +22,7 @@ func buildRouter<Repository: TimesheetRepository>(
     extraRoutes: (Router<AppRequestContext>) -> Void = { _ in }
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: StandardResponseHeadersMiddleware())
     router.add(middleware: RequestLogMiddleware(metrics: dependencies.metrics))
     router.add(middleware: CORSPolicyMiddleware(allowedOrigins: Set(dependencies.corsAllowedOrigins)))
     router.add(middleware: ErrorMiddleware())

@@ -27,6 +27,10 @@ struct ServerSettings: Sendable {
     /// The largest request body; batch uploads have their own limit.
     var bodyLimit = 1 << 20
     var batchBodyLimit = 10 << 20
+    /// How long a connection may go without a request part arriving (a complete head, a piece of body) while the
+    /// server is not busy answering it. A client that stalls or trickles its head, or an idle keep-alive connection,
+    /// is closed after that, so slow clients cannot hold sockets forever.
+    var httpIdleTimeout: Duration = .seconds(60)
     /// The browser client's OAuth client id (WEB_CLIENT_ID); without it `/` explains how to configure it.
     var webClientID: String?
 
@@ -55,6 +59,12 @@ struct ServerSettings: Sendable {
                     throw SettingError(setting: "CORS_ALLOWED_ORIGINS", message: "'\(origin)' is not an origin such as https://app.example.com")
                 }
             }
+        }
+        if let timeout = config.string(forKey: "http.idleTimeout")?.nonEmpty {
+            guard let seconds = Int(timeout), (1...3_600).contains(seconds) else {
+                throw SettingError(setting: "HTTP_IDLE_TIMEOUT", message: "must be whole seconds from 1 to 3600, got '\(timeout)'")
+            }
+            settings.httpIdleTimeout = .seconds(seconds)
         }
         if let level = config.string(forKey: "log.level")?.nonEmpty {
             guard let value = Logger.Level(rawValue: level.lowercased()) else {

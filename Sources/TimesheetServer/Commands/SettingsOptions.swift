@@ -34,6 +34,8 @@ struct SettingsOptions: ParsableArguments {
     var authHs256Secret: String?
     @Option(help: "Browser origins allowed by CORS, comma-separated (CORS_ALLOWED_ORIGINS).")
     var corsAllowedOrigins: String?
+    @Option(help: "Seconds a connection may wait for a request's head or body before it is closed (HTTP_IDLE_TIMEOUT, default 60).")
+    var httpIdleTimeout: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL, default info).")
     var logLevel: String?
     @Option(help: "text or json (LOG_FORMAT, default text).")
@@ -49,7 +51,7 @@ struct SettingsOptions: ParsableArguments {
             ("auth.userIdClaim", authUserIDClaim), ("auth.scopeClaims", authScopeClaims),
             ("auth.clockTolerance", authClockTolerance), ("auth.jwksRequestsPerMinute", authJwksRequestsPerMinute),
             ("auth.tokenCacheSize", authTokenCacheSize),
-            ("auth.hs256.secret", authHs256Secret), ("cors.allowedOrigins", corsAllowedOrigins), ("log.level", logLevel),
+            ("auth.hs256.secret", authHs256Secret), ("cors.allowedOrigins", corsAllowedOrigins), ("http.idleTimeout", httpIdleTimeout), ("log.level", logLevel),
             ("log.format", logFormat),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]

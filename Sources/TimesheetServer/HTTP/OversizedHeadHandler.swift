@@ -41,6 +41,7 @@ final class OversizedHeadHandler: ChannelInboundHandler, RemovableChannelHandler
         let buffer = problem.encodedBody(requestID: nil)
         var fields = problem.responseHeaders
         fields[.connection] = "close"
+        fields.addStandardResponseHeaders()
         fields[.contentLength] = String(buffer.readableBytes)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(buffer)), promise: nil)

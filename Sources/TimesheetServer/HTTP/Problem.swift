@@ -15,6 +15,10 @@ struct Problem: HTTPResponseError, Sendable {
     var headers: HTTPFields = [:]
 
     static let typeBase = "https://timesheets.exampleco.com/problems/"
+    /// The most field errors a body lists; `error_count` says how many there were. One hostile body can break a rule
+    /// a hundred thousand times (an unknown field each), and listing them all would answer with a body many times the
+    /// request's size; the first hundred show what to fix.
+    static let maximumListedErrors = 100
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         let requestID = (context as? AppRequestContext)?.requestID
@@ -37,7 +41,9 @@ struct Problem: HTTPResponseError, Sendable {
         let body = Body(
             type: Problem.typeBase + code.replacingOccurrences(of: "_", with: "-"),
             title: title, status: Int(status.code), detail: detail, code: code,
-            errors: errors.isEmpty ? nil : errors.map { .init(field: $0.field, code: $0.code.rawValue, message: $0.message) },
+            errors: errors.isEmpty
+                ? nil : errors.prefix(Self.maximumListedErrors).map { .init(field: $0.field, code: $0.code.rawValue, message: $0.message) },
+            errorCount: errors.isEmpty ? nil : errors.count,
             requestID: requestID)
         return ByteBuffer(bytes: (try? JSONEncoder.api.encode(body)) ?? Data())
     }
@@ -53,11 +59,15 @@ struct Problem: HTTPResponseError, Sendable {
         var status: Int
         var detail: String
         var code: String
+        /// The first ``Problem/maximumListedErrors`` field errors.
         var errors: [Item]?
+        /// How many field errors there were, listed or not.
+        var errorCount: Int?
         var requestID: String?
 
         enum CodingKeys: String, CodingKey {
             case type, title, status, detail, code, errors
+            case errorCount = "error_count"
             case requestID = "request_id"
         }
     }
@@ -67,8 +77,16 @@ extension Problem {
     static func validation(_ errors: [FieldError], detail: String? = nil) -> Problem {
         Problem(
             status: .badRequest, code: "validation_failed", title: "Invalid request",
-            detail: detail ?? "The request has \(errors.count) problem\(errors.count == 1 ? "" : "s"); see errors.",
+            detail: detail ?? Self.validationDetail(count: errors.count),
             errors: errors)
+    }
+
+    /// How many problems there are, and whether `errors` lists them all.
+    static func validationDetail(count: Int) -> String {
+        if count > maximumListedErrors {
+            return "The request has \(count) problems; errors lists the first \(maximumListedErrors). Fix those and send it again."
+        }
+        return "The request has \(count) problem\(count == 1 ? "" : "s"); see errors."
     }
 
     static func badRequest(code: String, _ detail: String) -> Problem {
@@ -87,6 +105,13 @@ extension Problem {
         Problem(
             status: .contentTooLarge, code: "body_too_large", title: "Request body too large",
             detail: "The body may be at most \(limit) bytes; split the request.")
+    }
+
+    /// A batch upload with more entries than one upload may hold, refused while its array is scanned.
+    static func tooManyEntries(limit: Int) -> Problem {
+        Problem(
+            status: .contentTooLarge, code: "too_many_entries", title: "Too many entries",
+            detail: "An upload may hold at most \(limit) entries and this one has more; split it into several uploads.")
     }
 
     static func unavailable(_ detail: String) -> Problem {

@@ -69,7 +69,9 @@ struct RequestBodyReader: Sendable {
         case .json:
             let firstByte = buffer.readableBytesView.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
             if firstByte == UInt8(ascii: "[") {
-                return try Self.decodeJSON([TimesheetInput].self, from: buffer, expecting: "an array of entry objects")
+                return try Self.decodeJSON(
+                    [TimesheetInput].self, from: buffer, expecting: "an array of entry objects",
+                    maximumElements: TimesheetRules.maxBatchSize)
             }
             return [try Self.decodeJSON(TimesheetInput.self, from: buffer, expecting: "an entry object or an array of them")]
         }
@@ -94,16 +96,19 @@ struct RequestBodyReader: Sendable {
         }
         let unknown = values.keys.filter { !allowed.contains($0) }.sorted()
         if !unknown.isEmpty {
-            throw Problem.validation(unknown.map {
-                FieldError(field: $0, code: .unknownField, message: "Unknown field; the fields are \(allowed.sorted().joined(separator: ", ")).")
-            })
+            // One message shared by every error: a body can name 100,000 unknown fields.
+            let message = "Unknown field; the fields are \(allowed.sorted().joined(separator: ", "))."
+            throw Problem.validation(unknown.map { FieldError(field: $0, code: .unknownField, message: message) })
         }
         return values
     }
 
-    static func decodeJSON<Value: Decodable>(_ type: Value.Type, from buffer: ByteBuffer, expecting: String) throws -> Value {
+    /// Decodes a body after ``StrictJSON``'s checks; `maximumElements` bounds a top-level array.
+    static func decodeJSON<Value: Decodable>(
+        _ type: Value.Type, from buffer: ByteBuffer, expecting: String, maximumElements: Int = .max
+    ) throws -> Value {
         let data = Data(buffer.readableBytesView)
-        switch StrictJSON.firstViolation(in: data) {
+        switch StrictJSON.firstViolation(in: data, maximumElements: maximumElements) {
         case nil: break
         case .invalidUTF8:
             throw Problem.badRequest(code: "malformed_json", "The body is not valid UTF-8; send JSON encoded as UTF-8.")
@@ -113,6 +118,8 @@ struct RequestBodyReader: Sendable {
         case .duplicateKey(let key):
             throw Problem.badRequest(
                 code: "duplicate_key", "The field '\(key.prefix(40))' appears twice in one object; send each field once.")
+        case .tooManyElements:
+            throw Problem.tooManyEntries(limit: maximumElements)
         }
         do {
             return try JSONDecoder().decode(type, from: data)

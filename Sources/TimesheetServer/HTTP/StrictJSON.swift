@@ -1,8 +1,9 @@
 import Foundation
 
 /// Checks what `JSONDecoder` lets through before a body is decoded: bytes that are not UTF-8, nesting deeper than
-/// any valid request needs, and an object that names one key twice (which value would win is a parser's choice,
-/// so a request that relies on it is refused rather than guessed at).
+/// any valid request needs, an object that names one key twice (which value would win is a parser's choice, so a
+/// request that relies on it is refused rather than guessed at), and a top-level array with more elements than the
+/// caller allows (counted here, so 10 MiB of `{}` is refused before a single element is decoded).
 ///
 /// Only the structure is checked here; syntax errors are left to the decoder, which reports them as malformed JSON.
 enum StrictJSON {
@@ -13,20 +14,35 @@ enum StrictJSON {
         case invalidUTF8
         case tooDeep
         case duplicateKey(String)
+        case tooManyElements
     }
 
     /// The first violation in `bytes`, or `nil` when there is none (or the JSON is malformed in another way).
-    static func firstViolation(in bytes: some Collection<UInt8>) -> Violation? {
+    ///
+    /// - Parameter maximumElements: How many elements a top-level array may have; the scan stops at the first one more.
+    static func firstViolation(in bytes: some Collection<UInt8>, maximumElements: Int = .max) -> Violation? {
         let bytes = Array(bytes)
         guard String(validating: bytes, as: UTF8.self) != nil else { return .invalidUTF8 }
         // Keys seen so far in each open object; arrays hold `nil`.
         var open: [Set<String>?] = []
+        // Elements of the top-level array seen so far, and whether the next value begins one (after `[` or `,`).
+        var elements = 0
+        var awaitingElement = false
         var index = 0
         while index < bytes.count {
+            if awaitingElement, open.count == 1, !isBlank(bytes[index]), bytes[index] != UInt8(ascii: "]") {
+                awaitingElement = false
+                elements += 1
+                if elements > maximumElements { return .tooManyElements }
+            }
             switch bytes[index] {
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 open.append(bytes[index] == UInt8(ascii: "{") ? [] : nil)
                 if open.count > maximumDepth { return .tooDeep }
+                if open.count == 1, open[0] == nil { awaitingElement = true }
+                index += 1
+            case UInt8(ascii: ","):
+                if open.count == 1, open[0] == nil { awaitingElement = true }
                 index += 1
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
                 guard !open.isEmpty else { return nil }
@@ -64,8 +80,13 @@ enum StrictJSON {
     /// A string is a key when the next non-blank byte is a colon.
     private static func isKey(_ bytes: [UInt8], after end: Int) -> Bool {
         var index = end
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count, isBlank(bytes[index]) { index += 1 }
         return index < bytes.count && bytes[index] == UInt8(ascii: ":")
+    }
+
+    /// JSON's whitespace: space, tab, line feed, carriage return.
+    private static func isBlank(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
     }
 
     /// The value of a quoted JSON string (escapes resolved), so `"a"` and `"\u0061"` are the same key.
