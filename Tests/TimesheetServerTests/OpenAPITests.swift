@@ -53,7 +53,7 @@ import TimesheetDomainTesting
         let documented = try Self.documentedOperations()
         #expect(served.subtracting(documented).isEmpty, "served but not documented: \(served.subtracting(documented).sorted())")
         #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served).sorted())")
-        #expect(served.count == 16)
+        #expect(served.count == 19)
     }
 
     @Test func eachOperationEnforcesItsDeclaredScope() async throws {
@@ -66,7 +66,7 @@ import TimesheetDomainTesting
                 }
             }
         }
-        #expect(secured.count == 11)
+        #expect(secured.count == 12)
         try await APIHarness.run { [secured] api, client in
             // A valid token with no scopes at all.
             let bare = api.issuer.mint(
