@@ -13,7 +13,7 @@ COPY Benchmarks ./Benchmarks
 RUN swift build -c release --static-swift-stdlib --product timesheets \
     && mkdir -p /staging \
     && cp "$(swift build -c release --show-bin-path)/timesheets" /staging/ \
-    && cp -R "$(swift build -c release --show-bin-path)/timesheets_TimesheetServer.resources" /staging/
+    && cp -R "$(swift build -c release --show-bin-path)/timesheets_TimesheetAPI.resources" /staging/
 
 # ---- run --------------------------------------------------------------------------------------------------
 FROM ubuntu:noble

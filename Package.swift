@@ -44,7 +44,7 @@ let package = Package(
             dependencies: ["TimesheetDomain"],
             swiftSettings: swiftSettings
         ),
-        // The PostgreSQL system of record, the migrator and a local cluster helper.
+        // The PostgreSQL system of record and the migrator.
         .target(
             name: "TimesheetStore",
             dependencies: [
@@ -54,6 +54,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -87,18 +88,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The composition root and the `timesheets` command.
-        .executableTarget(
-            name: "TimesheetServer",
+        // The deployed HTTP API: settings, the router, controllers, middleware and `APIServer`, which composes the
+        // store, AuthKit and the domain into one service group. Nothing here may depend on a test kit or on the dev
+        // tools (tests/python/test_module_graph.py fails if it does).
+        .target(
+            name: "TimesheetAPI",
             dependencies: [
                 "TimesheetDomain",
                 "TimesheetStore",
                 "AuthKit",
-                "AuthKitTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -107,13 +107,48 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: [.copy("Resources/web"), .copy("Resources/openapi.json")],
+            swiftSettings: swiftSettings
+        ),
+        // Tools for a developer's machine, never for a deployment: the dev identity provider with its seeded
+        // accounts and signing key, seed data, and a private PostgreSQL cluster (initdb, pg_ctl) for tests and dev mode.
+        .target(
+            name: "TimesheetDevTools",
+            dependencies: [
+                "TimesheetDomain",
+                "TimesheetAPI",
+                "AuthKit",
+                "AuthKitTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The `timesheets` command: `serve` and `migrate` run the deployed code; `dev` and `token` wire in the dev tools.
+        .executableTarget(
+            name: "TimesheetServer",
+            dependencies: [
+                "TimesheetDomain",
+                "TimesheetStore",
+                "TimesheetAPI",
+                "TimesheetDevTools",
+                "AuthKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Release-mode benchmark executables that print figures (never timed tests).
@@ -135,6 +170,7 @@ let package = Package(
             dependencies: [
                 "TimesheetDomain",
                 "TimesheetStore",
+                "TimesheetDevTools",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -152,6 +188,7 @@ let package = Package(
                 "TimesheetDomain",
                 "TimesheetDomainTesting",
                 "TimesheetStore",
+                "TimesheetDevTools",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -173,6 +210,8 @@ let package = Package(
             name: "TimesheetServerTests",
             dependencies: [
                 "TimesheetServer",
+                "TimesheetAPI",
+                "TimesheetDevTools",
                 "TimesheetDomain",
                 "TimesheetDomainTesting",
                 "TimesheetStore",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Sources/TimesheetServer/Resources/openapi.json, the API description served at /openapi.json.
+"""Writes Sources/TimesheetAPI/Resources/openapi.json, the API description served at /openapi.json.
 
 The document is generated from this one table so routes, scopes and responses stay consistent; a Swift test checks
 that every route the router serves is described and every described route is served.
@@ -242,6 +242,6 @@ document = {
     },
 }
 
-target = pathlib.Path(__file__).resolve().parent.parent / "Sources/TimesheetServer/Resources/openapi.json"
+target = pathlib.Path(__file__).resolve().parent.parent / "Sources/TimesheetAPI/Resources/openapi.json"
 target.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
 print(f"wrote {target}")

@@ -3,7 +3,8 @@ import Crypto
 import Foundation
 import Testing
 
-@testable import TimesheetServer
+@testable import TimesheetAPI
+@testable import TimesheetDevTools
 
 /// `timesheets dev` as a developer runs it: a subprocess on free ports with its own PostgreSQL and identity provider.
 @Suite(.serialized) struct DevModeTests {

@@ -3,7 +3,7 @@ import NIOCore
 import Testing
 import TimesheetDomain
 
-@testable import TimesheetServer
+@testable import TimesheetAPI
 
 /// The hand-written entry JSON is byte for byte what `JSONEncoder.api` makes of the same values.
 @Suite struct JSONWriterTests {

@@ -10,7 +10,7 @@ import Testing
 import TimesheetDomain
 import TimesheetDomainTesting
 
-@testable import TimesheetServer
+@testable import TimesheetAPI
 
 /// The served OpenAPI document matches the router exactly, and each operation's declared scope is the one the
 /// route enforces.

@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import Testing
 
-@testable import TimesheetServer
+@testable import TimesheetAPI
 
 @Suite struct QueryParametersTests {
     @Test func firstValueWinsAndBareNamesAreEmpty() throws {

@@ -5,7 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-@testable import TimesheetServer
+@testable import TimesheetAPI
 
 @Suite struct ReadinessTests {
     /// With the identity provider down from the start, an orchestrator probing readiness must not turn every probe

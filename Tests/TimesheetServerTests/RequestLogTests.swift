@@ -1,6 +1,6 @@
 import Testing
 
-@testable import TimesheetServer
+@testable import TimesheetAPI
 
 @Suite struct RequestLogTests {
     @Test func durationsAreWrittenAsMillisecondsWithTwoDecimals() {

@@ -8,7 +8,7 @@ import Testing
 import TimesheetDomain
 import TimesheetDomainTesting
 
-@testable import TimesheetServer
+@testable import TimesheetAPI
 
 @Suite struct TimesheetRouteTests {
     let entry = #"{"date":"2017-05-10","project":"StoreZero","hours":5}"#

@@ -8,6 +8,8 @@ import Testing
 import TimesheetDomain
 import TimesheetDomainTesting
 
+@testable import TimesheetAPI
+@testable import TimesheetDevTools
 @testable import TimesheetServer
 
 @Suite struct SettingsTests {

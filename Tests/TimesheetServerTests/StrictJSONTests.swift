@@ -5,7 +5,7 @@ import HummingbirdTesting
 import Testing
 import TimesheetDomainTesting
 
-@testable import TimesheetServer
+@testable import TimesheetAPI
 
 @Suite struct StrictJSONTests {
     @Test("Duplicate keys are found at any depth, also when spelled with escapes", arguments: [

@@ -11,7 +11,7 @@ import Testing
 import TimesheetDomain
 import TimesheetDomainTesting
 
-@testable import TimesheetServer
+@testable import TimesheetAPI
 
 let apiAudience = "https://api.exampleco.com/timesheets"
 /// The namespaced claim the reference deployment identifies users by (`req.user['https://api.exampleco.com/email']`).

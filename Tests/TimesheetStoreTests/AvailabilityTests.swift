@@ -2,6 +2,7 @@ import Foundation
 import PostgresNIO
 import Testing
 import TimesheetDomain
+@testable import TimesheetDevTools
 @testable import TimesheetStore
 
 #if canImport(Glibc)

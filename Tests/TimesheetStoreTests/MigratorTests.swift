@@ -2,6 +2,7 @@ import Foundation
 import PostgresNIO
 import Synchronization
 import Testing
+import TimesheetDevTools
 import TimesheetStore
 
 #if canImport(Glibc)

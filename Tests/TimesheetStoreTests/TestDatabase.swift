@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import TimesheetDevTools
 import TimesheetStore
 
 #if canImport(Glibc)

@@ -1,11 +1,11 @@
 import ArgumentParser
 import AuthKit
-import AuthKitTesting
 import Foundation
-import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
+import TimesheetAPI
+import TimesheetDevTools
 import TimesheetDomain
 import TimesheetStore
 
@@ -54,9 +54,10 @@ struct DevCommand: AsyncParsableCommand {
 
         // The identity provider lives on the API's own port, under /dev-idp/.
         let issuerURL = "http://127.0.0.1:\(settings.port)/dev-idp/"
-        let issuer: TestTokenIssuer
+        let minter: DevTokenMinter
         do {
-            issuer = try DevSigningKey(path: dataDir + "/dev-idp-key.pem").load(rotate: rotateKey)
+            let issuer = try DevSigningKey(path: dataDir + "/dev-idp-key.pem").load(rotate: rotateKey)
+            minter = DevTokenMinter(issuer: issuer, issuerURL: issuerURL, audience: Self.audience)
         } catch {
             fail("could not load or create the dev signing key: \(error)")
         }
@@ -66,7 +67,6 @@ struct DevCommand: AsyncParsableCommand {
         } catch {
             fail("could not load or create the dev client secret: \(error)")
         }
-        let minter = DevTokenMinter(issuer: issuer, issuerURL: issuerURL, audience: Self.audience)
         let identityProvider = DevIdentityProvider(minter: minter, port: settings.port, machineClientSecret: machineClientSecret)
         settings.auth = DevCommand.authConfiguration(issuerURL: issuerURL, base: settings)
         settings.webClientID = DevIdentityProvider.webClientID

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TimesheetAPI
 
 /// Loggers for the command's chosen format, made without touching the process-global logging system.
 enum LogOutput {

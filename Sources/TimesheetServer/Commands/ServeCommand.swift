@@ -2,6 +2,7 @@ import ArgumentParser
 import AuthKit
 import Foundation
 import Logging
+import TimesheetAPI
 
 /// `timesheets serve`: the deployed API service.
 struct ServeCommand: AsyncParsableCommand {

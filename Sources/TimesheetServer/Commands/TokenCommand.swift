@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TimesheetDevTools
 
 /// `timesheets token`: mints a dev-mode access token with the dev signing key, printing only the token so
 /// `curl -H "Authorization: Bearer $(swift run timesheets token)"` works.

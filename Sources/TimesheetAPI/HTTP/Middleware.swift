@@ -113,9 +113,9 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     static func render(_ error: any Error, requestID: String, logger: Logger) -> Response {
-        if let oauth = error as? OAuthError {
+        if let error = error as? any OwnResponseError {
             // The dev identity provider answers token requests the way OAuth clients expect.
-            return oauth.render()
+            return error.render()
         }
         return problem(for: error, logger: logger).render(requestID: requestID)
     }
@@ -162,6 +162,12 @@ struct ErrorMiddleware: RouterMiddleware {
         default: status.reasonPhrase
         }
     }
+}
+
+/// An error that answers with its own response instead of a problem: routes mounted through `extraRoutes` (the dev
+/// identity provider's OAuth errors) speak their own protocol, and the error middleware must not rewrite them.
+package protocol OwnResponseError: Error {
+    func render() -> Response
 }
 
 /// An error of a dependency (the database). When it is unavailable the answer is 503 with `Retry-After`; any other

@@ -4,26 +4,26 @@ import Foundation
 import Logging
 
 /// A setting that is missing or invalid: start-up stops with one message naming it.
-struct SettingError: Error, CustomStringConvertible {
+package struct SettingError: Error, CustomStringConvertible {
     var setting: String
     var message: String
-    var description: String { "\(setting): \(message)" }
+    package var description: String { "\(setting): \(message)" }
 }
 
 /// Everything `timesheets serve` needs, read once at start-up from flags, the environment and `.env`.
-struct ServerSettings: Sendable {
-    enum LogFormat: String, Sendable {
+package struct ServerSettings: Sendable {
+    package enum LogFormat: String, Sendable {
         case text
         case json
     }
 
-    var databaseURL: String?
-    var host = "127.0.0.1"
-    var port = 8080
-    var auth: AuthConfiguration
-    var corsAllowedOrigins: [String] = []
-    var logLevel: Logger.Level = .info
-    var logFormat: LogFormat = .text
+    package var databaseURL: String?
+    package var host = "127.0.0.1"
+    package var port = 8080
+    package var auth: AuthConfiguration
+    package var corsAllowedOrigins: [String] = []
+    package var logLevel: Logger.Level = .info
+    package var logFormat: LogFormat = .text
     /// The largest request body; batch uploads have their own limit.
     var bodyLimit = 1 << 20
     var batchBodyLimit = 10 << 20
@@ -32,7 +32,7 @@ struct ServerSettings: Sendable {
     /// is closed after that, so slow clients cannot hold sockets forever.
     var httpIdleTimeout: Duration = .seconds(60)
     /// The browser client's OAuth client id (WEB_CLIENT_ID); without it `/` explains how to configure it.
-    var webClientID: String?
+    package var webClientID: String?
 
     /// Reads and validates every setting.
     ///
@@ -40,7 +40,7 @@ struct ServerSettings: Sendable {
     ///   - config: Flags first, then the environment, then `.env`.
     ///   - requireDatabase: `serve` needs `DATABASE_URL`; dev mode brings its own database.
     ///   - requireIssuer: `serve` needs `AUTH_ISSUER` (or an alias, see ``AliasedSetting``); dev mode brings its own.
-    static func load(from config: ConfigReader, requireDatabase: Bool = true, requireIssuer: Bool = true) throws(SettingError) -> ServerSettings {
+    package static func load(from config: ConfigReader, requireDatabase: Bool = true, requireIssuer: Bool = true) throws(SettingError) -> ServerSettings {
         let databaseURL = config.string(forKey: "database.url", isSecret: true)?.nonEmpty
         if requireDatabase, databaseURL == nil {
             throw SettingError(setting: "DATABASE_URL", message: "is required, e.g. postgres://timesheets:secret@127.0.0.1:5432/timesheets")
@@ -96,7 +96,7 @@ struct ServerSettings: Sendable {
     }
 
     /// Hosts that may use plain http; AuthKit owns the rule.
-    static func isLoopback(_ host: String) -> Bool {
+    package static func isLoopback(_ host: String) -> Bool {
         AuthConfiguration.isLoopbackHost(host)
     }
 }

@@ -6,14 +6,15 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Synchronization
+import TimesheetAPI
 
 /// A development identity provider shaped like an Auth0 tenant, mounted under `/dev-idp/` in dev mode only.
 ///
 /// It serves discovery and JWKS, the client-credentials grant for the machine client, and the authorization-code
 /// grant with PKCE (S256 only) for the browser client, whose login page lets a developer pick a seeded user.
-final class DevIdentityProvider: Sendable {
-    static let webClientID = "timesheets-web"
-    static let machineClientID = "timesheets-batch"
+package final class DevIdentityProvider: Sendable {
+    package static let webClientID = "timesheets-web"
+    package static let machineClientID = "timesheets-batch"
 
     let minter: DevTokenMinter
     /// The dev server's own origin; redirect URIs must be on it (`localhost` or `127.0.0.1`).
@@ -30,7 +31,7 @@ final class DevIdentityProvider: Sendable {
         var expires: ContinuousClock.Instant
     }
 
-    init(minter: DevTokenMinter, port: Int, machineClientSecret: String) {
+    package init(minter: DevTokenMinter, port: Int, machineClientSecret: String) {
         self.minter = minter
         self.port = port
         self.machineClientSecret = machineClientSecret
@@ -38,7 +39,7 @@ final class DevIdentityProvider: Sendable {
 
     var issuerURL: String { minter.issuerURL }
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    package func addRoutes(to router: Router<AppRequestContext>) {
         let group = router.group("dev-idp")
         group.get(".well-known/openid-configuration") { [self] _, _ in try Response.json(discovery()) }
         group.get(".well-known/jwks.json") { [self] _, _ in
@@ -299,7 +300,7 @@ final class DevIdentityProvider: Sendable {
 }
 
 /// An OAuth error response (`{"error": ..., "error_description": ...}`), as Auth0 answers token requests.
-struct OAuthError: HTTPResponseError {
+struct OAuthError: HTTPResponseError, OwnResponseError {
     var status: HTTPResponse.Status
     var error: String
     var description: String

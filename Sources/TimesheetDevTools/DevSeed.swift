@@ -2,7 +2,7 @@ import Foundation
 import TimesheetDomain
 
 /// A few weeks of realistic entries for the seeded users, added once.
-enum DevSeed {
+package enum DevSeed {
     static let projects = ["StoreZero", "Mobile App", "Payroll Sync", "Internal"]
 
     /// The entries: weekdays of the last four weeks before `today`, one or two projects a day.
@@ -27,7 +27,7 @@ enum DevSeed {
     static let marker = "seeded"
 
     /// Adds the entries for each seeded user who has no seeded entries yet; returns how many were added.
-    static func run(_ repository: some TimesheetRepository, today: CalendarDay, now: Date = Date()) async throws -> Int {
+    package static func run(_ repository: some TimesheetRepository, today: CalendarDay, now: Date = Date()) async throws -> Int {
         var added = 0
         for account in DevAccount.people {
             let existing = try await repository.entries(

@@ -3,9 +3,9 @@ import Hummingbird
 /// `/api/public`, `/api/private` and `/api/private-scoped`: the open, members-only and protected endpoints of Auth0's
 /// quickstart APIs, so that a client built against a quickstart (or the seed's single-page app) can check its
 /// login and its scopes against this service before it touches timesheets.
-struct MessagesController: Sendable {
+package struct MessagesController: Sendable {
     /// The scope `/api/private-scoped` needs, as Auth0's quickstarts name it.
-    static let messagesScope = "read:messages"
+    package static let messagesScope = "read:messages"
 
     let authentication: Authentication
 

@@ -6,7 +6,7 @@ import TimesheetDomain
 
 extension Response {
     /// A JSON response encoded with the API's encoder.
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    package static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         let data = try JSONEncoder.api.encode(value)

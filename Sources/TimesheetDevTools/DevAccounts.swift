@@ -2,40 +2,43 @@ import AuthKit
 import AuthKitTesting
 import Crypto
 import Foundation
+import TimesheetAPI
 import TimesheetDomain
 
 /// The seeded people and the machine client of dev mode, with the permissions their roles have in Auth0's RBAC.
-struct DevAccount: Sendable, Hashable {
-    var name: String
-    var subject: String
-    var email: String
-    var role: String
-    var permissions: [String]
+package struct DevAccount: Sendable, Hashable {
+    package var name: String
+    package var subject: String
+    package var email: String
+    package var role: String
+    package var permissions: [String]
 
     /// What employees and contractors may do with their own entries (``Scopes`` spells every scope).
     static let basic = Scopes.ownEntries
 
-    static let people: [DevAccount] = [
+    package static let people: [DevAccount] = [
         DevAccount(name: "employee", subject: "auth0|dev-employee", email: "employee@exampleco.com", role: "Employee", permissions: basic),
         DevAccount(name: "contractor", subject: "auth0|dev-contractor", email: "contractor@exampleco.com", role: "Contractor", permissions: basic),
         DevAccount(name: "manager", subject: "auth0|dev-manager", email: "manager@exampleco.com", role: "Manager", permissions: basic + [Scopes.scope(for: .approve), MessagesController.messagesScope]),
     ]
 
-    static let machine = DevAccount(
+    package static let machine = DevAccount(
         name: "machine", subject: "\(DevIdentityProvider.machineClientID)@clients", email: "", role: "Batch client",
         permissions: [Scopes.scope(for: .batchUpload)])
 
-    static func named(_ name: String) -> DevAccount? {
+    package static func named(_ name: String) -> DevAccount? {
         (people + [machine]).first { $0.name == name }
     }
 }
 
 /// Where dev mode keeps its signing key, so tokens survive restarts.
-struct DevSigningKey {
+package struct DevSigningKey {
     let path: String
 
+    package init(path: String) { self.path = path }
+
     /// Loads the key, or makes and stores one (also when `rotate` is set).
-    func load(rotate: Bool = false) throws -> TestTokenIssuer {
+    package func load(rotate: Bool = false) throws -> TestTokenIssuer {
         let manager = FileManager.default
         try manager.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         if !rotate, let pem = try? String(contentsOfFile: path, encoding: .utf8) {
@@ -59,11 +62,13 @@ struct DevSigningKey {
 
 /// The machine client's secret, random per data directory: a fixed, published secret would let anyone who can
 /// reach a dev stack mint upload tokens.
-struct DevClientSecret {
+package struct DevClientSecret {
     let path: String
 
+    package init(path: String) { self.path = path }
+
     /// Loads the secret, or makes and stores one (readable by its owner only).
-    func load() throws -> String {
+    package func load() throws -> String {
         if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
             stored.utf8.count >= 16
         {
@@ -92,16 +97,22 @@ struct DevModeError: Error, CustomStringConvertible {
 }
 
 /// Mints tokens shaped like Auth0's access tokens.
-struct DevTokenMinter: Sendable {
+package struct DevTokenMinter: Sendable {
     let issuer: TestTokenIssuer
     let issuerURL: String
     let audience: String
+
+    package init(issuer: TestTokenIssuer, issuerURL: String, audience: String) {
+        self.issuer = issuer
+        self.issuerURL = issuerURL
+        self.audience = audience
+    }
 
     static let emailClaim = "https://api.exampleco.com/email"
 
     /// - Parameters:
     ///   - subject: The `sub` claim; default the account's (the load benchmark mints tokens for many users).
-    func token(
+    package func token(
         for account: DevAccount, subject: String? = nil, scopes: [String]? = nil, lifetime: Duration = .seconds(86_400),
         clientID: String
     ) -> String {

@@ -5,8 +5,8 @@ import NIOCore
 import TimesheetDomain
 
 /// An RFC 9457 problem: every error response of the API has this `application/problem+json` body.
-struct Problem: HTTPResponseError, Sendable {
-    var status: HTTPResponse.Status
+package struct Problem: HTTPResponseError, Sendable {
+    package var status: HTTPResponse.Status
     /// A stable machine-readable code (`validation_failed`, `not_found`, `invalid_token`, ...).
     var code: String
     var title: String
@@ -20,7 +20,19 @@ struct Problem: HTTPResponseError, Sendable {
     /// request's size; the first hundred show what to fix.
     static let maximumListedErrors = 100
 
-    func response(from request: Request, context: some RequestContext) throws -> Response {
+    package init(
+        status: HTTPResponse.Status, code: String, title: String, detail: String, errors: [FieldError] = [],
+        headers: HTTPFields = [:]
+    ) {
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+    }
+
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         let requestID = (context as? AppRequestContext)?.requestID
         return render(requestID: requestID)
     }

@@ -4,24 +4,28 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import PostgresNIO
 import ServiceLifecycle
 import UnixSignals
 import TimesheetDomain
 import TimesheetStore
 
-/// Composes the deployed service: PostgreSQL pool, AuthKit verifier, domain service and router, run as one
+/// Composes the deployed service: the PostgreSQL store, AuthKit verifier, domain service and router, run as one
 /// service group that shuts down gracefully on SIGTERM and SIGINT.
-struct APIServer {
+package struct APIServer {
     var settings: ServerSettings
     var logger: Logger
+
+    package init(settings: ServerSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
 
     /// The HTTP decoder's default limit on a request's line and headers together.
     static let headLimit = 80 * 1024
 
     /// Runs until a shutdown signal arrives. `extraRoutes` is dev mode's hook; `serve` passes none.
     /// `onReady` is called with the bound port once the server accepts connections.
-    func run(
+    package func run(
         prefetchKeys: Bool = true,
         prepare: @escaping @Sendable (PostgresTimesheetRepository) async throws -> Void = { _ in },
         extraRoutes: @escaping (Router<AppRequestContext>) -> Void = { _ in },
@@ -36,8 +40,8 @@ struct APIServer {
         } catch {
             throw SettingError(setting: "DATABASE_URL", message: error.description)
         }
-        let postgres = PostgresClient(configuration: try database.makeClientConfiguration(), backgroundLogger: logger)
-        let repository = PostgresTimesheetRepository(client: postgres, queryTimeout: database.queryTimeout, logger: logger)
+        let store = try PostgresStore(configuration: database, logger: logger)
+        let repository = store.repository
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         let metrics = ServerMetrics()
         let authenticator = BearerAuthenticator(
@@ -48,7 +52,7 @@ struct APIServer {
             timesheets: TimesheetService(repository: MeasuredRepository(repository, metrics: metrics, poolSize: database.poolSize)),
             authenticator: authenticator,
             readiness: [
-                DatabaseCheck(timeout: database.queryTimeout, ping: repository.ping),
+                DatabaseCheck(timeout: database.queryTimeout, ping: store.ping),
                 SigningKeysCheck(authenticator: authenticator),
             ],
             metrics: metrics,
@@ -84,7 +88,7 @@ struct APIServer {
 
         var configuration = ServiceGroupConfiguration(
             services: [
-                .init(service: postgres),
+                .init(service: store),
                 .init(service: HTTPClientService(client: httpClient)),
                 .init(service: app),
             ],

@@ -5,11 +5,16 @@ import NIOCore
 import TimesheetDomain
 
 /// Reads request bodies: JSON or form-encoded, size-limited while streaming, decoded into domain input.
-struct RequestBodyReader: Sendable {
+package struct RequestBodyReader: Sendable {
     /// The largest body of an ordinary request.
     var limit: Int
     /// The largest body of a batch upload.
     var batchLimit: Int
+
+    package init(limit: Int, batchLimit: Int) {
+        self.limit = limit
+        self.batchLimit = batchLimit
+    }
 
     enum Format {
         case json
@@ -23,7 +28,7 @@ struct RequestBodyReader: Sendable {
     }
 
     /// At most `limit` bytes of the body: refused up front by Content-Length, or as soon as more arrive.
-    func collectBytes(_ request: Request, limit: Int) async throws -> ByteBuffer {
+    package func collectBytes(_ request: Request, limit: Int) async throws -> ByteBuffer {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw Problem.tooLarge(limit: limit)
         }
@@ -134,7 +139,7 @@ struct RequestBodyReader: Sendable {
     }
 
     /// Decodes `application/x-www-form-urlencoded` pairs; `+` is a space.
-    static func formFields(_ buffer: ByteBuffer) throws -> [(name: String, value: String)] {
+    package static func formFields(_ buffer: ByteBuffer) throws -> [(name: String, value: String)] {
         guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
             throw Problem.badRequest(code: "malformed_form", "The form body is not valid UTF-8.")
         }

@@ -1,7 +1,7 @@
 import TimesheetDomain
 
 /// The OAuth scopes (Auth0 permissions) of this API and the domain permissions they grant.
-enum Scopes {
+package enum Scopes {
     static let byPermission: [Permission: String] = [
         .read: "read:timesheets",
         .create: "create:timesheets",
@@ -11,10 +11,10 @@ enum Scopes {
         .batchUpload: "batch:upload",
     ]
 
-    static func scope(for permission: Permission) -> String { byPermission[permission]! }
+    package static func scope(for permission: Permission) -> String { byPermission[permission]! }
 
     /// The scopes of a person working on their own entries: read, create, update and delete.
-    static let ownEntries: [String] = [Permission.read, .create, .update, .delete].map(scope(for:))
+    package static let ownEntries: [String] = [Permission.read, .create, .update, .delete].map(scope(for:))
 
     /// The permissions a token's scopes grant; unknown scopes grant nothing.
     static func permissions(granting scopes: Set<String>) -> Set<Permission> {

@@ -1,0 +1,39 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The PostgreSQL store as a server runs it: the connection pool, the repository on it and a readiness ping, so the
+/// server composes the store without touching the driver.
+///
+/// The store is the pool's ``Service``: run it in the application's service group ahead of anything that queries
+/// through ``repository`` (queries wait until the pool runs, and the group shuts services down in reverse order).
+///
+/// ```swift
+/// let store = try PostgresStore(configuration: try DatabaseConfiguration(url: url), logger: logger)
+/// let group = ServiceGroup(services: [store, app], logger: logger)
+/// ```
+public struct PostgresStore: Service, CustomStringConvertible {
+    /// The system of record for timesheet entries, on this store's pool.
+    public let repository: PostgresTimesheetRepository
+    /// For logs: the service group names its services by their description, so this must never hold a password.
+    public let description: String
+
+    /// Makes the pool (it connects lazily, once ``run()`` is running) and the repository on it.
+    /// - Parameters:
+    ///   - configuration: Where the database is, the pool size and the query timeout.
+    ///   - logger: The pool's background logger and the repository's logger.
+    public init(configuration: DatabaseConfiguration, logger: Logger) throws {
+        self.repository = try PostgresTimesheetRepository(configuration: configuration, logger: logger)
+        self.description = "PostgresStore(\(configuration.redactedDescription))"
+    }
+
+    /// Runs the connection pool until the service group shuts down.
+    public func run() async throws {
+        await repository.client.run()
+    }
+
+    /// Succeeds when the database answers; for readiness checks (bound it with the query timeout).
+    public func ping() async throws {
+        try await repository.ping()
+    }
+}
