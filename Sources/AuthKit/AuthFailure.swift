@@ -81,8 +81,9 @@ public struct AuthFailure: Error, Sendable, Equatable {
         AuthFailure(status: 401, code: "invalid_token", description: description, reason: reason, realm: realm)
     }
 
-    /// 403 `insufficient_scope`.
-    static func insufficientScope(_ scopes: Set<String>, realm: String) -> AuthFailure {
+    /// 403 `insufficient_scope`, naming the scopes a resource needs (also for callers that check scopes themselves,
+    /// so every 403 carries the same challenge).
+    public static func insufficientScope(_ scopes: Set<String>, realm: String) -> AuthFailure {
         AuthFailure(
             status: 403,
             code: "insufficient_scope",

@@ -46,7 +46,8 @@ import TimesheetDomainTesting
             httpClient: HTTPClient.shared, logger: Logger(label: "test"))
         let router = buildRouter(
             RouterDependencies(
-                timesheets: TimesheetService(repository: InMemoryTimesheetRepository()), authenticator: authenticator,
+                timesheets: TimesheetService(repository: InMemoryTimesheetRepository()),
+                identities: BearerIdentityVerifier(authenticator: authenticator, metrics: ServerMetrics()),
                 readiness: [], metrics: ServerMetrics()))
         let served = Set(router.routes.map { "\($0.method.rawValue) \(Self.normalise("\($0.path)".hasPrefix("/") ? "\($0.path)" : "/\($0.path)"))" })
             .subtracting(Self.webRoutes)

@@ -10,11 +10,13 @@ import TimesheetDomainTesting
 
 @testable import TimesheetAPI
 
+/// What the routes do. Most run with fake callers (the authentication seam, ``FakeIdentityVerifier``); those about
+/// tokens and scopes run with real RS256 tokens from a JWKS server.
 @Suite struct TimesheetRouteTests {
     let entry = #"{"date":"2017-05-10","project":"StoreZero","hours":5}"#
 
     @Test func createAsEmployeeReturnsTheEntryWithLocation() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(entry)) { response in
                 #expect(response.status == .created)
                 let json = response.json
@@ -31,7 +33,7 @@ import TimesheetDomainTesting
     }
 
     @Test func formBodiesAreAccepted() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             var headers = api.headers(.employee, json: false)
             headers[.contentType] = "application/x-www-form-urlencoded"
             try await client.execute(
@@ -85,7 +87,7 @@ import TimesheetDomainTesting
     }
 
     @Test func invalidEntriesListEveryProblem() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             let bad = #"{"date":"2017-02-30","project":"","hours":25,"colour":"red"}"#
             try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(bad)) { response in
                 #expect(response.status == .badRequest)
@@ -111,7 +113,7 @@ import TimesheetDomainTesting
     }
 
     @Test func oversizedBodiesAre413() async throws {
-        try await APIHarness.run(bodyLimit: 1_000) { api, client in
+        try await APIHarness.run(callers: .fake, bodyLimit: 1_000) { api, client in
             let notes = String(repeating: "x", count: 2_000)
             let big = #"{"date":"2017-05-10","project":"P","hours":1,"notes":"\#(notes)"}"#
             try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(big)) { response in
@@ -123,7 +125,7 @@ import TimesheetDomainTesting
     }
 
     @Test func ownersSeeOnlyTheirOwnEntries() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             let id = try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(entry)) {
                 try #require($0.json["id"] as? Int)
             }
@@ -152,7 +154,7 @@ import TimesheetDomainTesting
     }
 
     @Test func listFiltersAndPaginates() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             for day in 1...5 {
                 let item = #"{"date":"2017-05-0\#(day)","project":"\#(day % 2 == 0 ? "Even" : "Odd")","hours":1}"#
                 try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(item)) {
@@ -182,7 +184,7 @@ import TimesheetDomainTesting
     }
 
     @Test func onlyPendingEntriesCanBeEditedOrDeleted() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             let id = try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(entry)) {
                 try #require($0.json["id"] as? Int)
             }
@@ -219,7 +221,7 @@ import TimesheetDomainTesting
     }
 
     @Test func theDailyCapIsAConflict() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             let twenty = #"{"date":"2017-05-10","project":"P","hours":20}"#
             try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(twenty)) {
                 #expect($0.status == .created)
@@ -232,7 +234,7 @@ import TimesheetDomainTesting
     }
 
     @Test func longErrorListsAreCutAndCounted() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             let unknown = (0..<150).map { #""x\#($0)":1"# }.joined(separator: ",")
             let text = #"{"date":"2017-05-10","project":"P","hours":5,"# + unknown + "}"
             try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(text)) { response in
@@ -250,7 +252,7 @@ import TimesheetDomainTesting
     }
 
     @Test func uploadsOfMoreThanTheBatchSizeAreRefusedBeforeDecoding() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             let text = "[" + Array(repeating: "{}", count: TimesheetRules.maxBatchSize + 1).joined(separator: ",") + "]"
             try await client.execute(uri: "/timesheets/upload", method: .post, headers: api.headers(.machine), body: body(text)) { response in
                 #expect(response.status == .contentTooLarge)
@@ -272,7 +274,7 @@ import TimesheetDomainTesting
     }
 
     @Test func batchUploadIsAllOrNothing() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             let single = #"{"user_id":"007","date":"2017-05-10T17:40:20.095Z","project":"StoreZero","hours":5}"#
             try await client.execute(uri: "/timesheets/upload", method: .post, headers: api.headers(.machine), body: body(single)) { response in
                 #expect(response.status == .created)
@@ -393,7 +395,7 @@ import TimesheetDomainTesting
     }
 
     @Test func reviewQueueApproveAndReject() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             var ids: [Int] = []
             for role in [Role.employee, .contractor] {
                 ids.append(try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(role), body: body(entry)) {
@@ -431,7 +433,7 @@ import TimesheetDomainTesting
     }
 
     @Test func weeklySummary() async throws {
-        try await APIHarness.run { api, client in
+        try await APIHarness.run(callers: .fake) { api, client in
             for (date, hours) in [("2017-05-08", 2), ("2017-05-10", 3), ("2017-05-15", 4)] {
                 let item = #"{"date":"\#(date)","project":"StoreZero","hours":\#(hours)}"#
                 try await client.execute(uri: "/timesheets", method: .post, headers: api.headers(.employee), body: body(item)) { _ in }

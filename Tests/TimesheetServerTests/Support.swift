@@ -48,14 +48,24 @@ enum Role: String, CaseIterable, Sendable {
     }
 }
 
+/// How a router under test learns who calls it.
+enum Callers: Sendable {
+    /// Real RS256 tokens from a JWKS server on 127.0.0.1, verified by AuthKit: for the tests of authentication.
+    case realTokens
+    /// ``FakeIdentityVerifier``: the role named in the header, no token; for the tests of what routes do.
+    case fake
+}
+
 /// A router under test, its in-memory repository and a real JWKS server on 127.0.0.1 minting real RS256 tokens.
 struct APIHarness: Sendable {
     let issuer: TestTokenIssuer
     let server: JWKSTestServer
     let repository: InMemoryTimesheetRepository
     let metrics: ServerMetrics
+    let callers: Callers
 
     func token(_ role: Role, audience: String = apiAudience, lifetime: Duration = .seconds(3600)) -> String {
+        if callers == .fake { return FakeIdentityVerifier.credential(for: role) }
         var extra: [String: JSONClaimValue] = [
             "scope": .string(role.scopes.joined(separator: " ")),
             "permissions": .array(role.scopes.map(JSONClaimValue.string)),
@@ -81,6 +91,7 @@ struct APIHarness: Sendable {
 
     /// Runs `body` against a fresh router; the JWKS server and HTTP client are stopped afterwards.
     static func run(
+        callers: Callers = .realTokens,
         bodyLimit: Int = 1 << 20,
         configureAuth: @Sendable (inout AuthConfiguration) -> Void = { _ in },
         _ body: @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
@@ -98,12 +109,15 @@ struct APIHarness: Sendable {
                     httpClient: httpClient, logger: logger, metricsFactory: metrics.metricsFactory)
                 let repository = InMemoryTimesheetRepository()
                 var dependencies = RouterDependencies(
-                    timesheets: TimesheetService(repository: repository), authenticator: authenticator,
+                    timesheets: TimesheetService(repository: repository),
+                    identities: callers == .fake
+                        ? FakeIdentityVerifier() : BearerIdentityVerifier(authenticator: authenticator, metrics: metrics),
                     readiness: [SigningKeysCheck(authenticator: authenticator)], metrics: metrics,
                     corsAllowedOrigins: ["http://localhost:4200"])
                 dependencies.bodyLimit = bodyLimit
                 let app = Application(router: buildRouter(dependencies), logger: logger)
-                let harness = APIHarness(issuer: issuer, server: server, repository: repository, metrics: metrics)
+                let harness = APIHarness(
+                    issuer: issuer, server: server, repository: repository, metrics: metrics, callers: callers)
                 try await app.test(.router) { client in try await body(harness, client) }
             } catch {
                 try await httpClient.shutdown()
@@ -111,6 +125,26 @@ struct APIHarness: Sendable {
             }
             try await httpClient.shutdown()
         }
+    }
+}
+
+/// Knows its callers without tokens: `Authorization: Bearer fake:<role>` is that role, with the role's scopes.
+struct FakeIdentityVerifier: IdentityVerifier {
+    var realm: String { "api" }
+
+    static func credential(for role: Role) -> String { "fake:\(role.rawValue)" }
+
+    func identity(of request: Request, context: AppRequestContext) async throws -> Identity {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer fake:"),
+            let role = Role(rawValue: String(header.dropFirst("Bearer fake:".count)))
+        else {
+            throw Problem(
+                status: .unauthorized, code: "missing_token", title: "Unauthorized", detail: "No fake caller named.",
+                headers: [.wwwAuthenticate: #"Bearer realm="api""#])
+        }
+        return Identity(
+            userID: role.subject, subject: role.subject, scopes: Set(role.scopes), clientID: "fake",
+            isMachine: role == .machine, expiresAt: Date(timeIntervalSinceNow: 3600))
     }
 }
 

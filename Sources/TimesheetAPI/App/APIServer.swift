@@ -50,7 +50,7 @@ package struct APIServer {
 
         let dependencies = RouterDependencies(
             timesheets: TimesheetService(repository: MeasuredRepository(repository, metrics: metrics, poolSize: database.poolSize)),
-            authenticator: authenticator,
+            identities: BearerIdentityVerifier(authenticator: authenticator, metrics: metrics),
             readiness: [
                 DatabaseCheck(timeout: database.queryTimeout, ping: store.ping),
                 SigningKeysCheck(authenticator: authenticator),

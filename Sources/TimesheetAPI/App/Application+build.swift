@@ -7,7 +7,8 @@ import TimesheetDomain
 /// What the router is built from; tests build it with any repository.
 struct RouterDependencies<Repository: TimesheetRepository>: Sendable {
     var timesheets: TimesheetService<Repository>
-    var authenticator: BearerAuthenticator
+    /// Who each request speaks for (``BearerIdentityVerifier`` in production).
+    var identities: any IdentityVerifier
     var readiness: [any ReadinessCheck]
     var metrics: ServerMetrics
     var corsAllowedOrigins: [String] = []
@@ -27,18 +28,16 @@ func buildRouter<Repository: TimesheetRepository>(
     router.add(middleware: CORSPolicyMiddleware(allowedOrigins: Set(dependencies.corsAllowedOrigins)))
     router.add(middleware: ErrorMiddleware())
 
-    let authentication = Authentication(authenticator: dependencies.authenticator, metrics: dependencies.metrics)
+    let access = AccessPolicy(verifier: dependencies.identities, metrics: dependencies.metrics)
     let bodies = RequestBodyReader(limit: dependencies.bodyLimit, batchLimit: dependencies.batchBodyLimit)
 
-    SystemController(authentication: authentication, readiness: dependencies.readiness, metrics: dependencies.metrics)
-        .addRoutes(to: router)
-    TimesheetController(
-        timesheets: dependencies.timesheets, authentication: authentication, bodies: bodies,
-        today: { CalendarDay(utcDayOf: Date()) }
-    ).addRoutes(to: router.group("timesheets"))
-    ApprovalController(timesheets: dependencies.timesheets, authentication: authentication, bodies: bodies)
-        .addRoutes(to: router.group("approvals"))
-    MessagesController(authentication: authentication).addRoutes(to: router.group("api"))
+    SystemController(readiness: dependencies.readiness, metrics: dependencies.metrics)
+        .addRoutes(to: router, access: access)
+    TimesheetController(timesheets: dependencies.timesheets, bodies: bodies, today: { CalendarDay(utcDayOf: Date()) })
+        .addRoutes(to: router.group("timesheets"), access: access)
+    ApprovalController(timesheets: dependencies.timesheets, bodies: bodies)
+        .addRoutes(to: router.group("approvals"), access: access)
+    MessagesController().addRoutes(to: router.group("api"), access: access)
     WebClient(configuration: dependencies.webClient).addRoutes(to: router)
     extraRoutes(router)
     return router

@@ -1,4 +1,5 @@
 import AuthKit
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Synchronization
@@ -22,48 +23,47 @@ final class RequestFacts: Sendable {
     }
 }
 
-/// Turns a request's bearer token into a ``Caller`` with the permission a route needs, or into a problem with
-/// AuthKit's RFC 6750 status and `WWW-Authenticate` header.
-struct Authentication: Sendable {
-    let authenticator: BearerAuthenticator
-    let metrics: ServerMetrics
+/// Who a request speaks for: what the API needs of a verified access token.
+struct Identity: Sendable, Equatable {
+    /// The user (the configured user-id claim, or a machine client's `sub`).
+    var userID: String
+    var subject: String
+    var scopes: Set<String>
+    var clientID: String?
+    var isMachine: Bool
+    var expiresAt: Date
 
-    /// - Parameters:
-    ///   - permission: What the route needs; `nil` for "any valid token".
-    func caller(_ request: Request, context: AppRequestContext, needs permission: Permission?) async throws
-        -> (caller: Caller, principal: Principal)
-    {
-        let principal = try await principal(request, context: context, needsScope: permission.map(Scopes.scope(for:)))
-        guard !principal.userID.isEmpty, principal.userID.utf8.count <= TimesheetRules.maxUserIDLength else {
-            // Every owner check hangs on this id: a token that names no usable user is not valid here.
-            context.facts.authFailureReason = "invalid_user_id"
-            metrics.recordAuthFailure(reason: "invalid_user_id")
-            throw Problem(
-                status: .unauthorized, code: "invalid_token", title: "Unauthorized",
-                detail: "The token's user claim is empty or longer than \(TimesheetRules.maxUserIDLength) characters.",
-                headers: [.wwwAuthenticate: #"Bearer realm="\#(authenticator.configuration.realm)", error="invalid_token", error_description="Invalid user claim""#])
-        }
-        context.facts.userID = principal.userID
-        return (Caller(userID: principal.userID, permissions: Scopes.permissions(granting: principal.scopes)), principal)
+    /// The caller the domain sees: the user and the permissions the scopes grant.
+    var caller: Caller {
+        Caller(userID: userID, permissions: Scopes.permissions(granting: scopes))
     }
 }
 
-extension Authentication {
-    /// The verified principal of a request that holds `scope`, or the RFC 6750 problem.
-    ///
-    /// - Parameters:
-    ///   - scope: The scope the route needs; `nil` for "any valid token".
-    func principal(_ request: Request, context: AppRequestContext, needsScope scope: String?) async throws -> Principal {
+/// The seam between the router and token verification: a request's credentials in, an ``Identity`` out.
+///
+/// Failures are thrown as the problem to answer with (401 or 400 with an RFC 6750 challenge; 503 when the signing
+/// keys cannot be loaded). Production verifies bearer tokens with AuthKit (``BearerIdentityVerifier``); router tests
+/// may plug in a verifier that knows its callers without tokens.
+protocol IdentityVerifier: Sendable {
+    /// The `realm` of this verifier's challenges, also used for the 403 of a missing scope.
+    var realm: String { get }
+    func identity(of request: Request, context: AppRequestContext) async throws -> Identity
+}
+
+/// Verifies `Authorization: Bearer` tokens with AuthKit and counts every failure by reason.
+struct BearerIdentityVerifier: IdentityVerifier {
+    let authenticator: BearerAuthenticator
+    let metrics: ServerMetrics
+
+    var realm: String { authenticator.configuration.realm }
+
+    func identity(of request: Request, context: AppRequestContext) async throws -> Identity {
+        let principal: Principal
         do throws(AuthFailure) {
-            let principal = try await authenticator.authenticate(request.headers, query: request.uri.query)
-            if let scope {
-                try authenticator.authorize(principal, .all([scope]))
-            }
-            return principal
+            principal = try await authenticator.authenticate(request.headers, query: request.uri.query)
         } catch let failure {
-            let reason = failure.reason.rawValue
-            context.facts.authFailureReason = reason
-            metrics.recordAuthFailure(reason: reason)
+            context.facts.authFailureReason = failure.reason.rawValue
+            metrics.recordAuthFailure(reason: failure.reason.rawValue)
             if failure.reason == .keysUnavailable {
                 // Our identity provider is unreachable and no keys are cached: our fault, not the token's.
                 var problem = Problem.unavailable("Signing keys cannot be loaded from the identity provider; retry shortly.")
@@ -72,7 +72,73 @@ extension Authentication {
             }
             throw Problem(failure)
         }
+        guard !principal.userID.isEmpty, principal.userID.utf8.count <= TimesheetRules.maxUserIDLength else {
+            // Every owner check hangs on this id: a token that names no usable user is not valid here.
+            context.facts.authFailureReason = "invalid_user_id"
+            metrics.recordAuthFailure(reason: "invalid_user_id")
+            throw Problem(
+                status: .unauthorized, code: "invalid_token", title: "Unauthorized",
+                detail: "The token's user claim is empty or longer than \(TimesheetRules.maxUserIDLength) characters.",
+                headers: [.wwwAuthenticate: #"Bearer realm="\#(realm)", error="invalid_token", error_description="Invalid user claim""#])
+        }
+        return Identity(
+            userID: principal.userID, subject: principal.subject, scopes: principal.scopes, clientID: principal.clientID,
+            isMachine: principal.isMachine, expiresAt: principal.expiresAt)
     }
+}
+
+/// What a group of routes demands: a valid token, perhaps holding one scope. Declared where the routes are
+/// declared (`group.add(middleware: access.requiring(.create))`); handlers then read ``AppRequestContext/caller()``.
+struct RequireAccess: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let verifier: any IdentityVerifier
+    let metrics: ServerMetrics
+    /// `nil`: any valid token.
+    let scope: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let identity = try await verifier.identity(of: request, context: context)
+        if let scope, !identity.scopes.contains(scope) {
+            context.facts.authFailureReason = AuthFailure.Reason.insufficientScope.rawValue
+            metrics.recordAuthFailure(reason: AuthFailure.Reason.insufficientScope.rawValue)
+            throw Problem(AuthFailure.insufficientScope([scope], realm: verifier.realm))
+        }
+        context.identity = identity
+        context.facts.userID = identity.userID
+        return try await next(request, context)
+    }
+}
+
+/// Makes the access middleware of route groups from one verifier.
+struct AccessPolicy: Sendable {
+    let verifier: any IdentityVerifier
+    let metrics: ServerMetrics
+
+    /// A valid token holding the scope of `permission`.
+    func requiring(_ permission: Permission) -> RequireAccess {
+        requiring(scope: Scopes.scope(for: permission))
+    }
+
+    /// A valid token holding `scope` (`nil`: any valid token).
+    func requiring(scope: String?) -> RequireAccess {
+        RequireAccess(verifier: verifier, metrics: metrics, scope: scope)
+    }
+
+    /// Any valid token.
+    var anyValidToken: RequireAccess { requiring(scope: nil) }
+}
+
+extension AppRequestContext {
+    /// The identity ``RequireAccess`` put here. A route without that middleware has none: a programming error,
+    /// answered as 500 rather than serving the route to nobody in particular.
+    func requireIdentity() throws -> Identity {
+        guard let identity else { throw Problem.internalError() }
+        return identity
+    }
+
+    /// The domain's caller for this request (see ``requireIdentity()``).
+    func caller() throws -> Caller { try requireIdentity().caller }
 }
 
 extension Problem {

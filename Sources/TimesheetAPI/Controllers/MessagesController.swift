@@ -7,19 +7,15 @@ package struct MessagesController: Sendable {
     /// The scope `/api/private-scoped` needs, as Auth0's quickstarts name it.
     package static let messagesScope = "read:messages"
 
-    let authentication: Authentication
-
-    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+    func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessPolicy) {
         group.get("public") { _, _ in
             try Response.json(Message("Hello from a public endpoint! You don't need to be authenticated to see this."))
         }
-        group.get("private") { request, context in
-            _ = try await authentication.principal(request, context: context, needsScope: nil)
-            return try Response.json(Message("Hello from a private endpoint! You need to be authenticated to see this."))
+        group.group().add(middleware: access.anyValidToken).get("private") { _, _ in
+            try Response.json(Message("Hello from a private endpoint! You need to be authenticated to see this."))
         }
-        group.get("private-scoped") { request, context in
-            _ = try await authentication.principal(request, context: context, needsScope: Self.messagesScope)
-            return try Response.json(
+        group.group().add(middleware: access.requiring(scope: Self.messagesScope)).get("private-scoped") { _, _ in
+            try Response.json(
                 Message(
                     "Hello from a private endpoint! You need to be authenticated and have a scope of "
                         + "\(Self.messagesScope) to see this."))

@@ -34,14 +34,13 @@ struct SigningKeysCheck: ReadinessCheck {
 
 /// Health, identity, metrics and the API description: the routes that need no permission.
 struct SystemController: Sendable {
-    let authentication: Authentication
     let readiness: [any ReadinessCheck]
     let metrics: ServerMetrics
 
-    func addRoutes(to router: Router<AppRequestContext>) {
+    func addRoutes(to router: Router<AppRequestContext>, access: AccessPolicy) {
         router.get("health/live") { _, _ in try Response.json(["status": "ok"]) }
         router.get("health/ready", use: ready)
-        router.get("me", use: me)
+        router.group().add(middleware: access.anyValidToken).get("me", use: me)
         router.get("metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -108,10 +107,10 @@ struct SystemController: Sendable {
 
     /// GET /me — who the token says the caller is. Any valid token.
     @Sendable func me(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (_, principal) = try await authentication.caller(request, context: context, needs: nil)
+        let identity = try context.requireIdentity()
         return try .json(
             MeResponse(
-                userID: principal.userID, subject: principal.subject, permissions: principal.scopes.sorted(),
-                clientID: principal.clientID, isMachine: principal.isMachine, expiresAt: principal.expiresAt))
+                userID: identity.userID, subject: identity.subject, permissions: identity.scopes.sorted(),
+                clientID: identity.clientID, isMachine: identity.isMachine, expiresAt: identity.expiresAt))
     }
 }

@@ -6,32 +6,37 @@ import TimesheetDomain
 /// `/timesheets`: a caller's own entries, the weekly summary and the machine clients' batch upload.
 struct TimesheetController<Repository: TimesheetRepository>: Sendable {
     let timesheets: TimesheetService<Repository>
-    let authentication: Authentication
     let bodies: RequestBodyReader
     let today: @Sendable () -> CalendarDay
 
-    func addRoutes(to group: RouterGroup<AppRequestContext>) {
-        group.post(use: create)
-        group.get(use: list)
-        group.get("summary", use: summary)
-        group.post("upload", use: upload)
-        group.get(":id", use: show)
-        group.put(":id") { request, context in try await update(request, context, replacing: true) }
-        group.patch(":id") { request, context in try await update(request, context, replacing: false) }
-        group.delete(":id", use: delete)
+    /// Each route with the permission it needs, checked by ``RequireAccess`` before the handler runs.
+    func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessPolicy) {
+        group.group().add(middleware: access.requiring(.create))
+            .post(use: create)
+        group.group().add(middleware: access.requiring(.read))
+            .get(use: list)
+            .get("summary", use: summary)
+            .get(":id", use: show)
+        group.group().add(middleware: access.requiring(.batchUpload))
+            .post("upload", use: upload)
+        group.group().add(middleware: access.requiring(.update))
+            .put(":id") { request, context in try await update(request, context, replacing: true) }
+            .patch(":id") { request, context in try await update(request, context, replacing: false) }
+        group.group().add(middleware: access.requiring(.delete))
+            .delete(":id", use: delete)
     }
 
-    /// POST /timesheets — needs create:timesheets.
+    /// POST /timesheets.
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (caller, _) = try await authentication.caller(request, context: context, needs: .create)
+        let caller = try context.caller()
         let input = try await bodies.entry(request)
         let entry = try await timesheets.create(input, by: caller)
         return try .json(TimesheetResponse(entry), status: .created, headers: [.location: "/timesheets/\(entry.id)"])
     }
 
-    /// GET /timesheets — needs read:timesheets.
+    /// GET /timesheets.
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (caller, _) = try await authentication.caller(request, context: context, needs: .read)
+        let caller = try context.caller()
         let query = try request.queryParameters()
         let filter = TimesheetFilter.parse(
             from: query["from"], to: query["to"], project: query["project"], status: query["status"])
@@ -40,39 +45,39 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
         return try .json(PageResponse(try await timesheets.list(validFilter, page: validPage, for: caller)))
     }
 
-    /// GET /timesheets/summary — needs read:timesheets.
+    /// GET /timesheets/summary.
     @Sendable func summary(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (caller, _) = try await authentication.caller(request, context: context, needs: .read)
+        let caller = try context.caller()
         let query = try request.queryParameters()
         let range = try SummaryRange.parse(from: query["from"], to: query["to"], today: today()).get()
         let weeks = try await timesheets.weeklySummary(range, for: caller)
         return try .json(SummaryResponse(range: range, weeks: weeks))
     }
 
-    /// GET /timesheets/{id} — needs read:timesheets; another user's entry is 404.
+    /// GET /timesheets/{id}; another user's entry is 404.
     @Sendable func show(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (caller, _) = try await authentication.caller(request, context: context, needs: .read)
+        let caller = try context.caller()
         return try .json(TimesheetResponse(try await timesheets.entry(try context.timesheetID(), for: caller)))
     }
 
-    /// PUT or PATCH /timesheets/{id} — needs update:timesheets.
+    /// PUT or PATCH /timesheets/{id}.
     func update(_ request: Request, _ context: AppRequestContext, replacing: Bool) async throws -> Response {
-        let (caller, _) = try await authentication.caller(request, context: context, needs: .update)
+        let caller = try context.caller()
         let id = try context.timesheetID()
         let input = try await bodies.entry(request)
         return try .json(TimesheetResponse(try await timesheets.update(id, with: input, replacing: replacing, by: caller)))
     }
 
-    /// DELETE /timesheets/{id} — needs delete:timesheets.
+    /// DELETE /timesheets/{id}.
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (caller, _) = try await authentication.caller(request, context: context, needs: .delete)
+        let caller = try context.caller()
         try await timesheets.delete(try context.timesheetID(), by: caller)
         return Response(status: .noContent)
     }
 
-    /// POST /timesheets/upload — needs batch:upload. One entry object or an array; all or nothing.
+    /// POST /timesheets/upload: one entry object or an array; all or nothing.
     @Sendable func upload(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (caller, _) = try await authentication.caller(request, context: context, needs: .batchUpload)
+        let caller = try context.caller()
         let inputs = try await bodies.batch(request)
         let entries = try await timesheets.createBatch(inputs, by: caller)
         return try .json(BatchResponse(items: entries.map(TimesheetResponse.init)), status: .created)
@@ -98,18 +103,18 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
 /// `/approvals`: the review queue for callers with approve:timesheets.
 struct ApprovalController<Repository: TimesheetRepository>: Sendable {
     let timesheets: TimesheetService<Repository>
-    let authentication: Authentication
     let bodies: RequestBodyReader
 
-    func addRoutes(to group: RouterGroup<AppRequestContext>) {
-        group.get(use: pending)
-        group.put(":id", use: approve)
-        group.post(":id/reject", use: reject)
+    func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessPolicy) {
+        group.add(middleware: access.requiring(.approve))
+            .get(use: pending)
+            .put(":id", use: approve)
+            .post(":id/reject", use: reject)
     }
 
     /// GET /approvals — pending entries of all users, oldest first.
     @Sendable func pending(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (caller, _) = try await authentication.caller(request, context: context, needs: .approve)
+        let caller = try context.caller()
         let query = try request.queryParameters()
         let page = try PageRequest.parse(limit: query["limit"], cursor: query["cursor"], order: .oldestFirst).get()
         return try .json(PageResponse(try await timesheets.pendingReview(page: page, for: caller)))
@@ -117,13 +122,13 @@ struct ApprovalController<Repository: TimesheetRepository>: Sendable {
 
     /// PUT /approvals/{id} — approve (the reference's route); idempotent.
     @Sendable func approve(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (caller, _) = try await authentication.caller(request, context: context, needs: .approve)
+        let caller = try context.caller()
         return try .json(TimesheetResponse(try await timesheets.approve(try context.timesheetID(), by: caller)))
     }
 
     /// POST /approvals/{id}/reject — reject with an optional `reason`.
     @Sendable func reject(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (caller, _) = try await authentication.caller(request, context: context, needs: .approve)
+        let caller = try context.caller()
         let id = try context.timesheetID()
         let fields = try await bodies.fields(request, allowed: ["reason"])
         let reason = try TimesheetRules.validateRejectionReason(fields["reason"]).get()

@@ -9,6 +9,8 @@ package struct AppRequestContext: RequestContext {
     var requestID: String
     /// What authentication learned, read back by the request log line.
     let facts = RequestFacts()
+    /// Who the request speaks for, set by ``RequireAccess`` on the routes that need a token.
+    var identity: Identity?
 
     package init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
