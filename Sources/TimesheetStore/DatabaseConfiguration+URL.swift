@@ -67,6 +67,7 @@ private struct URLFields {
     var tls = TLSMode.prefer
     var trustRootsFile: String?
     var poolSize = 20
+    var poolPerEventLoop = true
     var queryTimeout = Duration.seconds(5)
     var connectTimeout = Duration.seconds(10)
     var applicationName = "timesheets"
@@ -142,6 +143,9 @@ private struct URLFields {
                 throw ParseError("\(key) '\(value)' is not a whole number from 1 to 1000")
             }
             poolSize = size
+        case "pool_per_event_loop":
+            guard let flag = Bool(value) else { throw ParseError("pool_per_event_loop '\(value)' is not true or false") }
+            poolPerEventLoop = flag
         case "query_timeout", "statement_timeout":
             guard let duration = DatabaseConfiguration.duration(value), duration > .zero else {
                 throw ParseError("\(key) '\(value)' is not a duration such as 5s, 500ms or 5")
@@ -166,7 +170,7 @@ private struct URLFields {
             database = value
         default:
             throw ParseError(
-                "unknown parameter '\(key)'; known: sslmode, sslrootcert, pool_size, max_connections, "
+                "unknown parameter '\(key)'; known: sslmode, sslrootcert, pool_size, max_connections, pool_per_event_loop, "
                     + "query_timeout, connect_timeout, application_name, host, port, user, password, dbname")
         }
     }
@@ -195,7 +199,7 @@ private struct URLFields {
         let user = username.flatMap { $0.isEmpty ? nil : $0 } ?? "postgres"
         return DatabaseConfiguration(
             endpoint: endpoint, username: user, password: password, database: database ?? user, tls: tls,
-            trustRootsFile: trustRootsFile, poolSize: poolSize, queryTimeout: queryTimeout,
+            trustRootsFile: trustRootsFile, poolSize: poolSize, poolPerEventLoop: poolPerEventLoop, queryTimeout: queryTimeout,
             connectTimeout: connectTimeout, applicationName: applicationName)
     }
 

@@ -42,6 +42,8 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     public var trustRootsFile: String?
     /// The most connections the pool opens.
     public var poolSize: Int
+    /// One pool per event loop, `poolSize` shared out among them (see ``PostgresPools``); `false` is one pool.
+    public var poolPerEventLoop: Bool
     /// The longest one store operation may take, including waiting for a connection; also the server-side
     /// `statement_timeout`.
     public var queryTimeout: Duration
@@ -50,7 +52,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
 
     public init(
         endpoint: Endpoint, username: String, password: String? = nil, database: String, tls: TLSMode = .prefer,
-        trustRootsFile: String? = nil, poolSize: Int = 20, queryTimeout: Duration = .seconds(5),
+        trustRootsFile: String? = nil, poolSize: Int = 20, poolPerEventLoop: Bool = true, queryTimeout: Duration = .seconds(5),
         connectTimeout: Duration = .seconds(10), applicationName: String = "timesheets"
     ) {
         self.endpoint = endpoint
@@ -60,6 +62,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         self.tls = tls
         self.trustRootsFile = trustRootsFile
         self.poolSize = poolSize
+        self.poolPerEventLoop = poolPerEventLoop
         self.queryTimeout = queryTimeout
         self.connectTimeout = connectTimeout
         self.applicationName = applicationName

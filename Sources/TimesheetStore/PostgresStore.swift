@@ -29,7 +29,7 @@ public struct PostgresStore: Service, CustomStringConvertible {
 
     /// Runs the connection pool until the service group shuts down.
     public func run() async throws {
-        await repository.client.run()
+        await repository.pools.run()
     }
 
     /// Succeeds when the database answers; for readiness checks (bound it with the query timeout).

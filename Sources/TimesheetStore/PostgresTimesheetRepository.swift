@@ -13,25 +13,33 @@ import TimesheetDomain
 /// rules see the entry as it is. Every operation finishes within `queryTimeout` or throws
 /// ``StoreError/unavailable(_:underlying:)``.
 ///
-/// The client must be running (`client.run()` in the service group) for queries to work.
+/// The pools must be running (``PostgresPools/run()`` in the service group) for queries to work.
 public struct PostgresTimesheetRepository: TimesheetRepository {
-    public let client: PostgresClient
+    public let pools: PostgresPools
     public let queryTimeout: Duration
     private let logger: Logger
+
+    /// The pool of the event loop this call runs on (see ``PostgresPools``).
+    private var client: PostgresClient { pools.current }
 
     /// - Parameters:
     ///   - client: A running connection pool, e.g. from ``makeClient(_:backgroundLogger:)``.
     ///   - queryTimeout: The longest any one call may take, waiting for a connection included.
     public init(client: PostgresClient, queryTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "TimesheetStore")) {
-        self.client = client
+        self.init(pools: PostgresPools(single: client), queryTimeout: queryTimeout, logger: logger)
+    }
+
+    public init(pools: PostgresPools, queryTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "TimesheetStore")) {
+        self.pools = pools
         self.queryTimeout = queryTimeout
         self.logger = logger
     }
 
-    /// A repository on a pool made from `configuration`; run ``client`` before use.
+    /// A repository on pools made from `configuration` (one per event loop unless `pool_per_event_loop=false`);
+    /// run ``pools`` before use.
     public init(configuration: DatabaseConfiguration, logger: Logger = Logger(label: "TimesheetStore")) throws {
         self.init(
-            client: try Self.makeClient(configuration, backgroundLogger: logger),
+            pools: try PostgresPools(configuration: configuration, logger: logger),
             queryTimeout: configuration.queryTimeout, logger: logger)
     }
 

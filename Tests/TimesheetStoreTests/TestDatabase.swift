@@ -108,16 +108,16 @@ func makeTemporaryDirectory(prefix: String) throws -> String {
     return path
 }
 
-/// Runs `body` with a repository on a running pool for `configuration`.
+/// Runs `body` with a repository on running pools for `configuration`, as the server makes them (one pool per event
+/// loop unless the configuration says otherwise).
 func withRepository<Result: Sendable>(
     _ configuration: DatabaseConfiguration, _ body: (PostgresTimesheetRepository) async throws -> Result
 ) async throws -> Result {
-    let client = try PostgresTimesheetRepository.makeClient(configuration, backgroundLogger: testLogger)
+    let repository = try PostgresTimesheetRepository(configuration: configuration, logger: testLogger)
     return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
-        group.addTask { await client.run() }
+        group.addTask { await repository.pools.run() }
         defer { group.cancelAll() }
-        return try await body(
-            PostgresTimesheetRepository(client: client, queryTimeout: configuration.queryTimeout, logger: testLogger))
+        return try await body(repository)
     }
 }
 

@@ -1,0 +1,51 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import Testing
+import TimesheetDomain
+import TimesheetStore
+
+/// One pool per event loop: a caller on a loop borrows connections that live on that same loop.
+@Suite struct PostgresPoolsTests {
+    static let database = SuiteDatabase("pools")
+
+    @Test func eachLoopBorrowsConnectionsOfItsOwnLoop() async throws {
+        var configuration = try await Self.database.get()
+        configuration.poolSize = 4
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let pools = try PostgresPools(configuration: configuration, group: group, logger: testLogger)
+        #expect(pools.clients.count == 2)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await pools.run() }
+            defer { tasks.cancelAll() }
+            for loop in group.makeIterator() {
+                // What a request running on this loop gets.
+                let client = try await loop.submit { pools.current }.get()
+                let connectionLoop = try await client.withConnection { connection in connection.eventLoop }
+                #expect(connectionLoop === loop)
+            }
+            // Off the loops (a tool, a test) the first pool serves.
+            #expect(pools.current === pools.clients[0])
+        }
+        try await group.shutdownGracefully()
+    }
+
+    @Test func onePoolWhenAskedAndTheRepositoryWorksEitherWay() async throws {
+        var configuration = try await Self.database.get()
+        configuration.poolPerEventLoop = false
+        let single = try PostgresPools(configuration: configuration, logger: testLogger)
+        #expect(single.clients.count == 1)
+        #expect(try DatabaseConfiguration(url: "postgres://u@h/db?pool_per_event_loop=false").poolPerEventLoop == false)
+        #expect(try DatabaseConfiguration(url: "postgres://u@h/db").poolPerEventLoop)
+        #expect(throws: DatabaseConfiguration.ParseError.self) {
+            try DatabaseConfiguration(url: "postgres://u@h/db?pool_per_event_loop=maybe")
+        }
+        try await withRepository(configuration) { repository in
+            let stored = try await repository.insert(
+                [NewTimesheet(userID: "single-pool", date: CalendarDay(daysSinceEpoch: 17_000), project: "P", hours: Hours(hundredths: 100))],
+                at: Date())
+            #expect(try await repository.entry(stored[0].id)?.userID == "single-pool")
+        }
+    }
+}
