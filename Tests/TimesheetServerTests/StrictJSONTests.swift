@@ -44,6 +44,21 @@ import TimesheetDomainTesting
         }
     }
 
+    @Test func valuesNestedInsideFieldsAreBounded() {
+        let limit = StrictJSON.maximumNestedValues
+        // Inside one field: `limit` values pass (validation then reports the field), one more is refused whole.
+        let atLimit = #"{"hours":["# + Array(repeating: "1", count: limit - 1).joined(separator: ",") + "]}"
+        #expect(StrictJSON.firstViolation(in: Array(atLimit.utf8)) == nil)
+        let over = #"{"hours":["# + Array(repeating: "1", count: limit + 1).joined(separator: ",") + "]}"
+        #expect(StrictJSON.firstViolation(in: Array(over.utf8)) == .tooManyNestedValues)
+        let arrays = #"[{"hours":["# + Array(repeating: "[]", count: limit + 1).joined(separator: ",") + "]}]"
+        #expect(StrictJSON.firstViolation(in: Array(arrays.utf8)) == .tooManyNestedValues)
+        // The structure itself never counts: a batch's entries, and the fields of each entry.
+        let batch = "[" + Array(repeating: #"{"user_id":"u","date":"2017-05-10","project":"P","hours":1,"notes":null}"#, count: 5_000)
+            .joined(separator: ",") + "]"
+        #expect(StrictJSON.firstViolation(in: Array(batch.utf8), maximumElements: 10_000) == nil)
+    }
+
     @Test func theCountStopsAtTheFirstElementTooMany() {
         // The rest, however long or broken, is never read.
         let json = "[{},{},{}," + String(repeating: "x", count: 100_000)

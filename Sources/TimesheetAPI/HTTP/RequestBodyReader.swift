@@ -125,6 +125,11 @@ package struct RequestBodyReader: Sendable {
                 code: "duplicate_key", "The field '\(key.prefix(40))' appears twice in one object; send each field once.")
         case .tooManyElements:
             throw Problem.tooManyEntries(limit: maximumElements)
+        case .tooManyNestedValues:
+            throw Problem.badRequest(
+                code: "nested_values",
+                "The body holds more than \(StrictJSON.maximumNestedValues) values nested inside fields; every field is "
+                    + "a string, a number or null.")
         }
         do {
             return try JSONDecoder().decode(type, from: data)

@@ -3,18 +3,24 @@ import Foundation
 /// Checks what `JSONDecoder` lets through before a body is decoded: bytes that are not UTF-8, nesting deeper than
 /// any valid request needs, an object that names one key twice (which value would win is a parser's choice, so a
 /// request that relies on it is refused rather than guessed at), and a top-level array with more elements than the
-/// caller allows (counted here, so 10 MiB of `{}` is refused before a single element is decoded).
+/// caller allows (counted here, so 10 MiB of `{}` is refused before a single element is decoded), and more than a few
+/// values nested inside field values: no valid body has any (every field is a string, a number or null), and 10 MiB
+/// of `[[],[],...]` in one field made `JSONDecoder` hold 4.5 million arrays (343 MiB of memory) only to refuse them.
 ///
 /// Only the structure is checked here; syntax errors are left to the decoder, which reports them as malformed JSON.
 enum StrictJSON {
     /// Deeper than any valid body (an array of entry objects is two levels).
     static let maximumDepth = 32
+    /// Values inside field values allowed before the body is refused whole; below it, each such field still gets
+    /// its own `invalid_type` error from validation.
+    static let maximumNestedValues = 1_000
 
     enum Violation: Equatable {
         case invalidUTF8
         case tooDeep
         case duplicateKey(String)
         case tooManyElements
+        case tooManyNestedValues
     }
 
     /// The first violation in `bytes`, or `nil` when there is none (or the JSON is malformed in another way).
@@ -25,6 +31,10 @@ enum StrictJSON {
         guard String(validating: bytes, as: UTF8.self) != nil else { return .invalidUTF8 }
         // Keys seen so far in each open object; arrays hold `nil`.
         var open: [Set<String>?] = []
+        // Whether each open container is part of a body's structure: the top-level value, and an object that is an
+        // element of a top-level array (an entry of a batch). Anything inside other containers is a nested value.
+        var structural: [Bool] = []
+        var nested = 0
         // Elements of the top-level array seen so far, and whether the next value begins one (after `[` or `,`).
         var elements = 0
         var awaitingElement = false
@@ -37,16 +47,29 @@ enum StrictJSON {
             }
             switch bytes[index] {
             case UInt8(ascii: "{"), UInt8(ascii: "["):
-                open.append(bytes[index] == UInt8(ascii: "{") ? [] : nil)
+                let isObject = bytes[index] == UInt8(ascii: "{")
+                let isStructure = open.isEmpty || (open.count == 1 && open[0] == nil && isObject)
+                if !isStructure {
+                    nested += 1
+                    if nested > maximumNestedValues { return .tooManyNestedValues }
+                }
+                open.append(isObject ? [] : nil)
+                structural.append(isStructure)
                 if open.count > maximumDepth { return .tooDeep }
                 if open.count == 1, open[0] == nil { awaitingElement = true }
                 index += 1
             case UInt8(ascii: ","):
                 if open.count == 1, open[0] == nil { awaitingElement = true }
+                // One more element of a container inside a field value.
+                if structural.last == false {
+                    nested += 1
+                    if nested > maximumNestedValues { return .tooManyNestedValues }
+                }
                 index += 1
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
                 guard !open.isEmpty else { return nil }
                 open.removeLast()
+                structural.removeLast()
                 index += 1
             case UInt8(ascii: "\""):
                 guard let end = endOfString(bytes, openingQuote: index) else { return nil }
