@@ -7,12 +7,36 @@
 -- Why: the check used to take an advisory lock per user-day, sum the day, then insert, in an explicit transaction
 -- (four round trips per entry). Now an entry is one INSERT: the trigger's upsert locks the day's row, so concurrent
 -- writers to one day queue there, and the CHECK refuses the one that would pass 24 hours.
+-- Writers wait until this migration commits: an entry committed between the backfill below and the trigger's
+-- creation would never be counted (the previous release may still be serving while migrations run).
+LOCK TABLE timesheets IN SHARE ROW EXCLUSIVE MODE;
+
+-- A day already above 24 hours (written around the old checks by hand) would make the backfill fail on the CHECK
+-- with no word of which day; name them instead.
+DO $$
+DECLARE
+    over text;
+BEGIN
+    SELECT string_agg(format('%s on %s (%s h)', user_id, work_date, total), ', ')
+    INTO over
+    FROM (SELECT user_id, work_date, sum(hours) AS total FROM timesheets WHERE status <> 'rejected'
+          GROUP BY user_id, work_date HAVING sum(hours) > 24 ORDER BY user_id, work_date LIMIT 10) AS days;
+    IF over IS NOT NULL THEN
+        RAISE EXCEPTION 'user-days above 24 hours: %', over
+            USING HINT = 'Reject or shorten those entries, then run the migration again.';
+    END IF;
+END
+$$;
+
 CREATE TABLE timesheet_day_totals (
     user_id   text NOT NULL,
     work_date date NOT NULL,
     hours     numeric(6, 2) NOT NULL,
     PRIMARY KEY (user_id, work_date),
-    CONSTRAINT timesheet_day_totals_daily_limit CHECK (hours >= 0 AND hours <= 24)
+    -- The rule itself; the store turns this constraint's refusal into the domain's conflict.
+    CONSTRAINT timesheet_day_totals_daily_limit CHECK (hours <= 24),
+    -- A total below zero would mean the totals drifted from the entries: a bug, never a client's mistake.
+    CONSTRAINT timesheet_day_totals_non_negative CHECK (hours >= 0)
 );
 
 COMMENT ON TABLE timesheet_day_totals IS
@@ -50,3 +74,15 @@ $$;
 CREATE TRIGGER timesheets_day_totals
     AFTER INSERT OR UPDATE OR DELETE ON timesheets
     FOR EACH ROW EXECUTE FUNCTION timesheets_track_day_totals();
+
+-- Row triggers do not see TRUNCATE: emptying the entries empties the totals.
+CREATE FUNCTION timesheets_truncate_day_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE timesheet_day_totals;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER timesheets_day_totals_truncate
+    AFTER TRUNCATE ON timesheets
+    FOR EACH STATEMENT EXECUTE FUNCTION timesheets_truncate_day_totals();

@@ -279,10 +279,19 @@ final class KeySetManager: Sendable {
         else {
             throw FetchError(description: "the discovered jwks_uri '\(jwksURI)' is not an https URL (http is allowed for loopback only)")
         }
-        guard keysHost.lowercased() == URL(string: configuration.issuer)?.host?.lowercased() else {
-            throw FetchError(description: "the discovered jwks_uri '\(jwksURI)' is not on the issuer's host; set AUTH_JWKS_URL to use it")
+        guard let issuerURL = URL(string: configuration.issuer), Self.origin(of: keysURL) == Self.origin(of: issuerURL) else {
+            throw FetchError(
+                description: "the discovered jwks_uri '\(jwksURI)' is not on the issuer's origin (scheme, host and port); "
+                    + "set AUTH_JWKS_URL to use it")
         }
         return jwksURI
+    }
+
+    /// Scheme, lower-cased host and port (the scheme's default when absent).
+    static func origin(of url: URL) -> String {
+        let scheme = url.scheme?.lowercased() ?? ""
+        let port = url.port ?? (scheme == "https" ? 443 : scheme == "http" ? 80 : -1)
+        return "\(scheme)://\(url.host?.lowercased() ?? ""):\(port)"
     }
 
     private func get(_ url: String, deadline: NIODeadline) async throws -> (Int, ByteBuffer, String?) {

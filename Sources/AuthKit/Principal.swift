@@ -38,15 +38,20 @@ public struct Principal: Sendable, Hashable {
     /// claim is missing from a user's token or malformed in any token.
     ///
     /// A machine token never carries user claims (Auth0's client-credentials tokens hold no email, for instance), so
-    /// when it lacks the user-id claim its id is its `sub`, the client's own identity.
+    /// when it lacks the user-id claim its id is its `sub`, the client's own identity. That fallback asks for more than
+    /// the `isMachine` markers: `gty` `client-credentials`, or a `sub` that is exactly the token's own client id with
+    /// `@clients` (Auth0's form), so a user whose `sub` merely ends in `@clients` cannot take a machine client's id.
     init?(claims: JSONMembers, userIDClaim: String, scopeClaims: [String], expiresAt: Date) {
         guard let subject = claims["sub"]?.stringValue else { return nil }
         let isMachine = Self.isMachineToken(claims: claims, subject: subject)
+        let clientID = claims["azp"]?.stringValue ?? claims["client_id"]?.stringValue
+        let identifiesAsClient =
+            claims["gty"]?.stringValue == "client-credentials" || (clientID.map { subject == $0 + "@clients" } ?? false)
         let userID: String
         switch claims[userIDClaim] {
         case .string(let value): userID = value
         case .number(let value) where value == value.rounded() && abs(value) < 1e15: userID = String(Int64(value))
-        case nil where isMachine: userID = subject
+        case nil where identifiesAsClient: userID = subject
         default: return nil
         }
         var scopes = Set<String>(minimumCapacity: 16)
@@ -59,7 +64,6 @@ public struct Principal: Sendable, Hashable {
             default: break
             }
         }
-        let clientID = claims["azp"]?.stringValue ?? claims["client_id"]?.stringValue
         self.subject = subject
         self.userID = userID
         self.scopes = scopes

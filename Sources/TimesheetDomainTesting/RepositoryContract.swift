@@ -314,15 +314,25 @@ public enum RepositoryContract {
     static func parallelInsertsRespectLimit(_ repository: any TimesheetRepository) async throws {
         let rita = user("rita")
         // 20 requests of 5 hours each: at most 4 fit in 24 hours.
-        let outcomes = await withTaskGroup(of: Bool.self) { group in
+        // Each request is stored or refused by the daily limit; anything else (a timeout, a driver error) is a failure.
+        let outcomes = await withTaskGroup(of: String.self) { group in
             for _ in 0..<20 {
                 group.addTask {
-                    (try? await repository.insert([entry(rita, "2017-05-10", hundredths: 500)], at: now)) != nil
+                    do {
+                        _ = try await repository.insert([entry(rita, "2017-05-10", hundredths: 500)], at: now)
+                        return "stored"
+                    } catch TimesheetError.conflict(let conflict) where conflict.code == .dailyLimitExceeded {
+                        return "refused"
+                    } catch {
+                        return "failed: \(error)"
+                    }
                 }
             }
-            return await group.reduce(into: [Bool]()) { $0.append($1) }
+            return await group.reduce(into: [String]()) { $0.append($1) }
         }
-        try expect(outcomes.filter { $0 }.count == 4, "exactly four 5-hour entries fit: \(outcomes.filter { $0 }.count)")
+        let failures = outcomes.filter { $0.hasPrefix("failed") }
+        try expect(failures.isEmpty, "only the daily limit may refuse: \(failures)")
+        try expect(outcomes.filter { $0 == "stored" }.count == 4, "exactly four 5-hour entries fit: \(outcomes)")
         let stored = try await all(repository, of: rita)
         try expect(stored.reduce(0) { $0 + $1.hours.hundredths } == 2_000, "20 hours stored")
     }

@@ -25,28 +25,36 @@ public struct PostgresPools: Sendable {
         self.byLoop = byLoop
     }
 
-    /// A pool per loop of `group`, sharing `configuration.poolSize` connections out (at least one each).
+    /// A pool per loop of `group`, sharing exactly `configuration.poolSize` connections out (the first loops get
+    /// the remainder). With fewer connections than loops, or `poolPerEventLoop` off, one pool on the whole group.
     public init(
         configuration: DatabaseConfiguration, group: MultiThreadedEventLoopGroup = .singleton, logger: Logger
     ) throws {
         var clientConfiguration = try configuration.makeClientConfiguration()
-        guard configuration.poolPerEventLoop else {
+        let loops = Array(group.makeIterator())
+        guard configuration.poolPerEventLoop, configuration.poolSize >= loops.count else {
             self.init(single: PostgresClient(configuration: clientConfiguration, eventLoopGroup: group, backgroundLogger: logger))
             return
         }
-        let loops = Array(group.makeIterator())
-        let perLoop = max(1, (configuration.poolSize + loops.count - 1) / loops.count)
-        clientConfiguration.options.maximumConnections = perLoop
-        clientConfiguration.options.minimumConnections = min(clientConfiguration.options.minimumConnections, perLoop)
+        let minimum = clientConfiguration.options.minimumConnections
         var clients: [PostgresClient] = []
         var byLoop: [ObjectIdentifier: PostgresClient] = [:]
-        for loop in loops {
+        for (index, loop) in loops.enumerated() {
+            let share = Self.share(of: configuration.poolSize, among: loops.count, at: index)
+            clientConfiguration.options.maximumConnections = share
+            clientConfiguration.options.minimumConnections = min(minimum, share)
             // A client given one loop opens every connection on it.
             let client = PostgresClient(configuration: clientConfiguration, eventLoopGroup: loop, backgroundLogger: logger)
             clients.append(client)
             byLoop[ObjectIdentifier(loop)] = client
         }
         self.init(clients: clients, byLoop: byLoop)
+    }
+
+    /// The connections of pool `index` when `total` are shared among `count` pools: equal shares, the remainder to
+    /// the first pools, so the shares add up to `total`.
+    static func share(of total: Int, among count: Int, at index: Int) -> Int {
+        total / count + (index < total % count ? 1 : 0)
     }
 
     /// The pool of the event loop the caller runs on; off the loops (tests, tools), the first pool.

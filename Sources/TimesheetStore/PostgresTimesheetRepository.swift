@@ -386,7 +386,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     ///
     /// When `explain` finds the entries fit after all (another writer made room in between), or PostgreSQL broke a
     /// deadlock (two edits moving hours between the same two days in opposite directions), the write runs again, at
-    /// most three times in all and always within the one deadline.
+    /// most three times in all and always within the one deadline; after that the answer is "busy, retry" (503).
     private func performRespectingDailyLimit<Result: Sendable>(
         explain: @escaping @Sendable () async throws -> TimesheetError?,
         _ operation: @escaping @Sendable () async throws -> Result
@@ -396,18 +396,17 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
             while true {
                 do {
                     return try await operation()
-                } catch let error as PSQLError where attempt < 3 && Self.isRetryable(error) {
+                } catch let error as PSQLError where Self.isRetryable(error) {
                     if Self.isDailyLimitRefusal(error), let refusal = try await explain() { throw refusal }
+                    guard attempt < 3 else { throw StoreError.unavailable(.contended, underlying: error) }
                     attempt += 1
-                } catch let error as PSQLError where Self.isDailyLimitRefusal(error) {
-                    if let refusal = try await explain() { throw refusal }
-                    throw error
                 }
             }
         }
     }
 
-    /// The CHECK of migration 0002 refused a user-day above 24 hours.
+    /// The daily-limit CHECK of migration 0002 refused a user-day above 24 hours (not its non-negative CHECK, which
+    /// would mean the totals drifted: a bug, reported as such).
     static func isDailyLimitRefusal(_ error: PSQLError) -> Bool {
         error.code == .server && error.serverInfo?[.sqlState] == "23514"
             && error.serverInfo?[.constraintName] == "timesheet_day_totals_daily_limit"

@@ -18,6 +18,8 @@ public enum StoreError: Error, CustomStringConvertible {
         case timedOut = "timed out"
         /// The server is starting up, shutting down or out of connections.
         case notReady = "not ready"
+        /// Concurrent writes to the same days kept colliding (deadlocks broken by PostgreSQL) past the retries.
+        case contended = "busy"
     }
 
     /// A message safe to show anywhere: it never contains SQL or server text.

@@ -218,14 +218,21 @@ struct ClaimsTests {
             #expect(byGrant.isMachine)
             #expect(byGrant.userID == "batch-client@clients")
             #expect(byGrant.scopes == ["batch:upload"])
-            let bySubject = try await auth.verify(token: h.token(["sub": "abc123@clients"]))
+            // Auth0's form without gty: the sub is the token's own client id with @clients.
+            let bySubject = try await auth.verify(token: h.token(["sub": "abc123@clients", "azp": "abc123"]))
             #expect(bySubject.userID == "abc123@clients")
+            // A user token whose sub merely ends in @clients (another client's id) gets no fallback.
+            let lookalike = await failure { () async throws(AuthFailure) in
+                try await auth.verify(token: h.token(["sub": "batch-client@clients", "azp": "test-client"]))
+            }
+            #expect(lookalike?.wwwAuthenticate == Fixture.invalidToken("Missing 'https://api.exampleco.com/email' claim"))
             // A machine token that does carry the claim is identified by it.
-            let withClaim = try await auth.verify(token: h.token(["sub": "svc@clients", claim: "robot@example.com"]))
+            let withClaim = try await auth.verify(
+                token: h.token(["sub": "svc@clients", "azp": "svc", claim: "robot@example.com"]))
             #expect(withClaim.userID == "robot@example.com")
             // A malformed claim is still refused, machine or not.
             let malformed = await failure { () async throws(AuthFailure) in
-                try await auth.verify(token: h.token(["sub": "svc@clients", claim: ["a", "b"]]))
+                try await auth.verify(token: h.token(["sub": "svc@clients", "azp": "svc", claim: ["a", "b"]]))
             }
             #expect(malformed?.wwwAuthenticate == Fixture.invalidToken("Invalid 'https://api.exampleco.com/email' claim"))
             // A user's token (no machine marker) without the claim is still 401.

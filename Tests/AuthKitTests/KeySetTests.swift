@@ -206,6 +206,19 @@ struct KeySetTests {
         }
     }
 
+    @Test("Keys at another origin, even a working JWKS on the same host, are never fetched")
+    func keysAtAnotherOriginAreNeverFetched() async throws {
+        let elsewhere = try TestTokenIssuer(keyID: "elsewhere")
+        try await JWKSTestServer.withRunning(elsewhere) { other in
+            try await withHarness { h in
+                h.server.setDiscoveryOverrides(["jwks_uri": .string(other.jwksURL.absoluteString)])
+                await #expect(throws: (any Error).self) { try await h.auth.prefetchKeys() }
+                #expect(other.jwksRequestCount == 0, "the other port's JWKS was fetched")
+                #expect(h.auth.keysStatus.lastError?.contains("origin") == true)
+            }
+        }
+    }
+
     @Test("A loopback jwks_uri over http on the issuer's host is accepted")
     func loopbackDiscoveryIsAccepted() async throws {
         try await withHarness { h in

@@ -136,6 +136,36 @@ import TimesheetDomainTesting
         #expect(settings.databaseURL == minimal["DATABASE_URL"])
     }
 
+    /// A flag speaks for every name of its setting: it wins over an inherited alias instead of conflicting with it.
+    @Test func aFlagWinsOverEveryNameOfItsSetting() async throws {
+        var options = try SettingsOptions.parse([
+            "--auth-issuer", "https://flag.example.com/", "--auth-audience", "flag-api", "--auth-algorithms", "ES256",
+        ])
+        options.envFile = "/nonexistent/.env"
+        let environment = minimal.merging([
+            "ISSUER_BASE_URL": "https://env.example.com", "AUTH0_DOMAIN": "other.example.com", "AUDIENCE": "env-api",
+            "TOKEN_SIGNING_ALG": "RS256",
+        ]) { $1 }
+        let settings = try ServerSettings.load(from: try await options.configReader(environment: environment))
+        #expect(settings.auth.issuer == "https://flag.example.com/")
+        #expect(settings.auth.audiences == ["flag-api"])
+        #expect(settings.auth.algorithms == ["ES256"])
+    }
+
+    @Test func spellingsAgreeRegardlessOfHostCaseAndListOrder() throws {
+        let settings = try load(minimal.merging([
+            "ISSUER_BASE_URL": "https://TENANT.Auth0.com", "AUTH_AUDIENCE": "a,b", "AUDIENCE": "b, a",
+        ]) { $1 })
+        #expect(settings.auth.issuer == "https://tenant.auth0.com/")
+        #expect(settings.auth.audiences == ["a", "b"])
+        do {
+            _ = try load(minimal.merging(["ISSUER_BASE_URL": "https://tenant.auth0.com/other"]) { $1 })
+            Issue.record("a different path was taken for the same issuer")
+        } catch {
+            #expect(error.setting == "AUTH_ISSUER")
+        }
+    }
+
     @Test func envFilesAreRead() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("test-\(UUID().uuidString).env")
         try "AUTH_AUDIENCE=from-file\nLOG_LEVEL=debug\n".write(to: file, atomically: true, encoding: .utf8)

@@ -4,7 +4,7 @@ import NIOPosix
 import PostgresNIO
 import Testing
 import TimesheetDomain
-import TimesheetStore
+@testable import TimesheetStore
 
 /// One pool per event loop: a caller on a loop borrows connections that live on that same loop.
 @Suite struct PostgresPoolsTests {
@@ -31,11 +31,25 @@ import TimesheetStore
         try await group.shutdownGracefully()
     }
 
+    @Test func sharesAddUpToThePoolSize() {
+        for total in [2, 3, 7, 20, 21] {
+            for count in 1...4 where count <= total {
+                let shares = (0..<count).map { PostgresPools.share(of: total, among: count, at: $0) }
+                #expect(shares.reduce(0, +) == total)
+                #expect(shares.max()! - shares.min()! <= 1)
+            }
+        }
+    }
+
     @Test func onePoolWhenAskedAndTheRepositoryWorksEitherWay() async throws {
         var configuration = try await Self.database.get()
         configuration.poolPerEventLoop = false
         let single = try PostgresPools(configuration: configuration, logger: testLogger)
         #expect(single.clients.count == 1)
+        // Fewer connections than loops: one pool too.
+        var tiny = try await Self.database.get()
+        tiny.poolSize = 1
+        #expect(try PostgresPools(configuration: tiny, group: MultiThreadedEventLoopGroup.singleton, logger: testLogger).clients.count == 1)
         #expect(try DatabaseConfiguration(url: "postgres://u@h/db?pool_per_event_loop=false").poolPerEventLoop == false)
         #expect(try DatabaseConfiguration(url: "postgres://u@h/db").poolPerEventLoop)
         #expect(throws: DatabaseConfiguration.ParseError.self) {

@@ -42,7 +42,11 @@ package struct APIServer {
         }
         let store = try PostgresStore(configuration: database, logger: logger)
         let repository = store.repository
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        // Discovery and JWKS answers are trusted only from the issuer's own origin (AuthKit checks the discovered URL);
+        // a redirect could send the fetch elsewhere after that check, so none is followed.
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.redirectConfiguration = .disallow
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         let metrics = ServerMetrics()
         let authenticator = BearerAuthenticator(
             configuration: settings.auth, httpClient: httpClient, logger: logger,

@@ -5,17 +5,17 @@ import Foundation
 /// A setting that users may spell several ways: our name, the reference sample's (`AUTH0_DOMAIN`) and those of
 /// Auth0's current Node middleware (`ISSUER_BASE_URL`). One value may come from any of them; two names with
 /// different values stop start-up, because silently preferring one would hide a mistake in a deployment.
-struct AliasedSetting: Sendable {
-    struct Spelling: Sendable {
+package struct AliasedSetting: Sendable {
+    package struct Spelling: Sendable {
         /// The configuration key (`auth.issuer` is `AUTH_ISSUER` in the environment).
-        var key: String
+        package var key: String
         /// The environment name, for messages.
         var name: String
         /// Turns this spelling's text into the setting's canonical text (`tenant.auth0.com` into an issuer URL).
         var canonical: @Sendable (String) -> String = { $0 }
     }
 
-    var spellings: [Spelling]
+    package var spellings: [Spelling]
     /// Whether two spellings' canonical values agree.
     var agree: @Sendable (String, String) -> Bool = { $0 == $1 }
 
@@ -49,20 +49,36 @@ extension AliasedSetting {
             .init(key: "auth0.domain", name: "AUTH0_DOMAIN", canonical: { $0.contains("://") ? $0 : "https://\($0)/" }),
             .init(key: "issuerBaseUrl", name: "ISSUER_BASE_URL", canonical: auth0Issuer),
         ],
-        agree: { $0.trimmingSuffix("/") == $1.trimmingSuffix("/") })
+        agree: { comparableIssuer($0) == comparableIssuer($1) })
 
     /// `AUTH_AUDIENCE`, `AUTH0_AUDIENCE` and `AUDIENCE`: comma-separated identifiers.
-    static let audience = AliasedSetting(spellings: [
-        .init(key: "auth.audience", name: "AUTH_AUDIENCE", canonical: canonicalList),
-        .init(key: "auth0.audience", name: "AUTH0_AUDIENCE", canonical: canonicalList),
-        .init(key: "audience", name: "AUDIENCE", canonical: canonicalList),
-    ])
+    static let audience = AliasedSetting(
+        spellings: [
+            .init(key: "auth.audience", name: "AUTH_AUDIENCE", canonical: canonicalList),
+            .init(key: "auth0.audience", name: "AUTH0_AUDIENCE", canonical: canonicalList),
+            .init(key: "audience", name: "AUDIENCE", canonical: canonicalList),
+        ],
+        agree: { Set($0.split(separator: ",")) == Set($1.split(separator: ",")) })
 
     /// `AUTH_ALGORITHMS` and `TOKEN_SIGNING_ALG`.
-    static let algorithms = AliasedSetting(spellings: [
-        .init(key: "auth.algorithms", name: "AUTH_ALGORITHMS", canonical: { canonicalList($0.uppercased()) }),
-        .init(key: "tokenSigningAlg", name: "TOKEN_SIGNING_ALG", canonical: { canonicalList($0.uppercased()) }),
-    ])
+    static let algorithms = AliasedSetting(
+        spellings: [
+            .init(key: "auth.algorithms", name: "AUTH_ALGORITHMS", canonical: { canonicalList($0.uppercased()) }),
+            .init(key: "tokenSigningAlg", name: "TOKEN_SIGNING_ALG", canonical: { canonicalList($0.uppercased()) }),
+        ],
+        agree: { Set($0.split(separator: ",")) == Set($1.split(separator: ",")) })
+
+    /// Every setting with several names, for the flags (a flag speaks for all of its setting's names).
+    package static let all = [issuer, audience, algorithms]
+
+    /// An issuer as two spellings of it are compared: scheme and host in lower case, no trailing slash.
+    static func comparableIssuer(_ text: String) -> String {
+        guard let url = URL(string: text), let scheme = url.scheme, let host = url.host else {
+            return String(text.trimmingSuffix("/"))
+        }
+        let port = url.port.map { ":\($0)" } ?? ""
+        return "\(scheme.lowercased())://\(host.lowercased())\(port)\(url.path.trimmingSuffix("/"))"
+    }
 
     /// A base URL with no path names Auth0's issuer `https://TENANT/`: express-oauth2-jwt-bearer's users write
     /// `ISSUER_BASE_URL=https://TENANT` and the middleware finds the issuer through discovery.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Configuration
 import Foundation
 import SystemPackage
+import TimesheetAPI
 
 /// The settings flags shared by `serve` and `dev`. Each has an environment variable of the same name in
 /// SCREAMING_SNAKE_CASE (`--auth-issuer` is `AUTH_ISSUER`); flags win over the environment, which wins over `.env`.
@@ -56,6 +57,12 @@ struct SettingsOptions: ParsableArguments {
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case (let key, let value?) in flags { values[key] = ConfigValue(.string(value), isSecret: false) }
+        // A flag wins over the environment under every name of its setting: `--auth-issuer` with an inherited
+        // ISSUER_BASE_URL is the flag's issuer, not a conflict between two names.
+        for setting in AliasedSetting.all {
+            guard let primary = setting.spellings.first, let value = values[AbsoluteConfigKey(ConfigKey(primary.key))] else { continue }
+            for alias in setting.spellings.dropFirst() { values[AbsoluteConfigKey(ConfigKey(alias.key))] = value }
+        }
         var providers: [any ConfigProvider] = [
             InMemoryProvider(name: "flags", values: values),
             EnvironmentVariablesProvider(environmentVariables: environment),
