@@ -264,6 +264,8 @@ class IdentityProvider:
         self.jwks_requests = 0
         # Members that replace those of the discovery document (a misconfigured or hostile provider).
         self.discovery_overrides = {}
+        # More public JWKs served next to the RSA key (EC and OKP keys, say).
+        self.extra_jwks = []
         self.release = threading.Event()
         provider = self
 
@@ -293,7 +295,7 @@ class IdentityProvider:
                         self.end_headers()
                         self.wfile.write(raw)
                         return
-                    body = {"keys": [provider.signer.public_jwk()]}
+                    body = {"keys": [provider.signer.public_jwk(), *provider.extra_jwks]}
                 else:
                     self.send_response(404)
                     self.end_headers()

@@ -128,6 +128,25 @@ def test_a_discovery_document_that_is_not_the_issuers_own_is_refused(database, o
     assert "issuer" in text or "jwks_uri" in text, text
 
 
+def test_keys_on_another_origin_are_never_fetched(database):
+    """A discovery document pointing at a working JWKS on another port of the same host: refused, never fetched."""
+    identity = stack.IdentityProvider()
+    elsewhere = stack.IdentityProvider()
+    identity.discovery_overrides = {"jwks_uri": elsewhere.issuer + ".well-known/jwks.json"}
+    process, url, _ = start_serve(database.url, identity, {"AUTH_ISSUER": identity.issuer, "AUTH_AUDIENCE": stack.AUDIENCE},
+                                  wait_ready=False)
+    try:
+        assert requests.get(url + "/health/ready", timeout=10).status_code == 503
+        token = elsewhere.signer.token("employee", iss=identity.issuer)
+        reply = requests.get(url + "/timesheets", headers={"authorization": f"Bearer {token}"}, timeout=10)
+        assert reply.status_code == 503
+        assert elsewhere.jwks_requests == 0, "keys were fetched from another origin"
+    finally:
+        stop(process)
+        identity.close()
+        elsewhere.close()
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "::"])
 def test_dev_mode_listens_on_loopback_only(host):
     data = tempfile.mkdtemp(prefix="timesheets-dev-host-")
@@ -136,3 +155,41 @@ def test_dev_mode_listens_on_loopback_only(host):
     assert result.returncode == 2
     assert "dev mode listens on loopback only" in result.stderr
     assert "--unsafe-allow-remote-dev-login" in result.stderr
+
+
+def test_es384_es512_and_eddsa_tokens_signed_by_pyjwt_are_served(database):
+    """AuthKit's EC and EdDSA verification against an independent implementation: PyJWT signs, AuthKit verifies."""
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+
+    identity = stack.IdentityProvider()
+    keys = {
+        "ES384": (ec.generate_private_key(ec.SECP384R1()), ECAlgorithm),
+        "ES512": (ec.generate_private_key(ec.SECP521R1()), ECAlgorithm),
+        "EdDSA": (ed25519.Ed25519PrivateKey.generate(), OKPAlgorithm),
+    }
+    for algorithm, (key, family) in keys.items():
+        jwk = json.loads(family.to_jwk(key.public_key()))
+        jwk.update({"kid": f"pyjwt-{algorithm.lower()}", "use": "sig", "alg": algorithm})
+        identity.extra_jwks.append(jwk)
+    server = start_serve(database.url, identity, {
+        "AUTH_ISSUER": identity.issuer, "AUTH_AUDIENCE": stack.AUDIENCE, "AUTH_ALGORITHMS": "RS256,ES384,ES512,EdDSA"})
+    try:
+        for algorithm, (key, _) in keys.items():
+            token = identity.signer.sign(identity.signer.claims("employee"), headers={"kid": f"pyjwt-{algorithm.lower()}"},
+                                         key=key, algorithm=algorithm)
+            reply = server.api.call("GET", "/me", token)
+            assert reply.status_code == 200, (algorithm, reply.text)
+            assert reply.json()["subject"] == stack.SUBJECTS["employee"]
+            # The same token with its payload changed: the signature no longer holds.
+            header, payload, signature = token.split(".")
+            forged = identity.signer.sign(identity.signer.claims("manager"), headers={"kid": f"pyjwt-{algorithm.lower()}"},
+                                          key=key, algorithm=algorithm).split(".")[1]
+            tampered = server.api.call("GET", "/me", ".".join([header, forged, signature]))
+            assert tampered.status_code == 401, (algorithm, tampered.text)
+            assert "Invalid signature" in tampered.headers["www-authenticate"]
+    finally:
+        server.stop()
+        identity.close()
