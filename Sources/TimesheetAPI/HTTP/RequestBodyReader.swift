@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import PercentEncoding
 import TimesheetDomain
 
 /// Reads request bodies: JSON or form-encoded, size-limited while streaming, decoded into domain input.
@@ -138,7 +139,8 @@ package struct RequestBodyReader: Sendable {
         }
     }
 
-    /// Decodes `application/x-www-form-urlencoded` pairs; `+` is a space.
+    /// Decodes `application/x-www-form-urlencoded` pairs; `+` is a space, and escapes must spell UTF-8, as in a
+    /// query string (``PercentDecoding``).
     package static func formFields(_ buffer: ByteBuffer) throws -> [(name: String, value: String)] {
         guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
             throw Problem.badRequest(code: "malformed_form", "The form body is not valid UTF-8.")
@@ -150,7 +152,7 @@ package struct RequestBodyReader: Sendable {
         for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ part: Substring) throws -> String {
-                guard let value = part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                guard let value = PercentDecoding.decode(part, plus: .space) else {
                     throw Problem.badRequest(code: "malformed_form", "The form body has an invalid percent-encoding.")
                 }
                 return value
