@@ -2,9 +2,12 @@ import Foundation
 import Testing
 import TimesheetDomain
 
-@Suite struct InputValidationTests {
+@testable import TimesheetAPI
+
+/// Entry bodies as clients send them, read under the wire names and validated by the domain: what a client is told.
+@Suite struct EntryBodyTests {
     func decode(_ json: String) throws -> TimesheetInput {
-        try JSONDecoder().decode(TimesheetInput.self, from: Data(json.utf8))
+        try JSONDecoder().decode(EntryBody.self, from: Data(json.utf8)).input
     }
 
     func errors(_ result: Result<some Any, TimesheetError>) -> [FieldError] {
@@ -101,9 +104,9 @@ import TimesheetDomain
     }
 
     @Test func formBodiesAreAllText() throws {
-        let input = TimesheetInput(form: [("date", "2017-05-10"), ("project", "P"), ("hours", "2.5"), ("colour", "red")])
+        let input = EntryBody(form: [("date", "2017-05-10"), ("project", "P"), ("hours", "2.5"), ("colour", "red")]).input
         #expect(errors(TimesheetRules.validateNew(input, owner: "u")).map(\.code) == [.unknownField])
-        let clean = TimesheetInput(form: [("date", "2017-05-10"), ("project", "P"), ("hours", "2.5")])
+        let clean = EntryBody(form: [("date", "2017-05-10"), ("project", "P"), ("hours", "2.5")]).input
         #expect(try TimesheetRules.validateNew(clean, owner: "u").get().hours == Hours(hundredths: 250))
     }
 
@@ -123,16 +126,12 @@ import TimesheetDomain
         #expect(owner.map(\.code) == [.notAllowed])
     }
 
-    @Test func rejectionReason() throws {
-        #expect(try TimesheetRules.validateRejectionReason(nil).get() == nil)
-        #expect(try TimesheetRules.validateRejectionReason(.string("Wrong project")).get() == "Wrong project")
-        #expect(errors(TimesheetRules.validateRejectionReason(.string(String(repeating: "r", count: 1_001)))).map(\.code) == [.tooLong])
-        #expect(errors(TimesheetRules.validateRejectionReason(.number("1"))).map(\.code) == [.invalidType])
-    }
-
-    @Test func batchItemErrorsNameTheirIndex() {
-        let error = FieldError(field: "hours", code: .required, message: "m")
-        #expect(error.inItem(3).field == "[3].hours")
-        #expect(FieldError(field: "", code: .required, message: "m").inItem(0).field == "[0]")
+    @Test func unknownFieldsComeFirstInNameOrder() throws {
+        let found = errors(TimesheetRules.validateNew(try decode(#"{"zeta":1,"date":"x","alpha":2,"project":"P","hours":1}"#), owner: "u"))
+        #expect(found.map(\.field) == ["alpha", "zeta", "date"])
+        // A domain property name is not a wire name: it is reported as the client sent it.
+        let camel = errors(TimesheetRules.validateNew(try decode(#"{"userID":"v","date":"2017-05-10","project":"P","hours":1}"#), owner: nil))
+        #expect(camel.map(\.field) == ["userID", "user_id"])
+        #expect(camel.map(\.code) == [.unknownField, .required])
     }
 }

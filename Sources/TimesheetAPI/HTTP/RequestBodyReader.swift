@@ -60,9 +60,9 @@ package struct RequestBodyReader: Sendable {
         let (format, buffer) = try await collect(request, limit: limit)
         switch format {
         case .form:
-            return TimesheetInput(form: try Self.formFields(buffer))
+            return EntryBody(form: try Self.formFields(buffer)).input
         case .json:
-            return try Self.decodeJSON(TimesheetInput.self, from: buffer, expecting: "a JSON object")
+            return try Self.decodeJSON(EntryBody.self, from: buffer, expecting: "a JSON object").input
         }
     }
 
@@ -71,15 +71,18 @@ package struct RequestBodyReader: Sendable {
         let (format, buffer) = try await collect(request, limit: batchLimit)
         switch format {
         case .form:
-            return [TimesheetInput(form: try Self.formFields(buffer))]
+            return [EntryBody(form: try Self.formFields(buffer)).input]
         case .json:
             let firstByte = buffer.readableBytesView.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
             if firstByte == UInt8(ascii: "[") {
                 return try Self.decodeJSON(
-                    [TimesheetInput].self, from: buffer, expecting: "an array of entry objects",
-                    maximumElements: TimesheetRules.maxBatchSize)
+                    [EntryBody].self, from: buffer, expecting: "an array of entry objects",
+                    maximumElements: TimesheetRules.maxBatchSize
+                ).map(\.input)
             }
-            return [try Self.decodeJSON(TimesheetInput.self, from: buffer, expecting: "an entry object or an array of them")]
+            return [
+                try Self.decodeJSON(EntryBody.self, from: buffer, expecting: "an entry object or an array of them").input
+            ]
         }
     }
 
@@ -98,7 +101,8 @@ package struct RequestBodyReader: Sendable {
             for (name, value) in try Self.formFields(buffer) { values[name] = .string(value) }
         case .json:
             if buffer.readableBytes == 0 { return [:] }
-            values = try Self.decodeJSON([String: InputValue].self, from: buffer, expecting: "a JSON object")
+            values = try Self.decodeJSON([String: JSONValue].self, from: buffer, expecting: "a JSON object")
+                .mapValues(\.value)
         }
         let unknown = values.keys.filter { !allowed.contains($0) }.sorted()
         if !unknown.isEmpty {
