@@ -2,7 +2,8 @@
 /// strings and form bodies (where `+` is a space), `DATABASE_URL`, and a bearer token passed in a query.
 ///
 /// Strict: an escape that is not `%` and two hex digits is refused, and so are decoded bytes that are not UTF-8
-/// (Foundation's `removingPercentEncoding` turns some of those into U+FFFD instead). It works on the UTF-8 bytes in
+/// (Foundation's `removingPercentEncoding`, which form bodies, `DATABASE_URL` and AuthKit used before, turns some of
+/// those, such as a lone `%A9`, into U+FFFD instead). It works on the UTF-8 bytes in
 /// one pass and returns text without escapes unchanged, without copying: the query string of every request goes
 /// through it.
 ///

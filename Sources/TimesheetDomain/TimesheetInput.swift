@@ -3,7 +3,7 @@ import Foundation
 /// A raw value as a client sent it, before validation.
 public enum InputValue: Hashable, Sendable {
     case string(String)
-    /// A JSON number, kept as its decimal text so no precision is lost before validation.
+    /// A number, kept as its decimal text so no precision is lost before validation.
     case number(String)
     case bool(Bool)
     case null

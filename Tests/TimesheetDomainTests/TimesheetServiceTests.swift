@@ -369,6 +369,10 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
                 guard words.first == "import", words.count >= 2 else { continue }
                 #expect(["Foundation", "FoundationEssentials"].contains(String(words[1])), "\(file) imports \(words[1])")
             }
+            // Wire formats are the API's: no JSON decoding and no snake_case field names here.
+            let code = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("//") }
+            #expect(!code.contains { $0.contains("Decodable") || $0.contains("Codable") }, "\(file) decodes")
+            #expect(!code.contains { $0.contains("\"user_id\"") }, "\(file) names a wire field")
         }
     }
 }

@@ -59,7 +59,7 @@ import TimesheetStore
         ("postgres://u@h/d?colour=blue", "unknown parameter 'colour'"),
         ("postgres://u@h1,h2/d", "several hosts"),
         ("postgres://u:p%zz@h/d", "password"),
-        ("postgres://u:p%FFx@h/d", "password"),
+        ("postgres://u:p%A9@h/d", "password"),  // not UTF-8 (Foundation made it U+FFFD)
         ("postgres://u@[::1/d", "IPv6"),
         ("postgres://u@/d?host=/tmp&sslmode=require", "Unix socket"),
         ("postgres://u@h/d?sslmode=disable&sslmode=require", "twice"),
