@@ -33,6 +33,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
     ],
     targets: [
+        // Percent-decoding, the one rule the API (query strings, form bodies), the store (DATABASE_URL) and AuthKit
+        // (a token in a query) share. The standard library only, so that depending on it costs nothing.
+        .target(
+            name: "PercentEncoding",
+            swiftSettings: swiftSettings
+        ),
         // The pure centre: value types, validation, use cases, the repository seam. Foundation only.
         .target(
             name: "TimesheetDomain",
@@ -49,6 +55,7 @@ let package = Package(
             name: "TimesheetStore",
             dependencies: [
                 "TimesheetDomain",
+                "PercentEncoding",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,6 +69,7 @@ let package = Package(
         .target(
             name: "AuthKit",
             dependencies: [
+                "PercentEncoding",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),  // RSA verification without jwt-kit's generic path
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -97,6 +105,7 @@ let package = Package(
                 "TimesheetDomain",
                 "TimesheetStore",
                 "AuthKit",
+                "PercentEncoding",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -175,6 +184,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/StoreBench",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PercentEncodingTests",
+            dependencies: ["PercentEncoding"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

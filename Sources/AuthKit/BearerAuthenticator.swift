@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Logging
 import Metrics
+import PercentEncoding
 
 /// Turns a request's bearer credentials into a verified ``Principal``, or into an RFC 6750 ``AuthFailure``.
 ///
@@ -177,7 +178,7 @@ public final class BearerAuthenticator: Sendable {
         if configuration.allowQueryToken, let query {
             for pair in query.split(separator: "&") where pair.hasPrefix("access_token=") {
                 let raw = pair.dropFirst("access_token=".count)
-                guard let token = String(raw).removingPercentEncoding, Self.isB64Token(token) else {
+                guard let token = PercentDecoding.decode(raw), Self.isB64Token(token) else {
                     throw .invalidRequest(AuthFailureDescription.malformedToken, .malformedHeader, realm: realm)
                 }
                 candidates.append(token)

@@ -11,30 +11,29 @@ public struct PageRequest: Hashable, Sendable {
         self.cursor = cursor
     }
 
-    /// Validates `limit` (1...500, default 50) and `cursor` (a token from an earlier page of the same list).
-    public static func parse(limit: String?, cursor: String?, order: TimesheetOrder) -> Result<PageRequest, TimesheetError> {
-        var errors: [FieldError] = []
-        var request = PageRequest()
-        if let limit {
-            if let value = Int(limit), (1...maxLimit).contains(value) {
-                request.limit = value
-            } else {
-                errors.append(
-                    FieldError(
-                        field: "limit", code: .outOfRange, message: "Use a whole number from 1 to \(maxLimit)."))
+    /// Validates `limit` (a whole number from 1 to 500; 50 when absent) for a page that starts after `cursor`.
+    ///
+    /// The cursor arrives as a position: reading it from whatever a client holds (and refusing what it cannot read)
+    /// is the caller's job.
+    public static func validate(limit: InputField, after cursor: TimesheetCursor? = nil)
+        -> Result<PageRequest, TimesheetError>
+    {
+        var request = PageRequest(cursor: cursor)
+        guard let value = limit.value else { return .success(request) }
+        switch value {
+        case .string(let text), .number(let text):
+            if let number = Int(text), (1...maxLimit).contains(number) {
+                request.limit = number
+                return .success(request)
             }
+        case .bool, .null, .unsupported:
+            break
         }
-        if let cursor {
-            if let value = TimesheetCursor(token: cursor, order: order) {
-                request.cursor = value
-            } else {
-                errors.append(
-                    FieldError(
-                        field: "cursor", code: .invalidCursor,
-                        message: "Pass back the next_cursor of an earlier page of this list unchanged."))
-            }
-        }
-        return errors.isEmpty ? .success(request) : .failure(.validationFailed(errors))
+        return .failure(
+            .validationFailed([
+                FieldError(
+                    field: limit.name, code: .outOfRange, message: "Use a whole number from 1 to \(maxLimit).")
+            ]))
     }
 }
 
@@ -52,37 +51,40 @@ public struct TimesheetFilter: Hashable, Sendable {
         self.status = status
     }
 
-    /// Validates query parameters `from`, `to` (days, `from <= to`), `project` and `status`.
-    public static func parse(from: String?, to: String?, project: String?, status: String?)
+    /// Validates the filters together: `from` and `to` are days with `from <= to`, `project` a project name and
+    /// `status` one of ``TimesheetStatus``; an absent field does not filter.
+    public static func validate(from: InputField, to: InputField, project: InputField, status: InputField)
         -> Result<TimesheetFilter, TimesheetError>
     {
         var errors: [FieldError] = []
         var filter = TimesheetFilter()
-        let range = parseRange(from: from, to: to, errors: &errors)
+        let range = validateRange(from: from, to: to, errors: &errors)
         filter.from = range.from
         filter.to = range.to
-        if let project {
-            filter.project = TimesheetRules.collect(
-                TimesheetRules.validateProject(.string(project)), into: &errors)
+        if project.value != nil {
+            filter.project = TimesheetRules.collect(TimesheetRules.validateProject(project), into: &errors)
         }
-        if let status {
-            if let value = TimesheetStatus(rawValue: status) {
-                filter.status = value
+        if let value = status.value {
+            if case .string(let text) = value, let known = TimesheetStatus(rawValue: text) {
+                filter.status = known
             } else {
                 errors.append(
                     FieldError(
-                        field: "status", code: .invalidValue,
+                        field: status.name, code: .invalidValue,
                         message: "Use one of " + TimesheetStatus.allCases.map(\.rawValue).joined(separator: ", ") + "."))
             }
         }
         return errors.isEmpty ? .success(filter) : .failure(.validationFailed(errors))
     }
 
-    static func parseRange(from: String?, to: String?, errors: inout [FieldError]) -> (from: CalendarDay?, to: CalendarDay?) {
-        let start = from.flatMap { TimesheetRules.collect(TimesheetRules.validateDate(.string($0), field: "from"), into: &errors) }
-        let end = to.flatMap { TimesheetRules.collect(TimesheetRules.validateDate(.string($0), field: "to"), into: &errors) }
+    static func validateRange(from: InputField, to: InputField, errors: inout [FieldError])
+        -> (from: CalendarDay?, to: CalendarDay?)
+    {
+        let start = from.value == nil ? nil : TimesheetRules.collect(TimesheetRules.validateDate(from), into: &errors)
+        let end = to.value == nil ? nil : TimesheetRules.collect(TimesheetRules.validateDate(to), into: &errors)
         if let start, let end, start > end {
-            errors.append(FieldError(field: "to", code: .outOfRange, message: "to must not be before from."))
+            errors.append(
+                FieldError(field: to.name, code: .outOfRange, message: "\(to.name) must not be before \(from.name)."))
         }
         return (start, end)
     }
@@ -105,19 +107,25 @@ public struct SummaryRange: Hashable, Sendable {
 
     /// Validates `from` and `to`. Without `to`, the range ends `today`; without `from`, it starts on the Monday
     /// twelve weeks before. At most 366 days.
-    public static func parse(from: String?, to: String?, today: CalendarDay) -> Result<SummaryRange, TimesheetError> {
+    public static func validate(from: InputField, to: InputField, today: CalendarDay)
+        -> Result<SummaryRange, TimesheetError>
+    {
         var errors: [FieldError] = []
-        let range = TimesheetFilter.parseRange(from: from, to: to, errors: &errors)
+        let range = TimesheetFilter.validateRange(from: from, to: to, errors: &errors)
         guard errors.isEmpty else { return .failure(.validationFailed(errors)) }
         let end = range.to ?? today
         let start = range.from ?? end.startOfISOWeek.adding(days: -7 * (defaultWeeks - 1))
         if start > end {
-            return .failure(.validationFailed([FieldError(field: "from", code: .outOfRange, message: "from must not be after to.")]))
+            return .failure(
+                .validationFailed([
+                    FieldError(field: from.name, code: .outOfRange, message: "\(from.name) must not be after \(to.name).")
+                ]))
         }
         if end.daysSinceEpoch - start.daysSinceEpoch >= maxDays {
-            return .failure(.validationFailed([
-                FieldError(field: "to", code: .outOfRange, message: "A summary covers at most \(maxDays) days.")
-            ]))
+            return .failure(
+                .validationFailed([
+                    FieldError(field: to.name, code: .outOfRange, message: "A summary covers at most \(maxDays) days.")
+                ]))
         }
         return .success(SummaryRange(from: start, to: end))
     }

@@ -18,7 +18,7 @@ public struct TimesheetID: Hashable, Comparable, Sendable, CustomStringConvertib
 }
 
 /// Where an entry is in review.
-public enum TimesheetStatus: String, Sendable, CaseIterable, Codable {
+public enum TimesheetStatus: String, Sendable, CaseIterable {
     case pending
     case approved
     case rejected

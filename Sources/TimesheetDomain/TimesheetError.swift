@@ -1,6 +1,7 @@
 /// One problem with one input field, reported with every other problem at once.
 public struct FieldError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The field as the client named it (`hours`, `user_id`), prefixed by the item for batches (`[3].hours`).
+    /// The field as the client named it (the ``InputField/name`` it arrived with, such as `hours` or `user_id`),
+    /// prefixed by the item for batches (`[3].hours`).
     public var field: String
     /// A stable machine-readable code such as `required` or `out_of_range`.
     public var code: Code

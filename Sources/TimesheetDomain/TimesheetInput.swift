@@ -3,7 +3,7 @@ import Foundation
 /// A raw value as a client sent it, before validation.
 public enum InputValue: Hashable, Sendable {
     case string(String)
-    /// A JSON number, kept as its decimal text so no precision is lost before validation.
+    /// A number, kept as its decimal text so no precision is lost before validation.
     case number(String)
     case bool(Bool)
     case null
@@ -21,96 +21,59 @@ public enum InputValue: Hashable, Sendable {
     }
 }
 
-extension InputValue: Decodable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let text = try? container.decode(String.self) {
-            self = .string(text)
-        } else if let bool = try? container.decode(Bool.self) {
-            self = .bool(bool)
-        } else if let number = try? container.decode(Decimal.self), number.isFinite {
-            self = .number(number.description)
-        } else {
-            self = .unsupported
-        }
+/// One field as a client sent it: the name the client gave it and its raw value (`nil` when it was absent).
+///
+/// The domain has no wire names of its own. It reports every problem with a field under the name the field
+/// arrived with, and a message that mentions another field uses that field's name too, so errors read in the
+/// client's own terms (`user_id` over HTTP, `[3].user_id` in item 3 of a batch).
+public struct InputField: Hashable, Sendable {
+    /// The name the client used, such as `user_id` or `from`.
+    public var name: String
+    public var value: InputValue?
+
+    public init(_ name: String, _ value: InputValue?) {
+        self.name = name
+        self.value = value
     }
 }
 
-/// A timesheet entry as a client sent it: the JSON body of create, update and batch upload, or a form body.
+/// A timesheet entry as a client sent it (the body of create, update and batch upload), before validation.
 ///
-/// Decoding never fails on the fields' contents: wrong types and unknown fields are kept as problems, so
-/// validation can report every problem at once.
+/// Reading a body never fails on the fields' contents: wrong types are kept as values and checked here, and problems
+/// the reader found on its own (a field it does not know) travel in ``readingErrors``, so validation can report
+/// every problem at once.
 public struct TimesheetInput: Hashable, Sendable {
-    public var userID: InputValue?
-    public var date: InputValue?
-    public var project: InputValue?
-    public var hours: InputValue?
-    public var notes: InputValue?
-    /// Field names the API does not know, reported as `unknown_field` to catch typos.
-    public var unknownFields: [String]
+    public var userID: InputField
+    public var date: InputField
+    public var project: InputField
+    public var hours: InputField
+    public var notes: InputField
+    /// Problems the reader found before validation, in the client's terms (such as an `unknown_field`); reported
+    /// first, with validation's own.
+    public var readingErrors: [FieldError]
 
+    /// An input whose fields carry the names the client used for them.
     public init(
-        userID: InputValue? = nil, date: InputValue? = nil, project: InputValue? = nil, hours: InputValue? = nil,
-        notes: InputValue? = nil, unknownFields: [String] = []
+        userID: InputField, date: InputField, project: InputField, hours: InputField, notes: InputField,
+        readingErrors: [FieldError] = []
     ) {
         self.userID = userID
         self.date = date
         self.project = project
         self.hours = hours
         self.notes = notes
-        self.unknownFields = unknownFields
+        self.readingErrors = readingErrors
     }
 
-    /// The field names clients use (snake_case, as in the reference sample).
-    public enum Field: String, CaseIterable, Sendable {
-        case userID = "user_id"
-        case date
-        case project
-        case hours
-        case notes
-    }
-
-    /// Builds an input from text fields, as a form body (`application/x-www-form-urlencoded`) carries them.
-    public init(form: [(name: String, value: String)]) {
-        self.init()
-        for (name, value) in form {
-            switch Field(rawValue: name) {
-            case .userID: userID = .string(value)
-            case .date: date = .string(value)
-            case .project: project = .string(value)
-            case .hours: hours = .string(value)
-            case .notes: notes = .string(value)
-            case nil: unknownFields.append(name)
-            }
-        }
-    }
-}
-
-extension TimesheetInput: Decodable {
-    struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: AnyKey.self)
-        self.init()
-        for key in container.allKeys {
-            let value = try container.decode(InputValue.self, forKey: key)
-            switch Field(rawValue: key.stringValue) {
-            case .userID: userID = value
-            case .date: date = value
-            case .project: project = value
-            case .hours: hours = value
-            case .notes: notes = value
-            case nil: unknownFields.append(key.stringValue)
-            }
-        }
-        unknownFields.sort()
+    /// An input named by the domain's own property names (`userID`, `date`, `project`, `hours`, `notes`), for
+    /// callers without a wire format of their own, such as tests.
+    public init(
+        userID: InputValue? = nil, date: InputValue? = nil, project: InputValue? = nil, hours: InputValue? = nil,
+        notes: InputValue? = nil
+    ) {
+        self.init(
+            userID: InputField("userID", userID), date: InputField("date", date),
+            project: InputField("project", project), hours: InputField("hours", hours), notes: InputField("notes", notes))
     }
 }
 
@@ -130,7 +93,8 @@ public struct TimesheetChanges: Hashable, Sendable {
     }
 }
 
-/// The input rules, each reported with a stable code and a message a person can act on.
+/// The input rules, each reported with a stable code and a message a person can act on, under the name the field
+/// arrived with (see ``InputField``).
 public enum TimesheetRules {
     public static let maxProjectLength = 200
     public static let maxNotesLength = 2_000
@@ -138,22 +102,22 @@ public enum TimesheetRules {
     public static let maxRejectionReasonLength = 1_000
     public static let maxBatchSize = 10_000
 
-    /// Validates a complete entry. `owner` is the caller for their own entries (where `user_id` may be omitted
-    /// or must equal it); `nil` for a batch upload, where `user_id` is required.
+    /// Validates a complete entry. `owner` is the caller for their own entries (where the user id may be omitted
+    /// or must equal it); `nil` for a batch upload, where the user id is required.
     public static func validateNew(_ input: TimesheetInput, owner: String?) -> Result<NewTimesheet, TimesheetError> {
-        var errors = unknownFieldErrors(input)
+        var errors = input.readingErrors
         var userID = owner
         if let owner {
-            if let value = input.userID, value != .string(owner) {
+            if let value = input.userID.value, value != .string(owner) {
                 errors.append(
                     FieldError(
-                        field: "user_id", code: .notAllowed,
-                        message: "Entries belong to the caller; omit user_id or send your own id."))
+                        field: input.userID.name, code: .notAllowed,
+                        message: "Entries belong to the caller; omit \(input.userID.name) or send your own id."))
             }
         } else {
             userID = collect(validateUserID(input.userID), into: &errors)
         }
-        let date = collect(validateDate(input.date, field: "date"), into: &errors)
+        let date = collect(validateDate(input.date), into: &errors)
         let project = collect(validateProject(input.project), into: &errors)
         let hours = collect(validateHours(input.hours), into: &errors)
         let notes = collect(validateNotes(input.notes), into: &errors)
@@ -164,64 +128,67 @@ public enum TimesheetRules {
     }
 
     /// Validates changes to an entry. `replacing` is PUT (date, project and hours required; absent notes are
-    /// cleared); otherwise PATCH (only the fields present change, `"notes": null` clears them).
+    /// cleared); otherwise PATCH (only the fields present change, null notes clear them).
     public static func validateChanges(_ input: TimesheetInput, owner: String, replacing: Bool)
         -> Result<TimesheetChanges, TimesheetError>
     {
-        var errors = unknownFieldErrors(input)
-        if let value = input.userID, value != .string(owner) {
+        var errors = input.readingErrors
+        if let value = input.userID.value, value != .string(owner) {
             errors.append(
-                FieldError(field: "user_id", code: .notAllowed, message: "An entry's owner cannot be changed."))
+                FieldError(field: input.userID.name, code: .notAllowed, message: "An entry's owner cannot be changed."))
         }
         var changes = TimesheetChanges()
-        if replacing || input.date != nil {
-            changes.date = collect(validateDate(input.date, field: "date"), into: &errors)
+        if replacing || input.date.value != nil {
+            changes.date = collect(validateDate(input.date), into: &errors)
         }
-        if replacing || input.project != nil {
+        if replacing || input.project.value != nil {
             changes.project = collect(validateProject(input.project), into: &errors)
         }
-        if replacing || input.hours != nil {
+        if replacing || input.hours.value != nil {
             changes.hours = collect(validateHours(input.hours), into: &errors)
         }
-        if replacing || input.notes != nil {
+        if replacing || input.notes.value != nil {
             if let notes = collect(validateNotes(input.notes), into: &errors) { changes.notes = .some(notes) }
         }
-        if !replacing, input.date == nil, input.project == nil, input.hours == nil, input.notes == nil, errors.isEmpty {
+        if !replacing, input.date.value == nil, input.project.value == nil, input.hours.value == nil,
+            input.notes.value == nil, errors.isEmpty
+        {
+            let names = [input.date, input.project, input.hours, input.notes].map(\.name)
             errors.append(
                 FieldError(
                     field: "", code: .required,
-                    message: "Send at least one of date, project, hours or notes to change."))
+                    message: "Send at least one of \(names[0]), \(names[1]), \(names[2]) or \(names[3]) to change."))
         }
         return errors.isEmpty ? .success(changes) : .failure(.validationFailed(errors))
     }
 
     /// Validates the optional reason of a rejection.
-    public static func validateRejectionReason(_ value: InputValue?) -> Result<String?, TimesheetError> {
+    public static func validateRejectionReason(_ field: InputField) -> Result<String?, TimesheetError> {
         var errors: [FieldError] = []
-        let reason = collect(
-            validateOptionalText(value, field: "reason", maxLength: maxRejectionReasonLength), into: &errors)
+        let reason = collect(validateOptionalText(field, maxLength: maxRejectionReasonLength), into: &errors)
         guard errors.isEmpty, let reason else { return .failure(.validationFailed(errors)) }
         return .success(reason)
     }
 
     // MARK: Single fields
 
-    static func validateUserID(_ value: InputValue?) -> Result<String, FieldError> {
-        requiredText(value, field: "user_id", maxLength: maxUserIDLength, what: "the id of the user who worked")
+    static func validateUserID(_ field: InputField) -> Result<String, FieldError> {
+        requiredText(field, maxLength: maxUserIDLength, what: "the id of the user who worked")
     }
 
-    static func validateProject(_ value: InputValue?) -> Result<String, FieldError> {
-        requiredText(value, field: "project", maxLength: maxProjectLength, what: "the project worked on")
+    static func validateProject(_ field: InputField) -> Result<String, FieldError> {
+        requiredText(field, maxLength: maxProjectLength, what: "the project worked on")
     }
 
-    static func validateDate(_ value: InputValue?, field: String) -> Result<CalendarDay, FieldError> {
-        guard let value, value != .null else {
-            return .failure(FieldError(field: field, code: .required, message: "Send the day worked, as YYYY-MM-DD."))
+    static func validateDate(_ field: InputField) -> Result<CalendarDay, FieldError> {
+        guard let value = field.value, value != .null else {
+            return .failure(
+                FieldError(field: field.name, code: .required, message: "Send the day worked, as YYYY-MM-DD."))
         }
         guard case .string(let text) = value else {
             return .failure(
                 FieldError(
-                    field: field, code: .invalidType,
+                    field: field.name, code: .invalidType,
                     message: "Expected a date string such as 2017-05-10, got \(value.typeName)."))
         }
         switch CalendarDay.parse(text) {
@@ -230,23 +197,24 @@ public enum TimesheetRules {
         case .failure(.malformed):
             return .failure(
                 FieldError(
-                    field: field, code: .invalidDate,
+                    field: field.name, code: .invalidDate,
                     message: "Use YYYY-MM-DD or an ISO 8601 date-time such as 2017-05-10T17:40:20Z."))
         case .failure(.outOfRange):
-            return .failure(FieldError(field: field, code: .invalidDate, message: "There is no such day or time."))
+            return .failure(FieldError(field: field.name, code: .invalidDate, message: "There is no such day or time."))
         case .failure(.missingTimeZone):
             return .failure(
                 FieldError(
-                    field: field, code: .invalidDate,
+                    field: field.name, code: .invalidDate,
                     message: "A date-time needs Z or an offset such as +02:00, so its UTC day is known."))
         }
     }
 
-    static func validateHours(_ value: InputValue?) -> Result<Hours, FieldError> {
+    static func validateHours(_ field: InputField) -> Result<Hours, FieldError> {
         let text: String
-        switch value {
+        switch field.value {
         case nil, .null?:
-            return .failure(FieldError(field: "hours", code: .required, message: "Send the hours worked, e.g. 7.5."))
+            return .failure(
+                FieldError(field: field.name, code: .required, message: "Send the hours worked, e.g. 7.5."))
         case .number(let number)?:
             text = number
         case .string(let string)?:
@@ -254,7 +222,7 @@ public enum TimesheetRules {
         case let other?:
             return .failure(
                 FieldError(
-                    field: "hours", code: .invalidType,
+                    field: field.name, code: .invalidType,
                     message: "Expected a number of hours such as 7.5, got \(other.typeName)."))
         }
         switch Hours.parse(text) {
@@ -263,83 +231,70 @@ public enum TimesheetRules {
         case .failure(.notANumber):
             return .failure(
                 FieldError(
-                    field: "hours", code: .invalidNumber,
+                    field: field.name, code: .invalidNumber,
                     message: "Expected a plain decimal number of hours such as 7.5."))
         case .failure(.outOfRange):
             return .failure(
                 FieldError(
-                    field: "hours", code: .outOfRange,
+                    field: field.name, code: .outOfRange,
                     message: "Hours must be greater than 0 and at most \(Hours.dailyLimit)."))
         case .failure(.tooPrecise):
             return .failure(
                 FieldError(
-                    field: "hours", code: .tooPrecise, message: "Hours may have at most two decimals, e.g. 7.25."))
+                    field: field.name, code: .tooPrecise, message: "Hours may have at most two decimals, e.g. 7.25."))
         }
     }
 
-    static func validateNotes(_ value: InputValue?) -> Result<String?, FieldError> {
-        validateOptionalText(value, field: "notes", maxLength: maxNotesLength)
+    static func validateNotes(_ field: InputField) -> Result<String?, FieldError> {
+        validateOptionalText(field, maxLength: maxNotesLength)
     }
 
-    static func validateOptionalText(_ value: InputValue?, field: String, maxLength: Int) -> Result<String?, FieldError> {
-        switch value {
+    static func validateOptionalText(_ field: InputField, maxLength: Int) -> Result<String?, FieldError> {
+        switch field.value {
         case nil, .null?:
             return .success(String?.none)
         case .string(let text)?:
             if text.unicodeScalars.count > maxLength {
                 return .failure(
                     FieldError(
-                        field: field, code: .tooLong, message: "At most \(maxLength) characters are allowed."))
+                        field: field.name, code: .tooLong, message: "At most \(maxLength) characters are allowed."))
             }
             // Tabs and line breaks are fine in free text; other control characters (NUL among them) are not.
             if text.unicodeScalars.contains(where: { isControl($0) && !["\t", "\n", "\r"].contains($0) }) {
                 return .failure(
                     FieldError(
-                        field: field, code: .controlCharacters,
+                        field: field.name, code: .controlCharacters,
                         message: "Remove control characters; only tabs and line breaks are allowed."))
             }
             return .success(text.isEmpty ? nil : text)
         case let other?:
             return .failure(
-                FieldError(field: field, code: .invalidType, message: "Expected a string, got \(other.typeName)."))
+                FieldError(field: field.name, code: .invalidType, message: "Expected a string, got \(other.typeName)."))
         }
     }
 
-    static func requiredText(_ value: InputValue?, field: String, maxLength: Int, what: String)
-        -> Result<String, FieldError>
-    {
-        guard let value, value != .null else {
-            return .failure(FieldError(field: field, code: .required, message: "Send \(what)."))
+    static func requiredText(_ field: InputField, maxLength: Int, what: String) -> Result<String, FieldError> {
+        guard let value = field.value, value != .null else {
+            return .failure(FieldError(field: field.name, code: .required, message: "Send \(what)."))
         }
         guard case .string(let raw) = value else {
             return .failure(
-                FieldError(field: field, code: .invalidType, message: "Expected a string, got \(value.typeName)."))
+                FieldError(field: field.name, code: .invalidType, message: "Expected a string, got \(value.typeName)."))
         }
         let text = String(raw.trimmingUnicodeWhitespace())
         if text.isEmpty {
-            return .failure(FieldError(field: field, code: .empty, message: "Send \(what); it cannot be blank."))
+            return .failure(FieldError(field: field.name, code: .empty, message: "Send \(what); it cannot be blank."))
         }
         if text.unicodeScalars.contains(where: isControl) {
             return .failure(
-                FieldError(field: field, code: .controlCharacters, message: "Remove control characters."))
+                FieldError(field: field.name, code: .controlCharacters, message: "Remove control characters."))
         }
         if text.unicodeScalars.count > maxLength {
             return .failure(
-                FieldError(field: field, code: .tooLong, message: "At most \(maxLength) characters are allowed."))
+                FieldError(field: field.name, code: .tooLong, message: "At most \(maxLength) characters are allowed."))
         }
         return .success(text)
     }
-
-    static func unknownFieldErrors(_ input: TimesheetInput) -> [FieldError] {
-        input.unknownFields.map { name in
-            FieldError(field: name, code: .unknownField, message: unknownFieldMessage)
-        }
-    }
-
-    /// Built once and shared: a hostile body can name a hundred thousand unknown fields.
-    static let unknownFieldMessage =
-        "Unknown field; the fields are " + TimesheetInput.Field.allCases.map(\.rawValue).joined(separator: ", ") + "."
-
 
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.properties.generalCategory == .control

@@ -98,11 +98,11 @@ public struct TimesheetQuery: Hashable, Sendable {
 }
 
 /// The orders lists come in; each has its own keyset.
-public enum TimesheetOrder: String, Hashable, Sendable {
+public enum TimesheetOrder: Hashable, Sendable {
     /// A user's own list: latest day first, then latest id first. Keyset `(date, id)` descending.
-    case newestDayFirst = "d"
+    case newestDayFirst
     /// The review queue: oldest entry first. Keyset `id` ascending (ids grow with creation).
-    case oldestFirst = "o"
+    case oldestFirst
 
     /// Whether `entry` comes strictly after `cursor` in this order.
     public func isAfter(_ entry: Timesheet, _ cursor: TimesheetCursor) -> Bool {
@@ -121,7 +121,7 @@ public enum TimesheetOrder: String, Hashable, Sendable {
     }
 }
 
-/// A position in a list: the last entry a page showed.
+/// A position in a list: the last entry a page showed. (Clients hold it as an opaque token, which the API encodes.)
 public struct TimesheetCursor: Hashable, Sendable {
     public var order: TimesheetOrder
     public var date: CalendarDay
@@ -136,45 +136,15 @@ public struct TimesheetCursor: Hashable, Sendable {
         self.date = date
         self.id = id
     }
-
-    /// The opaque text clients pass back as `cursor`.
-    public var token: String {
-        let plain = "v1.\(order.rawValue).\(date).\(id)"
-        // base64url without padding, in one pass over the bytes (three `replacingOccurrences` calls bridged through
-        // NSString and were 2% of a list request's perf samples).
-        var bytes = Array(Data(plain.utf8).base64EncodedString().utf8)
-        while bytes.last == UInt8(ascii: "=") { bytes.removeLast() }
-        for index in bytes.indices {
-            if bytes[index] == UInt8(ascii: "+") { bytes[index] = UInt8(ascii: "-") }
-            else if bytes[index] == UInt8(ascii: "/") { bytes[index] = UInt8(ascii: "_") }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// Decodes a cursor made by ``token``, or returns `nil`.
-    public init?(token: String, order: TimesheetOrder) {
-        guard token.utf8.count <= 128 else { return nil }
-        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64), let plain = String(data: data, encoding: .utf8) else {
-            return nil
-        }
-        let parts = plain.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "v1", parts[1] == Substring(order.rawValue),
-            case .success(let date) = CalendarDay.parse(String(parts[2])), String(parts[2]).count == 10,
-            let id = TimesheetID(parts[3])
-        else { return nil }
-        self.init(order: order, date: date, id: id)
-    }
 }
 
 /// One page of a list and where the next one starts.
 public struct TimesheetPage: Hashable, Sendable {
     public var items: [Timesheet]
-    /// `nil` on the last page.
-    public var nextCursor: String?
+    /// Where the next page starts: after the last item. `nil` on the last page.
+    public var nextCursor: TimesheetCursor?
 
-    public init(items: [Timesheet], nextCursor: String?) {
+    public init(items: [Timesheet], nextCursor: TimesheetCursor?) {
         self.items = items
         self.nextCursor = nextCursor
     }

@@ -83,7 +83,7 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
 
     // MARK: Machine clients
 
-    /// Creates entries for many users, all or none. Every item needs `user_id`; every invalid item is reported
+    /// Creates entries for many users, all or none. Every item needs a user id; every invalid item is reported
     /// by index. Needs ``Permission/batchUpload``.
     public func createBatch(_ inputs: [TimesheetInput], by caller: Caller) async throws -> [Timesheet] {
         try caller.require(.batchUpload)
@@ -160,10 +160,10 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         var probe = query
         probe.limit = query.limit + 1
         var items = try await repository.entries(probe)
-        var next: String?
+        var next: TimesheetCursor?
         if items.count > query.limit {
             items.removeLast(items.count - query.limit)
-            next = items.last.map { TimesheetCursor(order: query.order, after: $0).token }
+            next = items.last.map { TimesheetCursor(order: query.order, after: $0) }
         }
         return TimesheetPage(items: items, nextCursor: next)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PercentEncoding
 
 // Reading a `DATABASE_URL`, in the order a reader would: cut the URL into its parts, read the credentials, the host
 // and the database, let the query parameters add to or override them, then decide the endpoint. Every refusal
@@ -206,7 +207,7 @@ private struct URLFields {
     // MARK: Pieces
 
     static func decode(_ text: Substring, _ what: String) throws(ParseError) -> String {
-        guard let decoded = String(text).removingPercentEncoding else {
+        guard let decoded = PercentDecoding.decode(text) else {
             throw ParseError("\(what) has an invalid percent-encoding")
         }
         return decoded

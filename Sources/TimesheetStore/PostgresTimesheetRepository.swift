@@ -438,41 +438,6 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     }
 }
 
-extension StoreError {
-    /// Sorts a driver error into "unavailable" (503) or "unexpected" (500).
-    public init(classifying error: any Error) {
-        if error is DeadlineExceeded || error is CancellationError {
-            self = .unavailable(.timedOut, underlying: error)
-            return
-        }
-        guard let error = error as? PSQLError else {
-            self = .unexpected(underlying: error)
-            return
-        }
-        switch error.code {
-        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
-            .sslUnsupported, .failedToAddSSLHandler:
-            self = .unavailable(.unreachable, underlying: error)
-        case .queryCancelled:
-            self = .unavailable(.timedOut, underlying: error)
-        case .server:
-            let state = error.serverInfo?[.sqlState] ?? ""
-            switch state {
-            case "57014":  // query_canceled: statement_timeout
-                self = .unavailable(.timedOut, underlying: error)
-            case "57P01", "57P02", "57P03", "53300", "53400":  // shutting down, starting up, too many connections
-                self = .unavailable(.notReady, underlying: error)
-            case _ where state.hasPrefix("08") || state.hasPrefix("28") || state == "3D000":
-                self = .unavailable(.unreachable, underlying: error)
-            default:
-                self = .unexpected(underlying: error)
-            }
-        default:
-            self = .unexpected(underlying: error)
-        }
-    }
-}
-
 extension PostgresRowSequence {
     /// Reads and discards every row, so the statement completes before the next one.
     func drain() async throws {

@@ -81,7 +81,7 @@ import TimesheetDomainTesting
 
     @Test func putReplacesAndClearsNotes() async throws {
         var withNotes = input()
-        withNotes.notes = .string("remember")
+        withNotes.notes.value = .string("remember")
         let entry = try await service.create(withNotes, by: employee)
         let replaced = try await service.update(entry.id, with: input("2017-05-11", project: "Other", hours: "2"), replacing: true, by: employee)
         #expect(replaced.notes == nil && replaced.project == "Other" && replaced.date.description == "2017-05-11")
@@ -139,7 +139,8 @@ import TimesheetDomainTesting
             _ = try await service.createBatch(items, by: machine)
             Issue.record("expected a validation failure")
         } catch TimesheetError.validationFailed(let errors) {
-            #expect(errors.map(\.field) == ["[1].hours", "[2].user_id", "[2].project"])
+            // Named as the fields arrived (here the domain's property names; over HTTP, `[2].user_id`).
+            #expect(errors.map(\.field) == ["[1].hours", "[2].userID", "[2].project"])
         }
         #expect(await repository.count == 0)
         let stored = try await service.createBatch([input(userID: "007"), input(userID: "008")], by: machine)
@@ -192,15 +193,15 @@ import TimesheetDomainTesting
         #expect(first.items.map(\.date.day) == [7, 6, 5])
         let cursor = try #require(first.nextCursor)
         let second = try await service.list(
-            TimesheetFilter(), page: PageRequest.parse(limit: "3", cursor: cursor, order: .newestDayFirst).get(), for: employee)
+            TimesheetFilter(), page: PageRequest(limit: 3, cursor: cursor), for: employee)
         #expect(second.items.map(\.date.day) == [4, 3, 2])
         let third = try await service.list(
-            TimesheetFilter(), page: PageRequest.parse(limit: "3", cursor: second.nextCursor, order: .newestDayFirst).get(), for: employee)
+            TimesheetFilter(), page: PageRequest(limit: 3, cursor: second.nextCursor), for: employee)
         #expect(third.items.map(\.date.day) == [1])
         #expect(third.nextCursor == nil)
         // The contractor gets nothing with the employee's cursor: lists are always scoped to the caller.
         let foreign = try await service.list(
-            TimesheetFilter(), page: PageRequest.parse(limit: "3", cursor: cursor, order: .newestDayFirst).get(), for: contractor)
+            TimesheetFilter(), page: PageRequest(limit: 3, cursor: cursor), for: contractor)
         #expect(foreign.items.isEmpty)
     }
 
@@ -212,7 +213,7 @@ import TimesheetDomainTesting
         let page = try await service.pendingReview(page: PageRequest(limit: 1), for: manager)
         #expect(page.items.map(\.id) == [a.id])
         let next = try await service.pendingReview(
-            page: PageRequest.parse(limit: "5", cursor: page.nextCursor, order: .oldestFirst).get(), for: manager)
+            page: PageRequest(limit: 5, cursor: page.nextCursor), for: manager)
         #expect(next.items.map(\.id) == [c.id])
         await expectError(.forbidden(missing: .approve)) { _ = try await service.pendingReview(page: PageRequest(), for: employee) }
     }
@@ -223,7 +224,10 @@ import TimesheetDomainTesting
         _ = try await service.create(input("2017-05-10", project: "B", hours: "1"), by: employee)
         _ = try await service.create(input("2017-05-15", project: "A", hours: "4"), by: employee)
         _ = try await service.create(input("2017-05-15", project: "A", hours: "9"), by: contractor)
-        let range = try SummaryRange.parse(from: "2017-05-01", to: "2017-05-31", today: CalendarDay(year: 2017, month: 6, day: 1)!).get()
+        let range = try SummaryRange.validate(
+            from: InputField("from", .string("2017-05-01")), to: InputField("to", .string("2017-05-31")),
+            today: CalendarDay(year: 2017, month: 6, day: 1)!
+        ).get()
         let summary = try await service.weeklySummary(range, for: employee)
         #expect(summary.map { "\($0.weekLabel) \($0.project) \($0.hours)" } == ["2017-W19 A 5.5", "2017-W19 B 1", "2017-W20 A 4"])
         #expect(summary[0].weekStart.description == "2017-05-08")
@@ -282,65 +286,56 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
 }
 
 @Suite struct ListRequestTests {
-    @Test func limitsAndCursorsAreValidated() throws {
-        #expect(try PageRequest.parse(limit: nil, cursor: nil, order: .newestDayFirst).get().limit == 50)
-        #expect(try PageRequest.parse(limit: "500", cursor: nil, order: .newestDayFirst).get().limit == 500)
+    func field(_ name: String, _ text: String?) -> InputField { InputField(name, text.map(InputValue.string)) }
+
+    @Test func limitsAreValidated() throws {
+        #expect(try PageRequest.validate(limit: field("limit", nil)).get().limit == 50)
+        #expect(try PageRequest.validate(limit: field("limit", "500")).get().limit == 500)
+        #expect(try PageRequest.validate(limit: InputField("limit", .number("7"))).get().limit == 7)
+        let position = TimesheetCursor(order: .oldestFirst, date: CalendarDay(year: 2017, month: 5, day: 10)!, id: TimesheetID(42))
+        #expect(try PageRequest.validate(limit: field("limit", "5"), after: position).get() == PageRequest(limit: 5, cursor: position))
         for bad in ["0", "501", "-1", "ten", "1.5", "99999999999999999999"] {
-            guard case .failure(.validationFailed(let errors)) = PageRequest.parse(limit: bad, cursor: nil, order: .newestDayFirst) else {
+            guard case .failure(.validationFailed(let errors)) = PageRequest.validate(limit: field("size", bad)) else {
                 Issue.record("limit \(bad) accepted")
                 continue
             }
             #expect(errors.map(\.code) == [.outOfRange])
-        }
-        let cursor = TimesheetCursor(order: .newestDayFirst, date: CalendarDay(year: 2017, month: 5, day: 10)!, id: TimesheetID(42))
-        #expect(TimesheetCursor(token: cursor.token, order: .newestDayFirst) == cursor)
-        #expect(TimesheetCursor(token: cursor.token, order: .oldestFirst) == nil, "a cursor of another list is refused")
-        // Tokens are base64url without padding, exactly as before the one-pass encoder: cursors clients hold stay
-        // valid. Ids of 1 to 6 digits give every padding length. (A cursor's text, digits, letters, '.' and '-',
-        // never encodes to `+` or `/`, so only the padding is exercised here.)
-        let ids: [Int64] = [1, 12, 123, 1_234, 12_345, 123_456, 9_223_372_036_854_775_807]
-        let days = [CalendarDay(year: 2017, month: 5, day: 10)!, CalendarDay(year: 1999, month: 12, day: 31)!]
-        for id in ids {
-            for day in days {
-                for order in [TimesheetOrder.newestDayFirst, .oldestFirst] {
-                    let cursor = TimesheetCursor(order: order, date: day, id: TimesheetID(id))
-                    let foundation = Data("v1.\(order.rawValue).\(day).\(id)".utf8).base64EncodedString()
-                        .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-                        .replacingOccurrences(of: "=", with: "")
-                    #expect(cursor.token == foundation)
-                    #expect(TimesheetCursor(token: cursor.token, order: order) == cursor)
-                }
-            }
-        }
-        for bad in ["", "abc", "djEuZC4yMDE3LTA1LTEwLi0x", String(repeating: "A", count: 500), "../../etc/passwd"] {
-            guard case .failure(.validationFailed(let errors)) = PageRequest.parse(limit: nil, cursor: bad, order: .newestDayFirst) else {
-                Issue.record("cursor \(bad) accepted")
-                continue
-            }
-            #expect(errors.map(\.code) == [.invalidCursor])
+            #expect(errors.map(\.field) == ["size"], "named as the caller named it")
         }
     }
 
     @Test func filtersAreValidatedTogether() throws {
-        guard case .failure(.validationFailed(let errors)) = TimesheetFilter.parse(from: "2017-13-01", to: "nope", project: "", status: "done") else {
+        guard case .failure(.validationFailed(let errors)) = TimesheetFilter.validate(
+            from: field("from", "2017-13-01"), to: field("to", "nope"), project: field("project", ""),
+            status: field("status", "done"))
+        else {
             Issue.record("accepted")
             return
         }
         #expect(errors.map(\.field) == ["from", "to", "project", "status"])
-        guard case .failure(.validationFailed(let order)) = TimesheetFilter.parse(from: "2017-05-10", to: "2017-05-01", project: nil, status: nil) else {
+        guard case .failure(.validationFailed(let order)) = TimesheetFilter.validate(
+            from: field("since", "2017-05-10"), to: field("until", "2017-05-01"), project: field("project", nil),
+            status: field("status", nil))
+        else {
             Issue.record("accepted a reversed range")
             return
         }
         #expect(order.map(\.code) == [.outOfRange])
-        let ok = try TimesheetFilter.parse(from: "2017-05-01", to: "2017-05-10", project: "P", status: "approved").get()
+        #expect(order.map(\.message) == ["until must not be before since."])
+        let ok = try TimesheetFilter.validate(
+            from: field("from", "2017-05-01"), to: field("to", "2017-05-10"), project: field("project", "P"),
+            status: field("status", "approved")
+        ).get()
         #expect(ok.status == .approved && ok.project == "P")
     }
 
     @Test func summaryRangeDefaultsAndBounds() throws {
         let today = CalendarDay(year: 2017, month: 5, day: 10)!
-        let range = try SummaryRange.parse(from: nil, to: nil, today: today).get()
+        let range = try SummaryRange.validate(from: field("from", nil), to: field("to", nil), today: today).get()
         #expect(range.to == today && range.from.description == "2017-02-20" && range.from.isoWeekday == 1)
-        #expect(throws: TimesheetError.self) { try SummaryRange.parse(from: "2016-01-01", to: "2017-05-10", today: today).get() }
+        #expect(throws: TimesheetError.self) {
+            try SummaryRange.validate(from: field("from", "2016-01-01"), to: field("to", "2017-05-10"), today: today).get()
+        }
     }
 
     @Test func idsParseStrictly() {
@@ -374,6 +369,10 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
                 guard words.first == "import", words.count >= 2 else { continue }
                 #expect(["Foundation", "FoundationEssentials"].contains(String(words[1])), "\(file) imports \(words[1])")
             }
+            // Wire formats are the API's: no JSON decoding and no snake_case field names here.
+            let code = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("//") }
+            #expect(!code.contains { $0.contains("Decodable") || $0.contains("Codable") }, "\(file) decodes")
+            #expect(!code.contains { $0.contains("\"user_id\"") }, "\(file) names a wire field")
         }
     }
 }

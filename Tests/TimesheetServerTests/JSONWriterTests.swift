@@ -43,7 +43,7 @@ import TimesheetDomain
                 id: TimesheetID(Int64(index + 1)), userID: "u", date: CalendarDay(daysSinceEpoch: 19_000 + index),
                 project: "P", hours: Hours(hundredths: 750), createdAt: now, updatedAt: now)
         }
-        for page in [TimesheetPage(items: [], nextCursor: nil), TimesheetPage(items: items, nextCursor: "MTk1MDAsMTA")] {
+        for page in [TimesheetPage(items: [], nextCursor: nil), TimesheetPage(items: items, nextCursor: TimesheetCursor(order: .newestDayFirst, after: items[0]))] {
             #expect(Self.written(PageResponse(page)) == (try JSONEncoder.api.encode(PageResponse(page))))
         }
     }

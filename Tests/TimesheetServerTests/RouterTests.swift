@@ -43,6 +43,14 @@ import TimesheetDomainTesting
                 #expect(response.json["project"] as? String == "Store Zero")
                 #expect(response.json["hours"] as? Double == 7.5)
             }
+            // Escapes are decoded as in a query string: they must spell UTF-8 (`%A9` alone does not; Foundation's
+            // decoder used to turn it into U+FFFD and store that).
+            for bad in ["project=%A9&date=2017-05-10&hours=1", "project=A%FF&date=2017-05-10&hours=1", "project=%4"] {
+                try await client.execute(uri: "/timesheets", method: .post, headers: headers, body: body(bad)) { response in
+                    #expect(response.status == .badRequest, "\(bad)")
+                    #expect(response.json["code"] as? String == "malformed_form", "\(bad)")
+                }
+            }
         }
     }
 

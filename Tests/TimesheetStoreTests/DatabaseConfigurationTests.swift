@@ -59,6 +59,7 @@ import TimesheetStore
         ("postgres://u@h/d?colour=blue", "unknown parameter 'colour'"),
         ("postgres://u@h1,h2/d", "several hosts"),
         ("postgres://u:p%zz@h/d", "password"),
+        ("postgres://u:p%A9@h/d", "password"),  // not UTF-8 (Foundation made it U+FFFD)
         ("postgres://u@[::1/d", "IPv6"),
         ("postgres://u@/d?host=/tmp&sslmode=require", "Unix socket"),
         ("postgres://u@h/d?sslmode=disable&sslmode=require", "twice"),
@@ -70,6 +71,11 @@ import TimesheetStore
             let description = "\(error)"
             return description.contains(mention) && description.hasPrefix("Invalid DATABASE_URL")
         }
+    }
+
+    @Test func plusIsAPlusSign() throws {
+        // Percent-decoding is PercentDecoding's, with `+` literal as RFC 3986 has it (only forms make it a space).
+        #expect(try DatabaseConfiguration(url: "postgres://app:a+b%2B@h/d").password == "a+b+")
     }
 
     @Test func theErrorNeverShowsThePassword() {

@@ -1,5 +1,6 @@
 """Checks the package's module graph from `swift package dump-package`: nothing deployed depends on a test kit or on
-the development tools, and the HTTP API reaches PostgreSQL only through the store.
+the development tools, the HTTP API reaches PostgreSQL only through the store, and percent-decoding has one owner
+below AuthKit, the store and the API.
 
 `serve` and `migrate` run the code of TimesheetAPI, TimesheetStore, AuthKit and TimesheetDomain; `dev` and `token`
 add TimesheetDevTools (which may use AuthKitTesting: dev mode is a tool). The executable links both, so the line
@@ -14,7 +15,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-DEPLOYED = ["TimesheetAPI", "TimesheetStore", "AuthKit", "TimesheetDomain"]
+DEPLOYED = ["TimesheetAPI", "TimesheetStore", "AuthKit", "TimesheetDomain", "PercentEncoding"]
 NEVER_DEPLOYED = {"AuthKitTesting", "TimesheetDevTools", "TimesheetDomainTesting", "HummingbirdTesting"}
 
 
@@ -74,3 +75,17 @@ def test_the_api_reaches_postgresql_only_through_the_store(package):
         for line in path.read_text().splitlines():
             assert not re.match(r"\s*(@\w+\s+)*(public |package |internal )?import\s+PostgresNIO\b", line), \
                 f"{path.relative_to(ROOT)} imports PostgresNIO; use the store's API (PostgresStore)"
+
+
+def test_shared_rules_live_below_the_modules_that_share_them(package):
+    """AuthKit, the store and the API share percent-decoding through PercentEncoding, never through each other."""
+    targets = {target["name"]: target for target in package["targets"]}
+    assert direct_dependencies(targets["PercentEncoding"]) == [], "PercentEncoding is the standard library only"
+    for module in ("AuthKit", "TimesheetStore", "TimesheetAPI"):
+        assert "PercentEncoding" in direct_dependencies(targets[module]), f"{module} decodes percent-encoding itself"
+    assert not closure(package, "AuthKit") & {"TimesheetStore", "TimesheetAPI", "TimesheetDomain"}, \
+        "AuthKit knows nothing about timesheets"
+    assert not closure(package, "TimesheetStore") & {"AuthKit", "TimesheetAPI"}
+    for path in (ROOT / "Sources").rglob("*.swift"):
+        if path.parent.name != "PercentEncoding" and "removingPercentEncoding" in path.read_text():
+            pytest.fail(f"{path.relative_to(ROOT)} decodes percent-encoding itself; use PercentDecoding")

@@ -38,10 +38,7 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let caller = try context.caller()
         let query = try request.queryParameters()
-        let filter = TimesheetFilter.parse(
-            from: query["from"], to: query["to"], project: query["project"], status: query["status"])
-        let page = PageRequest.parse(limit: query["limit"], cursor: query["cursor"], order: .newestDayFirst)
-        let (validFilter, validPage) = try Self.both(filter, page)
+        let (validFilter, validPage) = try Self.both(query.timesheetFilter(), query.pageRequest(order: .newestDayFirst))
         return try .json(PageResponse(try await timesheets.list(validFilter, page: validPage, for: caller)))
     }
 
@@ -49,7 +46,7 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
     @Sendable func summary(_ request: Request, context: AppRequestContext) async throws -> Response {
         let caller = try context.caller()
         let query = try request.queryParameters()
-        let range = try SummaryRange.parse(from: query["from"], to: query["to"], today: today()).get()
+        let range = try query.summaryRange(today: today()).get()
         let weeks = try await timesheets.weeklySummary(range, for: caller)
         return try .json(SummaryResponse(range: range, weeks: weeks))
     }
@@ -116,7 +113,7 @@ struct ApprovalController<Repository: TimesheetRepository>: Sendable {
     @Sendable func pending(_ request: Request, context: AppRequestContext) async throws -> Response {
         let caller = try context.caller()
         let query = try request.queryParameters()
-        let page = try PageRequest.parse(limit: query["limit"], cursor: query["cursor"], order: .oldestFirst).get()
+        let page = try query.pageRequest(order: .oldestFirst).get()
         return try .json(PageResponse(try await timesheets.pendingReview(page: page, for: caller)))
     }
 
@@ -131,7 +128,7 @@ struct ApprovalController<Repository: TimesheetRepository>: Sendable {
         let caller = try context.caller()
         let id = try context.timesheetID()
         let fields = try await bodies.fields(request, allowed: ["reason"])
-        let reason = try TimesheetRules.validateRejectionReason(fields["reason"]).get()
+        let reason = try TimesheetRules.validateRejectionReason(InputField("reason", fields["reason"])).get()
         return try .json(TimesheetResponse(try await timesheets.reject(id, reason: reason, by: caller)))
     }
 }

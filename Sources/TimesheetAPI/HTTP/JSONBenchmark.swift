@@ -31,7 +31,7 @@ package struct JSONBenchmark {
                 status: approved ? .approved : .pending, createdAt: now, updatedAt: now,
                 reviewedBy: approved ? "auth0|bench-manager" : nil, reviewedAt: approved ? now : nil)
         }
-        let page = TimesheetPage(items: entries, nextCursor: "MTk1MDAsMTAwMDQ5OQ")
+        let page = TimesheetPage(items: entries, nextCursor: TimesheetCursor(order: .newestDayFirst, after: entries[499]))
         let encoded = try JSONEncoder.api.encode(PageResponse(page))
         var writer = JSONWriter(capacity: 512)
         PageResponse(page).writeJSON(to: &writer)
@@ -55,7 +55,7 @@ package struct JSONBenchmark {
         let json = try JSONSerialization.data(withJSONObject: inputs)
         let body = ByteBuffer(bytes: json)
         let decode = try measure {
-            let decoded = try RequestBodyReader.decodeJSON([TimesheetInput].self, from: body, expecting: "an array")
+            let decoded = try RequestBodyReader.decodeJSON([EntryBody].self, from: body, expecting: "an array").map(\.input)
             precondition(decoded.count == 500)
         }
         report(Self.line("decode 500 entry inputs (POST /timesheets/upload)", decode, bytes: body.readableBytes))

@@ -80,7 +80,7 @@ struct PageResponse: Encodable, Sendable {
 
     init(_ page: TimesheetPage) {
         items = page.items.map(TimesheetResponse.init)
-        nextCursor = page.nextCursor
+        nextCursor = page.nextCursor.map(CursorToken.encode)
     }
 
     enum CodingKeys: String, CodingKey {

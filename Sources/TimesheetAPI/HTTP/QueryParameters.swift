@@ -1,4 +1,5 @@
 import Hummingbird
+import PercentEncoding
 
 /// A request's query string, decoded once as browsers encode it (`URLSearchParams`, HTML forms): `+` is a space and
 /// `%XX` escapes must spell UTF-8. Anything else is refused rather than guessed at.
@@ -33,41 +34,10 @@ struct QueryParameters: Sendable {
         pairs.first { $0.name == name }?.value
     }
 
-    /// One component: `+` becomes a space, `%XX` a byte; the result must be UTF-8.
+    /// One component: `+` becomes a space, `%XX` a byte; the result must be UTF-8 (``PercentDecoding``).
     static func decode(_ component: Substring.UTF8View) throws -> String {
-        let plus = UInt8(ascii: "+")
-        let percent = UInt8(ascii: "%")
-        guard component.contains(where: { $0 == plus || $0 == percent }) else { return String(Substring(component)) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(component.count)
-        var index = component.startIndex
-        while index != component.endIndex {
-            let byte = component[index]
-            component.formIndex(after: &index)
-            switch byte {
-            case plus:
-                bytes.append(UInt8(ascii: " "))
-            case percent:
-                guard index != component.endIndex, let high = hexValue(component[index]) else { throw malformed }
-                component.formIndex(after: &index)
-                guard index != component.endIndex, let low = hexValue(component[index]) else { throw malformed }
-                component.formIndex(after: &index)
-                bytes.append(high << 4 | low)
-            default:
-                bytes.append(byte)
-            }
-        }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw malformed }
+        guard let text = PercentDecoding.decode(component, plus: .space) else { throw malformed }
         return text
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     private static var malformed: Problem {

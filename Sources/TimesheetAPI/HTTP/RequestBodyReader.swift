@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import PercentEncoding
 import TimesheetDomain
 
 /// Reads request bodies: JSON or form-encoded, size-limited while streaming, decoded into domain input.
@@ -59,9 +60,9 @@ package struct RequestBodyReader: Sendable {
         let (format, buffer) = try await collect(request, limit: limit)
         switch format {
         case .form:
-            return TimesheetInput(form: try Self.formFields(buffer))
+            return EntryBody(form: try Self.formFields(buffer)).input
         case .json:
-            return try Self.decodeJSON(TimesheetInput.self, from: buffer, expecting: "a JSON object")
+            return try Self.decodeJSON(EntryBody.self, from: buffer, expecting: "a JSON object").input
         }
     }
 
@@ -70,15 +71,18 @@ package struct RequestBodyReader: Sendable {
         let (format, buffer) = try await collect(request, limit: batchLimit)
         switch format {
         case .form:
-            return [TimesheetInput(form: try Self.formFields(buffer))]
+            return [EntryBody(form: try Self.formFields(buffer)).input]
         case .json:
             let firstByte = buffer.readableBytesView.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
             if firstByte == UInt8(ascii: "[") {
                 return try Self.decodeJSON(
-                    [TimesheetInput].self, from: buffer, expecting: "an array of entry objects",
-                    maximumElements: TimesheetRules.maxBatchSize)
+                    [EntryBody].self, from: buffer, expecting: "an array of entry objects",
+                    maximumElements: TimesheetRules.maxBatchSize
+                ).map(\.input)
             }
-            return [try Self.decodeJSON(TimesheetInput.self, from: buffer, expecting: "an entry object or an array of them")]
+            return [
+                try Self.decodeJSON(EntryBody.self, from: buffer, expecting: "an entry object or an array of them").input
+            ]
         }
     }
 
@@ -97,7 +101,8 @@ package struct RequestBodyReader: Sendable {
             for (name, value) in try Self.formFields(buffer) { values[name] = .string(value) }
         case .json:
             if buffer.readableBytes == 0 { return [:] }
-            values = try Self.decodeJSON([String: InputValue].self, from: buffer, expecting: "a JSON object")
+            values = try Self.decodeJSON([String: JSONValue].self, from: buffer, expecting: "a JSON object")
+                .mapValues(\.value)
         }
         let unknown = values.keys.filter { !allowed.contains($0) }.sorted()
         if !unknown.isEmpty {
@@ -143,7 +148,8 @@ package struct RequestBodyReader: Sendable {
         }
     }
 
-    /// Decodes `application/x-www-form-urlencoded` pairs; `+` is a space.
+    /// Decodes `application/x-www-form-urlencoded` pairs; `+` is a space, and escapes must spell UTF-8, as in a
+    /// query string (``PercentDecoding``).
     package static func formFields(_ buffer: ByteBuffer) throws -> [(name: String, value: String)] {
         guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
             throw Problem.badRequest(code: "malformed_form", "The form body is not valid UTF-8.")
@@ -155,7 +161,7 @@ package struct RequestBodyReader: Sendable {
         for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ part: Substring) throws -> String {
-                guard let value = part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                guard let value = PercentDecoding.decode(part, plus: .space) else {
                     throw Problem.badRequest(code: "malformed_form", "The form body has an invalid percent-encoding.")
                 }
                 return value

@@ -63,10 +63,11 @@ extension Migrator {
         guard let psql = error as? PSQLError else { return (true, "\(error)") }
         switch psql.code {
         case .server:
-            let state = psql.serverInfo?[.sqlState] ?? ""
-            let message = (psql.serverInfo?[.message] ?? "server error") + " [SQLSTATE \(state)]"
-            // Starting up, shutting down, or out of connections: wait. Credentials, unknown database: fail fast.
-            return (["57P03", "57P01", "57P02", "53300", "53400"].contains(state) || state.hasPrefix("08"), message)
+            let state = SQLState(psql) ?? SQLState("")
+            let message = (psql.serverInfo?[.message] ?? "server error") + " [SQLSTATE \(state.code)]"
+            // Starting up, shutting down, out of connections, a failed connection: wait. Credentials, unknown
+            // database: fail fast.
+            return (state.isWorthWaitingFor, message)
         case .sslUnsupported:
             return (false, "the server does not support TLS; use sslmode=disable or enable TLS on the server")
         case .unsupportedAuthMechanism, .authMechanismRequiresPassword, .saslError:
