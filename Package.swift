@@ -65,6 +65,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A private PostgreSQL cluster under a folder of ours (initdb, pg_ctl): for tests, benchmarks and dev mode,
+        // never for `serve` or `migrate`.
+        .target(
+            name: "LocalPostgres",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Reusable JWT bearer verification. Knows nothing about timesheets.
         .target(
             name: "AuthKit",
@@ -123,7 +134,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Tools for a developer's machine, never for a deployment: the dev identity provider with its seeded
-        // accounts and signing key, seed data, and a private PostgreSQL cluster (initdb, pg_ctl) for tests and dev mode.
+        // accounts and signing key, and seed data.
         .target(
             name: "TimesheetDevTools",
             dependencies: [
@@ -132,7 +143,6 @@ let package = Package(
                 "AuthKit",
                 "AuthKitTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,6 +158,7 @@ let package = Package(
                 "TimesheetStore",
                 "TimesheetAPI",
                 "TimesheetDevTools",
+                "LocalPostgres",
                 "AuthKit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -179,7 +190,7 @@ let package = Package(
             dependencies: [
                 "TimesheetDomain",
                 "TimesheetStore",
-                "TimesheetDevTools",
+                "LocalPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -202,7 +213,7 @@ let package = Package(
                 "TimesheetDomain",
                 "TimesheetDomainTesting",
                 "TimesheetStore",
-                "TimesheetDevTools",
+                "LocalPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -226,6 +237,7 @@ let package = Package(
                 "TimesheetServer",
                 "TimesheetAPI",
                 "TimesheetDevTools",
+                "LocalPostgres",
                 "TimesheetDomain",
                 "TimesheetDomainTesting",
                 "TimesheetStore",

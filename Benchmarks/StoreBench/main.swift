@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
-import TimesheetDevTools
+import LocalPostgres
 import TimesheetDomain
 import TimesheetStore
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TimesheetDevTools
+import LocalPostgres
 
 /// What docker compose does with the image, done with the real binary: `migrate up --wait` started before
 /// PostgreSQL is up, a second `migrate up` that has nothing to do, `serve` on HOST=0.0.0.0, and `healthcheck`.

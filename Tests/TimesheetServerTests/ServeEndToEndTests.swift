@@ -3,7 +3,7 @@ import AuthKitTesting
 import Foundation
 import Synchronization
 import Testing
-import TimesheetDevTools
+import LocalPostgres
 
 /// `timesheets serve` as deployed: the real binary against a real PostgreSQL and a real JWKS server on 127.0.0.1.
 @Suite(.serialized) struct ServeEndToEndTests {

@@ -2,7 +2,7 @@ import Foundation
 import PostgresNIO
 import Testing
 import TimesheetDomain
-@testable import TimesheetDevTools
+@testable import LocalPostgres
 @testable import TimesheetStore
 
 #if canImport(Glibc)

@@ -2,7 +2,7 @@ import Foundation
 import PostgresNIO
 import Synchronization
 import Testing
-import TimesheetDevTools
+import LocalPostgres
 import TimesheetStore
 
 #if canImport(Glibc)

@@ -16,7 +16,18 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 DEPLOYED = ["TimesheetAPI", "TimesheetStore", "AuthKit", "TimesheetDomain", "PercentEncoding"]
-NEVER_DEPLOYED = {"AuthKitTesting", "TimesheetDevTools", "TimesheetDomainTesting", "HummingbirdTesting"}
+NEVER_DEPLOYED = {"AuthKitTesting", "TimesheetDevTools", "LocalPostgres", "TimesheetDomainTesting", "HummingbirdTesting"}
+
+# Each module's tests link only the layers the module itself stands on (plus test kits and the local cluster):
+# the store's tests never build the HTTP layer, the domain's never the store.
+TEST_LAYERS = {
+    "TimesheetDomainTests": {"TimesheetDomain"},
+    "TimesheetStoreTests": {"TimesheetDomain", "TimesheetStore", "PercentEncoding"},
+    "AuthKitTests": {"AuthKit", "PercentEncoding"},
+    "PercentEncodingTests": {"PercentEncoding"},
+}
+OUR_LAYERS = {"TimesheetDomain", "TimesheetStore", "AuthKit", "PercentEncoding", "TimesheetAPI", "TimesheetDevTools",
+              "TimesheetServer"}
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +68,12 @@ def test_deployed_modules_do_not_depend_on_test_kits_or_dev_tools(package, modul
     assert module in names, f"{module} is not a target any more; update DEPLOYED in this test"
     leaked = closure(package, module) & NEVER_DEPLOYED
     assert not leaked, f"{module} depends on {sorted(leaked)}, which must never reach a deployment"
+
+
+@pytest.mark.parametrize("tests,allowed", sorted(TEST_LAYERS.items()))
+def test_each_modules_tests_run_without_the_layers_it_does_not_depend_on(package, tests, allowed):
+    reached = closure(package, tests) & OUR_LAYERS
+    assert reached <= allowed, f"{tests} links {sorted(reached - allowed)}, layers its module does not stand on"
 
 
 def test_the_dev_tools_are_a_separate_library_wired_in_by_the_executable(package):

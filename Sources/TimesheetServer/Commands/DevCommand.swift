@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import TimesheetAPI
+import LocalPostgres
 import TimesheetDevTools
 import TimesheetDomain
 import TimesheetStore
