@@ -51,7 +51,8 @@ public struct AuthFailure: Error, Sendable, Equatable {
     /// The exact `WWW-Authenticate` header value.
     public let wwwAuthenticate: String
 
-    init(status: Int, code: String?, description: String?, reason: Reason, requiredScope: String? = nil, realm: String) {
+    init(status: Int, code: String?, description: String?, reason: Reason, requiredScope: String? = nil, realm: String)
+    {
         self.status = status
         self.code = code
         self.description = description
@@ -132,5 +133,7 @@ public enum AuthFailureDescription {
     public static func missingClaim(_ name: String) -> String { "Missing '\(name)' claim" }
     public static func invalidClaim(_ name: String) -> String { "Invalid '\(name)' claim" }
     public static func disallowedAlgorithm(_ alg: String) -> String { "Algorithm '\(alg)' is not allowed" }
-    public static func algorithmKeyMismatch(_ alg: String) -> String { "Algorithm '\(alg)' does not match the signing key" }
+    public static func algorithmKeyMismatch(_ alg: String) -> String {
+        "Algorithm '\(alg)' does not match the signing key"
+    }
 }

@@ -92,11 +92,15 @@ public struct Conflict: Hashable, Sendable {
     static func notPending(_ entry: Timesheet, action: String) -> Conflict {
         Conflict(
             code: .notPending,
-            message: "Timesheet \(entry.id) is \(entry.status.rawValue) and can no longer be \(action); only pending entries can.")
+            message:
+                "Timesheet \(entry.id) is \(entry.status.rawValue) and can no longer be \(action); only pending entries can."
+        )
     }
 
     static let selfReview = Conflict(
-        code: .selfReview, message: "Entries are reviewed by someone else: you cannot approve or reject your own.")
+        code: .selfReview,
+        message: "Entries are reviewed by someone else: you cannot approve or reject your own."
+    )
 
     static func dailyLimitExceeded(_ day: UserDay, recorded: Hours, adding: Hours) -> Conflict {
         Conflict(

@@ -58,8 +58,11 @@ struct WebClient: Sendable {
         router.get("config.json") { _, _ in
             guard let configuration else {
                 throw Problem(
-                    status: .notFound, code: "web_client_not_configured", title: "Web client not configured",
-                    detail: "Set WEB_CLIENT_ID (the Auth0 application's client id) to enable the browser client.")
+                    status: .notFound,
+                    code: "web_client_not_configured",
+                    title: "Web client not configured",
+                    detail: "Set WEB_CLIENT_ID (the Auth0 application's client id) to enable the browser client."
+                )
             }
             return try Response.json(configuration, headers: [.cacheControl: "no-cache"])
         }
@@ -86,7 +89,8 @@ struct WebClient: Sendable {
                 .xContentTypeOptions: "nosniff",
                 .referrerPolicy: "no-referrer",
             ],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 }
 
