@@ -71,7 +71,8 @@ let package = Package(
             dependencies: [
                 "PercentEncoding",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "CryptoExtras", package: "swift-crypto"),  // RSA verification without jwt-kit's generic path
+                // RSA verification without jwt-kit's generic path.
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -123,7 +124,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Tools for a developer's machine, never for a deployment: the dev identity provider with its seeded
-        // accounts and signing key, seed data, and a private PostgreSQL cluster (initdb, pg_ctl) for tests and dev mode.
+        // accounts and signing key, seed data, and a private PostgreSQL cluster (initdb, pg_ctl) for tests and dev
+        // mode.
         .target(
             name: "TimesheetDevTools",
             dependencies: [
@@ -140,7 +142,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The `timesheets` command: `serve` and `migrate` run the deployed code; `dev` and `token` wire in the dev tools.
+        // The `timesheets` command: `serve` and `migrate` run the deployed code; `dev` and `token` wire in the dev
+        // tools.
         .executableTarget(
             name: "TimesheetServer",
             dependencies: [

@@ -131,7 +131,7 @@ func opensslVerifyRate(seconds: Int, multi: Int? = nil) -> Double? {
     posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
 
     let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
+    defer { for pointer in argv { free(pointer) } }
     var child = pid_t()
     let spawned = posix_spawn(&child, "/usr/bin/env", &actions, &attributes, argv, environ)
     close(pipeEnds[1])
@@ -188,7 +188,8 @@ try await JWKSTestServer.withRunning(issuer) { server in
         )
     )
     say(
-        "AuthKit RS256 verification (token \(token.utf8.count) bytes, \(Int(secondsPerRun)) s per run, \(ProcessInfo.processInfo.activeProcessorCount) cores)"
+        "AuthKit RS256 verification (token \(token.utf8.count) bytes, \(Int(secondsPerRun)) s per run, "
+            + "\(ProcessInfo.processInfo.activeProcessorCount) cores)"
     )
 
     var noCache = AuthConfiguration(issuer: server.issuerURL, audiences: [audience])
@@ -244,11 +245,13 @@ try await JWKSTestServer.withRunning(issuer) { server in
     } else {
         func percent(_ ratio: Double) -> String { String(format: "%.0f%%", ratio * 100) }
         say(
-            "  openssl speed rsa2048, 1 core : \(format(median(openssl.single)))  (median of \(singleRatios.count) one-second runs)"
+            "  openssl speed rsa2048, 1 core : \(format(median(openssl.single)))  "
+                + "(median of \(singleRatios.count) one-second runs)"
         )
         say(
             "  AuthKit no-cache, 1 task, per CPU-second = \(percent(median(singleRatios))) of openssl (target >= 80%),"
-                + " median of \(singleRatios.count) paired rounds, range \(percent(singleRatios.min()!))-\(percent(singleRatios.max()!))"
+                + " median of \(singleRatios.count) paired rounds, "
+                + "range \(percent(singleRatios.min()!))-\(percent(singleRatios.max()!))"
         )
         say(
             "  swift-crypto's bare RSA verify (SHA-256 + BoringSSL), per CPU-second = \(percent(median(bareRatios))) of"

@@ -86,8 +86,10 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     let seedStarted = ContinuousClock.now
     try await client.query(
         """
-        INSERT INTO timesheets (user_id, work_date, project, hours, notes, status, created_at, updated_at, reviewed_by, reviewed_at)
-        SELECT 'user-' || (g % 1000), DATE '2015-01-01' + (g / 1000)::int, 'Project ' || (g % 13), 1 + (g % 700) / 100.0,
+        INSERT INTO timesheets (user_id, work_date, project, hours, notes, status, created_at, updated_at, \
+        reviewed_by, reviewed_at)
+        SELECT 'user-' || (g % 1000), DATE '2015-01-01' + (g / 1000)::int, 'Project ' || (g % 13), \
+        1 + (g % 700) / 100.0,
                NULL, CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'approved' END, now(), now(),
                CASE WHEN g % 10 = 0 THEN NULL ELSE 'manager' END, CASE WHEN g % 10 = 0 THEN NULL ELSE now() END
         FROM generate_series(1, 970000) AS g
@@ -100,7 +102,8 @@ try await withThrowingTaskGroup(of: Void.self) { group in
         count = value
     }
     print(
-        "seeded to \(count) rows in \(ms(ContinuousClock.now - seedStarted)) (INSERT ... SELECT generate_series + VACUUM ANALYZE)"
+        "seeded to \(count) rows in \(ms(ContinuousClock.now - seedStarted)) "
+            + "(INSERT ... SELECT generate_series + VACUUM ANALYZE)"
     )
 
     // 3. Page queries for one user with ~970 entries: first page and a deep cursor.
@@ -129,10 +132,11 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     print("review queue page (50):     p50 \(ms(percentile(queue, 0.5))), p99 \(ms(percentile(queue, 0.99)))")
 
     var plan: [String] = []
+    let deepDay = Int32(deepCursor.date.daysSinceEpoch)
     for try await line in try await client.query(
         """
         EXPLAIN (ANALYZE, BUFFERS) SELECT id FROM timesheets WHERE user_id = \(user)
-          AND (work_date, id) < (DATE '1970-01-01' + \(Int32(deepCursor.date.daysSinceEpoch)), \(deepCursor.id.rawValue))
+          AND (work_date, id) < (DATE '1970-01-01' + \(deepDay), \(deepCursor.id.rawValue))
         ORDER BY work_date DESC, id DESC LIMIT 50
         """,
         logger: logger

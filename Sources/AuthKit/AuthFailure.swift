@@ -7,7 +7,9 @@
 /// | no credentials, or another scheme | 401 | `Bearer realm="api"` |
 /// | malformed request | 400 | `Bearer realm="api", error="invalid_request", error_description="…"` |
 /// | bad token | 401 | `Bearer realm="api", error="invalid_token", error_description="…"` |
-/// | missing scope | 403 | `Bearer realm="api", error="insufficient_scope", error_description="Insufficient scope", scope="a b"` |
+/// | missing scope | 403 | `Bearer realm="api", error="insufficient_scope", error_description="…", scope="a b"` |
+///
+/// A missing scope's description is `Insufficient scope`, and `scope` lists the scopes the request needed.
 ///
 /// Descriptions are fixed English sentences (see ``AuthFailure/Reason``); double quotes and backslashes in them
 /// are escaped as quoted-pairs and any byte outside printable ASCII becomes `?`, so the header is always valid.

@@ -8,7 +8,8 @@ enum Base64URL {
         return table
     }()
 
-    /// Decodes unpadded base64url. Returns `nil` on any byte outside the alphabet, on padding, or on an impossible length.
+    /// Decodes unpadded base64url. Returns `nil` on any byte outside the alphabet, on padding, or on an impossible
+    /// length.
     static func decode(_ input: some Collection<UInt8>) -> [UInt8]? {
         if let decoded = input.withContiguousStorageIfAvailable({ decode(contiguous: $0) }) { return decoded }
         return Array(input).withUnsafeBufferPointer { decode(contiguous: $0) }

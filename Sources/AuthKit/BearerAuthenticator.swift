@@ -107,7 +107,8 @@ public final class BearerAuthenticator: Sendable {
     /// cookie only when enabled) and verifies it.
     /// - Parameters:
     ///   - fields: The request's header fields.
-    ///   - query: The request's query string without the `?`, used only when ``AuthConfiguration/allowQueryToken`` is set.
+    ///   - query: The request's query string without the `?`, used only when
+    ///     ``AuthConfiguration/allowQueryToken`` is set.
     public func authenticate(_ fields: HTTPFields, query: String? = nil) async throws(AuthFailure) -> Principal {
         let token: String
         do {

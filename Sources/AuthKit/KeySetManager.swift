@@ -257,7 +257,8 @@ final class KeySetManager: Sendable {
         }
     }
 
-    /// The JWKS body and its `max-age`, from the explicit URL, the discovered `jwks_uri`, or `ISSUER/.well-known/jwks.json`.
+    /// The JWKS body and its `max-age`, from the explicit URL, the discovered `jwks_uri`, or
+    /// `ISSUER/.well-known/jwks.json`.
     private func fetchJWKS() async throws -> (ByteBuffer, Duration?) {
         let deadline = NIODeadline.now() + .nanoseconds(Int64(configuration.jwksTimeout.timeInterval * 1e9))
         let url: String

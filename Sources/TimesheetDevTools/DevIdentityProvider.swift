@@ -147,7 +147,9 @@ package final class DevIdentityProvider: Sendable {
         .map { #"<input type="hidden" name="\#(escape($0.key))" value="\#(escape($0.value))">"# }
         .joined(separator: "\n      ")
         let buttons = DevAccount.people.map { account in
-            #"<button type="submit" name="user" value="\#(account.name)"><strong>\#(account.role)</strong><span>\#(escape(account.email))</span><small>\#(account.permissions.joined(separator: " "))</small></button>"#
+            #"<button type="submit" name="user" value="\#(account.name)"><strong>\#(account.role)</strong>"#
+                + #"<span>\#(escape(account.email))</span>"#
+                + #"<small>\#(account.permissions.joined(separator: " "))</small></button>"#
         }.joined(separator: "\n      ")
         let html = """
             <!doctype html>
@@ -168,17 +170,22 @@ package final class DevIdentityProvider: Sendable {
             status: .ok,
             headers: [
                 .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                .contentSecurityPolicy:
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://localhost:\(port) http://127.0.0.1:\(port); frame-ancestors 'none'",
+                .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; "
+                    + "form-action 'self' http://localhost:\(port) http://127.0.0.1:\(port); frame-ancestors 'none'",
             ],
             body: .init(byteBuffer: ByteBuffer(string: html))
         )
     }
 
+    // A `\` at a line's end continues that line: the value has no newline there.
     static let loginStyle = """
-        body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2430;margin:0}main{max-width:28rem;margin:3rem auto;padding:1.5rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 4px #0002}
-        h1{margin-top:0}button{display:block;width:100%;text-align:left;margin:.5rem 0;padding:.8rem 1rem;border:1px solid #c4c9d4;border-radius:.5rem;background:#fff;font:inherit;cursor:pointer}
-        button:hover,button:focus{border-color:#2456c7;outline:2px solid #2456c7}button span,button small{display:block;color:#4a5263}small{font-size:.75rem}
+        body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2430;margin:0}\
+        main{max-width:28rem;margin:3rem auto;padding:1.5rem;background:#fff;border-radius:.75rem;\
+        box-shadow:0 1px 4px #0002}
+        h1{margin-top:0}button{display:block;width:100%;text-align:left;margin:.5rem 0;padding:.8rem 1rem;\
+        border:1px solid #c4c9d4;border-radius:.5rem;background:#fff;font:inherit;cursor:pointer}
+        button:hover,button:focus{border-color:#2456c7;outline:2px solid #2456c7}\
+        button span,button small{display:block;color:#4a5263}small{font-size:.75rem}
         """
 
     /// POST /dev-idp/authorize — the chosen user; redirects back with a one-time code.

@@ -174,8 +174,9 @@ private struct URLFields {
             database = value
         default:
             throw ParseError(
-                "unknown parameter '\(key)'; known: sslmode, sslrootcert, pool_size, max_connections, pool_per_event_loop, "
-                    + "query_timeout, connect_timeout, application_name, host, port, user, password, dbname"
+                "unknown parameter '\(key)'; known: sslmode, sslrootcert, pool_size, max_connections, "
+                    + "pool_per_event_loop, query_timeout, connect_timeout, application_name, host, port, user, "
+                    + "password, dbname"
             )
         }
     }

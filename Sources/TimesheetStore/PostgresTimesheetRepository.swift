@@ -260,10 +260,11 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                     guard changed != current else { return current }
                     attempted.withLock { $0 = (current, changed) }
                     // The trigger moves the hours between user-days; the CHECK refuses a day above 24 hours.
+                    let daysSinceEpoch = Int32(changed.date.daysSinceEpoch)
                     let rows = try await connection.query(
                         """
                         UPDATE timesheets SET
-                            user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(Int32(changed.date.daysSinceEpoch)),
+                            user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(daysSinceEpoch),
                             project = \(changed.project), hours = \(Int32(changed.hours.hundredths))::numeric / 100,
                             notes = \(changed.notes), status = \(changed.status.rawValue),
                             created_at = \(changed.createdAt), updated_at = \(changed.updatedAt),

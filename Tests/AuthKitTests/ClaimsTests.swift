@@ -292,7 +292,8 @@ struct ClaimsTests {
             // Quotes in a description are escaped as quoted-pairs.
             #expect(
                 blocked?.wwwAuthenticate
-                    == #"Bearer realm="api", error="invalid_token", error_description="Organisation \"evil\" is blocked""#
+                    == #"Bearer realm="api", error="invalid_token", "#
+                    + #"error_description="Organisation \"evil\" is blocked""#
             )
         }
     }

@@ -52,7 +52,8 @@ struct ExtractionTests {
             #expect(f?.reason == .malformedHeader)
             #expect(
                 f?.wwwAuthenticate
-                    == #"Bearer realm="api", error="invalid_request", error_description="Malformed Authorization header""#
+                    == #"Bearer realm="api", error="invalid_request", "#
+                    + #"error_description="Malformed Authorization header""#
             )
         }
     }

@@ -109,7 +109,8 @@ struct KeySetTests {
 
     @Test("Without a cooldown, the per-minute limit caps fetches")
     func perMinuteLimit() async throws {
-        try await withHarness(configure: { $0.jwksCooldown = .zero }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.jwksCooldown = .zero }
+        try await withHarness(configure: configure) { h in
             try await h.auth.prefetchKeys()
             for index in 0..<20 {
                 _ = await failure { () async throws(AuthFailure) in
@@ -186,7 +187,8 @@ struct KeySetTests {
 
     @Test("A known kid is served at once while a slow refresh runs (stale-while-revalidate)")
     func staleWhileRevalidate() async throws {
-        try await withHarness(configure: { $0.jwksTimeout = .seconds(2) }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.jwksTimeout = .seconds(2) }
+        try await withHarness(configure: configure) { h in
             try await h.auth.prefetchKeys()
             h.server.setFailureMode(.hang(.seconds(4)))
             h.clock.advance(by: .seconds(601))
@@ -284,7 +286,8 @@ struct KeySetTests {
             let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token()) }
             #expect(f?.reason == .keysUnavailable)
         }
-        try await withHarness(configure: { $0.jwksTimeout = .milliseconds(300) }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.jwksTimeout = .milliseconds(300) }
+        try await withHarness(configure: configure) { h in
             h.server.setFailureMode(.hang(.seconds(3)))
             let started = ContinuousClock.now
             let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token()) }

@@ -47,7 +47,8 @@ struct ScopeTests {
                 #expect(error.reason == .insufficientScope)
                 #expect(
                     error.wwwAuthenticate
-                        == #"Bearer realm="api", error="insufficient_scope", error_description="Insufficient scope", scope="approve:timesheets write:timesheets""#
+                        == #"Bearer realm="api", error="insufficient_scope", error_description="Insufficient scope", "#
+                        + #"scope="approve:timesheets write:timesheets""#
                 )
             }
             do throws(AuthFailure) {
@@ -62,7 +63,8 @@ struct ScopeTests {
 
     @Test("The realm is configurable and escaped")
     func realm() async throws {
-        try await withHarness(configure: { $0.realm = #"time"sheets"# }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.realm = #"time"sheets"# }
+        try await withHarness(configure: configure) { h in
             let f = await failure { () async throws(AuthFailure) in try await h.auth.authenticate([:]) }
             #expect(f?.wwwAuthenticate == #"Bearer realm="time\"sheets""#)
         }

@@ -46,7 +46,8 @@ struct SignatureTests {
             #expect(f?.reason == .disallowedAlgorithm)
             #expect(
                 f?.wwwAuthenticate
-                    == #"Bearer realm="api", error="invalid_token", error_description="Algorithm 'HS256' is not allowed""#
+                    == #"Bearer realm="api", error="invalid_token", "#
+                    + #"error_description="Algorithm 'HS256' is not allowed""#
             )
             #expect(h.server.jwksRequestCount == 0)
 
@@ -113,7 +114,8 @@ struct SignatureTests {
 
     @Test("ES256 tokens verify against an EC JWK")
     func es256() async throws {
-        try await withHarness(configure: { $0.algorithms = ["RS256", "ES256"] }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.algorithms = ["RS256", "ES256"] }
+        try await withHarness(configure: configure) { h in
             let principal = try await h.auth.verify(token: h.token(signer: .ecdsa))
             #expect(principal.subject == "auth0|user-1")
             // Tampering still fails for EC.
@@ -129,7 +131,8 @@ struct SignatureTests {
     )
     func otherCurves(key: TestTokenIssuer.ExtraKey) async throws {
         let issuer = try TestTokenIssuer(keyID: "curves-\(key.rawValue.lowercased())")
-        try await withHarness(issuer: issuer, configure: { $0.algorithms = ["RS256", key.rawValue] }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.algorithms = ["RS256", key.rawValue] }
+        try await withHarness(issuer: issuer, configure: configure) { h in
             issuer.addJWKEntry(issuer.jwk(for: key))
             let principal = try await h.auth.verify(token: h.token(signer: .extra(key)))
             #expect(principal.subject == "auth0|user-1")
@@ -156,7 +159,8 @@ struct SignatureTests {
     @Test("An EC JWK whose coordinates have the wrong length is skipped, the other keys still load")
     func malformedCurveKey() async throws {
         let issuer = try TestTokenIssuer(keyID: "bad-ec")
-        try await withHarness(issuer: issuer, configure: { $0.algorithms = ["RS256", "ES512"] }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.algorithms = ["RS256", "ES512"] }
+        try await withHarness(issuer: issuer, configure: configure) { h in
             guard case .object(var jwk) = issuer.jwk(for: .es512) else {
                 Issue.record("not an object")
                 return
@@ -175,7 +179,8 @@ struct SignatureTests {
     @Test("PS256 tokens verify when allowed and the JWK has no alg")
     func ps256() async throws {
         let issuer = try TestTokenIssuer(keyID: "pss")
-        try await withHarness(issuer: issuer, configure: { $0.algorithms = ["PS256"] }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.algorithms = ["PS256"] }
+        try await withHarness(issuer: issuer, configure: configure) { h in
             // Publish the same key without "alg" under another kid, so PS256 is allowed for it.
             issuer.addJWKEntry(issuer.publicJWK(keyID: "pss-noalg", algorithm: nil))
             let token = issuer.mint(h.claims(), signer: .rsa("PS256"), header: ["kid": "pss-noalg"])

@@ -45,8 +45,8 @@ import Testing
                 .POST,
                 "/dev-idp/oauth/token",
                 headers: ["content-type": "application/json"],
-                body:
-                    #"{"grant_type":"client_credentials","client_id":"timesheets-batch","client_secret":"nope","audience":"https://api.exampleco.com/timesheets"}"#
+                body: #"{"grant_type":"client_credentials","client_id":"timesheets-batch","client_secret":"nope","#
+                    + #""audience":"https://api.exampleco.com/timesheets"}"#
             )
             #expect(wrongSecret.status == 401)
             #expect(wrongSecret.json["error"] as? String == "access_denied")
@@ -62,8 +62,8 @@ import Testing
                 .POST,
                 "/dev-idp/oauth/token",
                 headers: ["content-type": "application/json"],
-                body:
-                    #"{"grant_type":"client_credentials","client_id":"timesheets-batch","client_secret":"dev-secret","audience":"https://api.exampleco.com/timesheets"}"#
+                body: #"{"grant_type":"client_credentials","client_id":"timesheets-batch","#
+                    + #""client_secret":"dev-secret","audience":"https://api.exampleco.com/timesheets"}"#
             )
             #expect(fixed.status == 401)
             let machine = try await http.send(

@@ -429,7 +429,9 @@ import TimesheetDomainTesting
                 #expect(items.first?["date"] as? String == "2017-05-10")
             }
             let mixed =
-                #"[{"user_id":"a","date":"2017-05-10","project":"P","hours":1},{"date":"x","project":"P","hours":99},{"user_id":"c","date":"2017-05-10","project":"P","hours":1}]"#
+                #"[{"user_id":"a","date":"2017-05-10","project":"P","hours":1},"#
+                + #"{"date":"x","project":"P","hours":99},"#
+                + #"{"user_id":"c","date":"2017-05-10","project":"P","hours":1}]"#
             try await client.execute(
                 uri: "/timesheets/upload",
                 method: .post,
@@ -461,9 +463,11 @@ import TimesheetDomainTesting
     /// The reference deployment: users are identified by the namespaced email claim, and the batch client's
     /// client-credentials token has none. Its uploads (the cron client's single object, and an array) must work.
     @Test func referenceConfigurationUploadsWithAClientCredentialsToken() async throws {
-        try await APIHarness.run(configureAuth: { $0.userIDClaim = emailClaim }) { api, client in
+        let configureAuth: @Sendable (inout AuthConfiguration) -> Void = { $0.userIDClaim = emailClaim }
+        try await APIHarness.run(configureAuth: configureAuth) { api, client in
             let single =
-                #"{"user_id":"employee@exampleco.com","date":"2017-05-10T17:40:20.095Z","project":"StoreZero","hours":5}"#
+                #"{"user_id":"employee@exampleco.com","date":"2017-05-10T17:40:20.095Z","#
+                + #""project":"StoreZero","hours":5}"#
             try await client.execute(
                 uri: "/timesheets/upload",
                 method: .post,
@@ -517,7 +521,8 @@ import TimesheetDomainTesting
 
     /// AUTH_ALGORITHMS=ES512 with a P-521 key in the JWKS.
     @Test func anES512TokenFromTheJWKSIsServed() async throws {
-        try await APIHarness.run(configureAuth: { $0.algorithms = ["ES512"] }) { api, client in
+        let configureAuth: @Sendable (inout AuthConfiguration) -> Void = { $0.algorithms = ["ES512"] }
+        try await APIHarness.run(configureAuth: configureAuth) { api, client in
             let issuer = api.issuer
             if !String(decoding: issuer.jwks(), as: UTF8.self).contains(issuer.keyID(for: .es512)) {
                 issuer.addJWKEntry(issuer.jwk(for: .es512))

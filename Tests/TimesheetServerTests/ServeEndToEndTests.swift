@@ -107,10 +107,8 @@ import TimesheetDevTools
                     body: #"{"hours":1}"#
                 )).status == 404
             )
-            #expect(
-                ((try await http.send(.GET, "/timesheets", headers: stack.headers(.contractor))).json["items"] as? [Any])?
-                    .isEmpty == true
-            )
+            let contractorsList = try await http.send(.GET, "/timesheets", headers: stack.headers(.contractor))
+            #expect((contractorsList.json["items"] as? [Any])?.isEmpty == true)
             let queue = try await http.send(.GET, "/approvals", headers: stack.headers(.manager))
             #expect((queue.json["items"] as? [[String: Any]])?.contains { $0["id"] as? Int == id } == true)
             let approved = try await http.send(.PUT, "/approvals/\(id)", headers: stack.headers(.manager))
@@ -119,8 +117,8 @@ import TimesheetDevTools
                 .POST,
                 "/timesheets/upload",
                 headers: stack.headers(.machine),
-                body:
-                    #"[{"user_id":"007","date":"2017-05-10T17:40:20.095Z","project":"StoreZero","hours":5},{"user_id":"008","date":"2017-05-10","project":"StoreZero","hours":3}]"#
+                body: #"[{"user_id":"007","date":"2017-05-10T17:40:20.095Z","project":"StoreZero","hours":5},"#
+                    + #"{"user_id":"008","date":"2017-05-10","project":"StoreZero","hours":3}]"#
             )
             #expect(upload.status == 201, "\(upload.text)")
 
@@ -208,8 +206,8 @@ import TimesheetDevTools
                 .POST,
                 "/timesheets/upload",
                 headers: stack.headers(.machine),
-                body:
-                    #"{"user_id":"employee@exampleco.com","date":"2017-05-12T17:40:20.095Z","project":"StoreZero","hours":5}"#
+                body: #"{"user_id":"employee@exampleco.com","date":"2017-05-12T17:40:20.095Z","#
+                    + #""project":"StoreZero","hours":5}"#
             )
             #expect(single.status == 201, "\(single.text)")
             let array = try await http.send(

@@ -5,8 +5,8 @@ import TimesheetStore
 @Suite struct DatabaseConfigurationTests {
     @Test func aFullURL() throws {
         let configuration = try DatabaseConfiguration(
-            url:
-                "postgres://app:s%40cret%2Fx@db.internal:6543/timesheets?sslmode=verify-full&pool_size=7&query_timeout=250ms"
+            url: "postgres://app:s%40cret%2Fx@db.internal:6543/timesheets"
+                + "?sslmode=verify-full&pool_size=7&query_timeout=250ms"
         )
         #expect(configuration.endpoint == .tcp(host: "db.internal", port: 6543))
         #expect(configuration.username == "app")

@@ -142,7 +142,8 @@ func expectMigrationError(
         try await withConnection(configuration) { connection in
             try await connection.query(
                 """
-                INSERT INTO timesheets (user_id, work_date, project, hours, status, created_at, updated_at, reviewed_by, reviewed_at)
+                INSERT INTO timesheets (user_id, work_date, project, hours, status, created_at, updated_at, \
+                reviewed_by, reviewed_at)
                 VALUES ('a', DATE '2017-05-10', 'P', 8, 'pending', now(), now(), NULL, NULL),
                        ('a', DATE '2017-05-10', 'Q', 7.5, 'approved', now(), now(), 'm', now()),
                        ('a', DATE '2017-05-10', 'R', 9, 'rejected', now(), now(), 'm', now()),
@@ -269,7 +270,9 @@ func expectMigrationError(
         )
         try fixture.write(
             "0002_index.sql",
-            "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY items_name_idx ON items (name);\nCREATE UNIQUE INDEX CONCURRENTLY items_id_idx ON items (id);\n"
+            "-- migrate:no-transaction\n"
+                + "CREATE INDEX CONCURRENTLY items_name_idx ON items (name);\n"
+                + "CREATE UNIQUE INDEX CONCURRENTLY items_id_idx ON items (id);\n"
         )
         await expectMigrationError(.sqlFailure) {
             try await fixture.migrator().up()

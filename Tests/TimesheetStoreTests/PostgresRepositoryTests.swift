@@ -148,7 +148,8 @@ import TimesheetStore
                 return lines.joined(separator: "\n")
             }
             let own = try await plan(
-                "SELECT id FROM timesheets WHERE user_id = 'x' AND (work_date, id) < (DATE '2017-05-10', 5) ORDER BY work_date DESC, id DESC LIMIT 50"
+                "SELECT id FROM timesheets WHERE user_id = 'x' AND (work_date, id) < (DATE '2017-05-10', 5) "
+                    + "ORDER BY work_date DESC, id DESC LIMIT 50"
             )
             #expect(own.contains("timesheets_user_list_idx"), "\(own)")
             let queue = try await plan(
@@ -212,7 +213,10 @@ import TimesheetStore
             func total() async throws -> String {
                 var value = "none"
                 for try await text in try await connection.query(
-                    "SELECT hours::text FROM timesheet_day_totals WHERE user_id = 'totals' AND work_date = DATE '2017-05-10'",
+                    """
+                    SELECT hours::text FROM timesheet_day_totals WHERE user_id = 'totals' \
+                    AND work_date = DATE '2017-05-10'
+                    """,
                     logger: testLogger
                 ).decode(String.self) { value = text }
                 return value
@@ -250,7 +254,10 @@ import TimesheetStore
             try await connection.query("DELETE FROM timesheets WHERE user_id = 'totals'", logger: testLogger)
             var next = ""
             for try await text in try await connection.query(
-                "SELECT hours::text FROM timesheet_day_totals WHERE user_id = 'totals' AND work_date = DATE '2017-05-11'",
+                """
+                SELECT hours::text FROM timesheet_day_totals WHERE user_id = 'totals' \
+                AND work_date = DATE '2017-05-11'
+                """,
                 logger: testLogger
             ).decode(String.self) { next = text }
             #expect(next == "0.00")

@@ -49,7 +49,9 @@ struct WebClient: Sendable {
     let configuration: Configuration?
 
     var contentSecurityPolicy: String {
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' \(configuration?.issuerOrigin ?? ""); frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            + "connect-src 'self' \(configuration?.issuerOrigin ?? ""); "
+            + "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     }
 
     func addRoutes(to router: Router<AppRequestContext>) {

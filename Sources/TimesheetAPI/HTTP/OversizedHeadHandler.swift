@@ -38,8 +38,8 @@ final class OversizedHeadHandler: ChannelInboundHandler, RemovableChannelHandler
             status: .init(code: 431, reasonPhrase: "Request Header Fields Too Large"),
             code: "headers_too_large",
             title: "Request header fields too large",
-            detail:
-                "The request line and headers may be at most \(limit) bytes together; send a shorter URL, fewer cookies or a shorter token."
+            detail: "The request line and headers may be at most \(limit) bytes together; "
+                + "send a shorter URL, fewer cookies or a shorter token."
         )
         let buffer = problem.encodedBody(requestID: nil)
         var fields = problem.responseHeaders

@@ -110,8 +110,8 @@ extension Problem {
     /// How many problems there are, and whether `errors` lists them all.
     static func validationDetail(count: Int) -> String {
         if count > maximumListedErrors {
-            return
-                "The request has \(count) problems; errors lists the first \(maximumListedErrors). Fix those and send it again."
+            return "The request has \(count) problems; errors lists the first \(maximumListedErrors). "
+                + "Fix those and send it again."
         }
         return "The request has \(count) problem\(count == 1 ? "" : "s"); see errors."
     }

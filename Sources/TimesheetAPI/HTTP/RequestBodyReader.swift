@@ -146,8 +146,8 @@ package struct RequestBodyReader: Sendable {
         case .tooManyNestedValues:
             throw Problem.badRequest(
                 code: "nested_values",
-                "The body holds more than \(StrictJSON.maximumNestedValues) values nested inside fields; every field is "
-                    + "a string, a number or null."
+                "The body holds more than \(StrictJSON.maximumNestedValues) values nested inside fields; "
+                    + "every field is a string, a number or null."
             )
         }
         do {

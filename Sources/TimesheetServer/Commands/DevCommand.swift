@@ -15,8 +15,8 @@ struct DevCommand: AsyncParsableCommand {
         commandName: "dev",
         abstract:
             "Run the whole stack locally: PostgreSQL under .data/, a dev identity provider, the API and web client.",
-        discussion:
-            "Needs only PostgreSQL's server binaries (apt-get install postgresql). Set DATABASE_URL to use an existing database instead."
+        discussion: "Needs only PostgreSQL's server binaries (apt-get install postgresql). "
+            + "Set DATABASE_URL to use an existing database instead."
     )
 
     @OptionGroup var options: SettingsOptions
@@ -27,8 +27,10 @@ struct DevCommand: AsyncParsableCommand {
     @Flag(help: "Fill a few weeks of entries for the seeded users (once; re-running adds nothing).")
     var seed = false
     @Option(
-        help:
-            "Secret of the machine client timesheets-batch (default: random, kept in DATA_DIR/dev-machine-client-secret)."
+        help: """
+            Secret of the machine client timesheets-batch \
+            (default: random, kept in DATA_DIR/dev-machine-client-secret).
+            """
     )
     var machineClientSecret: String?
     @Flag(
@@ -57,9 +59,10 @@ struct DevCommand: AsyncParsableCommand {
         let logger = LogOutput.logger(label: "timesheets-dev", level: settings.logLevel, format: settings.logFormat)
         if !ServerSettings.isLoopback(settings.host), !unsafeAllowRemoteDevLogin {
             fail(
-                "dev mode listens on loopback only (HOST=\(settings.host) was given): its identity provider lets anyone sign "
-                    + "in as any user. Use HOST=127.0.0.1, or pass --unsafe-allow-remote-dev-login inside a container whose "
-                    + "port is published on 127.0.0.1 only."
+                "dev mode listens on loopback only (HOST=\(settings.host) was given): "
+                    + "its identity provider lets anyone sign in as any user. Use HOST=127.0.0.1, "
+                    + "or pass --unsafe-allow-remote-dev-login inside a container "
+                    + "whose port is published on 127.0.0.1 only."
             )
         }
         try ensureWritable(dataDir)
@@ -172,6 +175,9 @@ struct DevCommand: AsyncParsableCommand {
 
     static func printBanner(port: Int, token: String, elapsed: Duration, secret: String) {
         let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        let tokenRequest =
+            #"{"grant_type":"client_credentials","client_id":"\#(DevIdentityProvider.machineClientID)","#
+            + #""client_secret":"\#(secret)","audience":"\#(audience)"}"#
         let banner = """
 
             Timesheets dev stack ready in \(ms) ms.
@@ -187,7 +193,7 @@ struct DevCommand: AsyncParsableCommand {
               Mint other tokens:
                 swift run timesheets token --user manager          (employee, contractor, manager, machine)
                 curl -s -X POST http://127.0.0.1:\(port)/dev-idp/oauth/token -H 'content-type: application/json' \\
-                  -d '{"grant_type":"client_credentials","client_id":"\(DevIdentityProvider.machineClientID)","client_secret":"\(secret)","audience":"\(audience)"}'
+                  -d '\(tokenRequest)'
 
             Ctrl-C stops the API and PostgreSQL.
 
@@ -201,7 +207,8 @@ struct DevCommand: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             fail(
-                "cannot create \(directory): \(error.localizedDescription). Make it writable or pass --data-dir /some/writable/dir."
+                "cannot create \(directory): \(error.localizedDescription). "
+                    + "Make it writable or pass --data-dir /some/writable/dir."
             )
         }
         guard FileManager.default.isWritableFile(atPath: directory) else {

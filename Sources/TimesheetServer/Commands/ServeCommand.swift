@@ -9,8 +9,8 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the API service (needs DATABASE_URL, AUTH_ISSUER and AUTH_AUDIENCE).",
-        discussion:
-            "Every flag also reads an environment variable of the same name (--auth-issuer is AUTH_ISSUER); a .env file in the working directory is read too."
+        discussion: "Every flag also reads an environment variable of the same name (--auth-issuer is AUTH_ISSUER); "
+            + "a .env file in the working directory is read too."
     )
 
     @OptionGroup var options: SettingsOptions

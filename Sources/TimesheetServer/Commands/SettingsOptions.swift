@@ -30,8 +30,10 @@ struct SettingsOptions: ParsableArguments {
     @Option(help: "Most JWKS refetches per minute for unknown keys (AUTH_JWKS_REQUESTS_PER_MINUTE, default 5).")
     var authJwksRequestsPerMinute: String?
     @Option(
-        help:
-            "Verified tokens kept so a repeated token skips the signature check; 0 turns it off (AUTH_TOKEN_CACHE_SIZE, default 10000)."
+        help: """
+            Verified tokens kept so a repeated token skips the signature check; \
+            0 turns it off (AUTH_TOKEN_CACHE_SIZE, default 10000).
+            """
     )
     var authTokenCacheSize: String?
     @Option(help: "Shared secret that enables HS256 instead of JWKS (AUTH_HS256_SECRET).")
@@ -39,8 +41,10 @@ struct SettingsOptions: ParsableArguments {
     @Option(help: "Browser origins allowed by CORS, comma-separated (CORS_ALLOWED_ORIGINS).")
     var corsAllowedOrigins: String?
     @Option(
-        help:
-            "Seconds a connection may wait for a request's head or body before it is closed (HTTP_IDLE_TIMEOUT, default 60)."
+        help: """
+            Seconds a connection may wait for a request's head or body before it is closed \
+            (HTTP_IDLE_TIMEOUT, default 60).
+            """
     )
     var httpIdleTimeout: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL, default info).")

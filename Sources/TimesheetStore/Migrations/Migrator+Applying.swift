@@ -19,7 +19,8 @@ extension Migrator {
                 }
                 try await connection.query(
                     """
-                    INSERT INTO schema_migrations (version, name, checksum, status, transactional, execution_ms, applied_by)
+                    INSERT INTO schema_migrations (version, name, checksum, status, transactional, execution_ms, \
+                    applied_by)
                     VALUES (\(file.version), \(file.name), \(file.checksum), 'applied', true, \(elapsed()),
                             current_user || '@' || \(appliedBy))
                     """,
@@ -40,7 +41,8 @@ extension Migrator {
         try await connection.query(
             """
             INSERT INTO schema_migrations (version, name, checksum, status, transactional, applied_by)
-            VALUES (\(file.version), \(file.name), \(file.checksum), 'running', false, current_user || '@' || \(appliedBy))
+            VALUES (\(file.version), \(file.name), \(file.checksum), 'running', false, \
+            current_user || '@' || \(appliedBy))
             """,
             logger: logger
         ).drain()
