@@ -139,7 +139,7 @@ func expectMigrationError(
             toPath: firstOnly + "/0001_create_timesheets.sql"
         )
         _ = try await Migrator(configuration: configuration, directory: firstOnly, output: { _ in }).up()
-        try await withConnection(configuration) { connection in
+        _ = try await withConnection(configuration) { connection in
             try await connection.query(
                 """
                 INSERT INTO timesheets (user_id, work_date, project, hours, status, created_at, updated_at, \
