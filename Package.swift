@@ -82,7 +82,8 @@ let package = Package(
             dependencies: [
                 "PercentEncoding",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "CryptoExtras", package: "swift-crypto"),  // RSA verification without jwt-kit's generic path
+                // RSA verification without jwt-kit's generic path.
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,7 +151,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The `timesheets` command: `serve` and `migrate` run the deployed code; `dev` and `token` wire in the dev tools.
+        // The `timesheets` command: `serve` and `migrate` run the deployed code; `dev` and `token` wire in the dev
+        // tools.
         .executableTarget(
             name: "TimesheetServer",
             dependencies: [

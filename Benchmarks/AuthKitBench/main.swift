@@ -43,7 +43,12 @@ struct Rate {
 }
 
 /// Verifications per second over `secondsPerRun`, with `tasks` concurrent loops.
-func measure(_ auth: BearerAuthenticator, token: String, tasks: Int, seconds: Double = secondsPerRun) async throws -> Rate {
+func measure(
+    _ auth: BearerAuthenticator,
+    token: String,
+    tasks: Int,
+    seconds: Double = secondsPerRun
+) async throws -> Rate {
     // Warm up (also loads keys and fills the cache when enabled).
     for _ in 0..<200 { _ = try await auth.verify(token: token) }
     let cpuStart = processCPUSeconds()
@@ -126,7 +131,7 @@ func opensslVerifyRate(seconds: Int, multi: Int? = nil) -> Double? {
     posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
 
     let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
+    defer { for pointer in argv { free(pointer) } }
     var child = pid_t()
     let spawned = posix_spawn(&child, "/usr/bin/env", &actions, &attributes, argv, environ)
     close(pipeEnds[1])
@@ -154,7 +159,8 @@ func opensslVerifyRate(seconds: Int, multi: Int? = nil) -> Double? {
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 func format(_ rate: Double) -> String {
@@ -181,7 +187,10 @@ try await JWKSTestServer.withRunning(issuer) { server in
             ]
         )
     )
-    say("AuthKit RS256 verification (token \(token.utf8.count) bytes, \(Int(secondsPerRun)) s per run, \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+    say(
+        "AuthKit RS256 verification (token \(token.utf8.count) bytes, \(Int(secondsPerRun)) s per run, "
+            + "\(ProcessInfo.processInfo.activeProcessorCount) cores)"
+    )
 
     var noCache = AuthConfiguration(issuer: server.issuerURL, audiences: [audience])
     noCache.tokenCacheSize = 0
@@ -200,7 +209,10 @@ try await JWKSTestServer.withRunning(issuer) { server in
     // AUTHKIT_BENCH_PROFILE=1 stops here: a clean single-task uncached run for `perf record`.
     if profiling { return }
     let two = try await measure(uncached, token: token, tasks: 2)
-    say(line("no cache,   2 tasks", two) + "  (\(String(format: "%.2f", two.perWallSecond / one.perWallSecond))x of 1 task, wall)")
+    say(
+        line("no cache,   2 tasks", two)
+            + "  (\(String(format: "%.2f", two.perWallSecond / one.perWallSecond))x of 1 task, wall)"
+    )
     let cachedOne = try await measure(cached, token: token, tasks: 1)
     say(line("with cache, 1 task ", cachedOne))
     let cachedTwo = try await measure(cached, token: token, tasks: 2)
@@ -232,21 +244,29 @@ try await JWKSTestServer.withRunning(issuer) { server in
         say("  openssl not available: no comparison")
     } else {
         func percent(_ ratio: Double) -> String { String(format: "%.0f%%", ratio * 100) }
-        say("  openssl speed rsa2048, 1 core : \(format(median(openssl.single)))  (median of \(singleRatios.count) one-second runs)")
+        say(
+            "  openssl speed rsa2048, 1 core : \(format(median(openssl.single)))  "
+                + "(median of \(singleRatios.count) one-second runs)"
+        )
         say(
             "  AuthKit no-cache, 1 task, per CPU-second = \(percent(median(singleRatios))) of openssl (target >= 80%),"
-                + " median of \(singleRatios.count) paired rounds, range \(percent(singleRatios.min()!))-\(percent(singleRatios.max()!))")
+                + " median of \(singleRatios.count) paired rounds, "
+                + "range \(percent(singleRatios.min()!))-\(percent(singleRatios.max()!))"
+        )
         say(
             "  swift-crypto's bare RSA verify (SHA-256 + BoringSSL), per CPU-second = \(percent(median(bareRatios))) of"
-                + " openssl, range \(percent(bareRatios.min()!))-\(percent(bareRatios.max()!)): the ceiling for AuthKit")
+                + " openssl, range \(percent(bareRatios.min()!))-\(percent(bareRatios.max()!)): the ceiling for AuthKit"
+        )
         say(
             "  AuthKit no-cache = \(percent(median(oursOverBare))) of the bare verify (the rest is base64url, JSON,"
-                + " claims and the principal), range \(percent(oursOverBare.min()!))-\(percent(oursOverBare.max()!))")
+                + " claims and the principal), range \(percent(oursOverBare.min()!))-\(percent(oursOverBare.max()!))"
+        )
         if !doubleRatios.isEmpty {
             say("  openssl speed rsa2048, 2 cores: \(format(median(openssl.double)))  (-multi 2)")
             say(
                 "  AuthKit no-cache, 2 tasks, wall-clock = \(percent(median(doubleRatios))) of openssl -multi 2,"
-                    + " range \(percent(doubleRatios.min()!))-\(percent(doubleRatios.max()!))")
+                    + " range \(percent(doubleRatios.min()!))-\(percent(doubleRatios.max()!))"
+            )
         }
     }
     let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first ?? "?"

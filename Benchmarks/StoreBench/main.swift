@@ -1,7 +1,7 @@
 import Foundation
+import LocalPostgres
 import Logging
 import PostgresNIO
-import LocalPostgres
 import TimesheetDomain
 import TimesheetStore
 
@@ -24,7 +24,10 @@ func percentile(_ samples: [Duration], _ fraction: Double) -> Duration {
 }
 
 func ms(_ duration: Duration) -> String {
-    String(format: "%.2f ms", Double(duration.components.seconds) * 1_000 + Double(duration.components.attoseconds) / 1e15)
+    String(
+        format: "%.2f ms",
+        Double(duration.components.seconds) * 1_000 + Double(duration.components.attoseconds) / 1e15
+    )
 }
 
 var cluster: LocalPostgresCluster?
@@ -65,8 +68,12 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     for round in 0..<3 {
         let entries = (0..<10_000).map { index in
             NewTimesheet(
-                userID: "batch-\(round)-\(index % 100)", date: CalendarDay(daysSinceEpoch: 19_000 + index / 100),
-                project: "Project \(index % 7)", hours: Hours(hundredths: 800), notes: index.isMultiple(of: 3) ? "note" : nil)
+                userID: "batch-\(round)-\(index % 100)",
+                date: CalendarDay(daysSinceEpoch: 19_000 + index / 100),
+                project: "Project \(index % 7)",
+                hours: Hours(hundredths: 800),
+                notes: index.isMultiple(of: 3) ? "note" : nil
+            )
         }
         let started = ContinuousClock.now
         let stored = try await repository.insert(entries, at: now)
@@ -79,18 +86,25 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     let seedStarted = ContinuousClock.now
     try await client.query(
         """
-        INSERT INTO timesheets (user_id, work_date, project, hours, notes, status, created_at, updated_at, reviewed_by, reviewed_at)
-        SELECT 'user-' || (g % 1000), DATE '2015-01-01' + (g / 1000)::int, 'Project ' || (g % 13), 1 + (g % 700) / 100.0,
+        INSERT INTO timesheets (user_id, work_date, project, hours, notes, status, created_at, updated_at, \
+        reviewed_by, reviewed_at)
+        SELECT 'user-' || (g % 1000), DATE '2015-01-01' + (g / 1000)::int, 'Project ' || (g % 13), \
+        1 + (g % 700) / 100.0,
                NULL, CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'approved' END, now(), now(),
                CASE WHEN g % 10 = 0 THEN NULL ELSE 'manager' END, CASE WHEN g % 10 = 0 THEN NULL ELSE now() END
         FROM generate_series(1, 970000) AS g
-        """, logger: logger)
+        """,
+        logger: logger
+    )
     try await client.query("VACUUM ANALYZE timesheets", logger: logger)
     var count = 0
     for try await value in try await client.query("SELECT count(*) FROM timesheets", logger: logger).decode(Int.self) {
         count = value
     }
-    print("seeded to \(count) rows in \(ms(ContinuousClock.now - seedStarted)) (INSERT ... SELECT generate_series + VACUUM ANALYZE)")
+    print(
+        "seeded to \(count) rows in \(ms(ContinuousClock.now - seedStarted)) "
+            + "(INSERT ... SELECT generate_series + VACUUM ANALYZE)"
+    )
 
     // 3. Page queries for one user with ~970 entries: first page and a deep cursor.
     let user = "user-42"
@@ -109,19 +123,23 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     let deepCursor = TimesheetCursor(order: .newestDayFirst, after: all[all.count - 60])
     let deep = try await timed(TimesheetQuery(userID: user, order: .newestDayFirst, after: deepCursor, limit: 50))
     let queueCursor = TimesheetCursor(order: .oldestFirst, date: all[0].date, id: TimesheetID(500_000))
-    let queue = try await timed(TimesheetQuery(userID: nil, status: .pending, order: .oldestFirst, after: queueCursor, limit: 50))
+    let queue = try await timed(
+        TimesheetQuery(userID: nil, status: .pending, order: .oldestFirst, after: queueCursor, limit: 50)
+    )
     print("user \(user) has \(all.count) entries")
     print("first page (50):            p50 \(ms(percentile(first, 0.5))), p99 \(ms(percentile(first, 0.99)))")
     print("deep cursor page (50):      p50 \(ms(percentile(deep, 0.5))), p99 \(ms(percentile(deep, 0.99)))")
     print("review queue page (50):     p50 \(ms(percentile(queue, 0.5))), p99 \(ms(percentile(queue, 0.99)))")
 
     var plan: [String] = []
+    let deepDay = Int32(deepCursor.date.daysSinceEpoch)
     for try await line in try await client.query(
         """
         EXPLAIN (ANALYZE, BUFFERS) SELECT id FROM timesheets WHERE user_id = \(user)
-          AND (work_date, id) < (DATE '1970-01-01' + \(Int32(deepCursor.date.daysSinceEpoch)), \(deepCursor.id.rawValue))
+          AND (work_date, id) < (DATE '1970-01-01' + \(deepDay), \(deepCursor.id.rawValue))
         ORDER BY work_date DESC, id DESC LIMIT 50
-        """, logger: logger
+        """,
+        logger: logger
     ).decode(String.self) { plan.append(line) }
     print("deep page plan:\n  " + plan.joined(separator: "\n  "))
 }

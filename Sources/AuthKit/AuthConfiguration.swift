@@ -17,7 +17,8 @@ public struct AuthConfiguration: Sendable {
     /// The claim whose value becomes ``Principal/userID``. Default `sub`; may be a namespaced claim. A machine token
     /// (client credentials) that lacks it is identified by its `sub`; a user token that lacks it is refused.
     public var userIDClaim: String
-    /// Claims read for scopes: a space-separated string or an array of strings each. Default `["scope", "permissions"]`.
+    /// Claims read for scopes: a space-separated string or an array of strings each.
+    /// Default `["scope", "permissions"]`.
     public var scopeClaims: [String]
     /// Slack allowed on `exp`, `nbf` and `iat`. Default 5 s.
     public var clockTolerance: Duration

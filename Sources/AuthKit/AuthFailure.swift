@@ -7,7 +7,9 @@
 /// | no credentials, or another scheme | 401 | `Bearer realm="api"` |
 /// | malformed request | 400 | `Bearer realm="api", error="invalid_request", error_description="…"` |
 /// | bad token | 401 | `Bearer realm="api", error="invalid_token", error_description="…"` |
-/// | missing scope | 403 | `Bearer realm="api", error="insufficient_scope", error_description="Insufficient scope", scope="a b"` |
+/// | missing scope | 403 | `Bearer realm="api", error="insufficient_scope", error_description="…", scope="a b"` |
+///
+/// A missing scope's description is `Insufficient scope`, and `scope` lists the scopes the request needed.
 ///
 /// Descriptions are fixed English sentences (see ``AuthFailure/Reason``); double quotes and backslashes in them
 /// are escaped as quoted-pairs and any byte outside printable ASCII becomes `?`, so the header is always valid.
@@ -51,7 +53,8 @@ public struct AuthFailure: Error, Sendable, Equatable {
     /// The exact `WWW-Authenticate` header value.
     public let wwwAuthenticate: String
 
-    init(status: Int, code: String?, description: String?, reason: Reason, requiredScope: String? = nil, realm: String) {
+    init(status: Int, code: String?, description: String?, reason: Reason, requiredScope: String? = nil, realm: String)
+    {
         self.status = status
         self.code = code
         self.description = description
@@ -132,5 +135,7 @@ public enum AuthFailureDescription {
     public static func missingClaim(_ name: String) -> String { "Missing '\(name)' claim" }
     public static func invalidClaim(_ name: String) -> String { "Invalid '\(name)' claim" }
     public static func disallowedAlgorithm(_ alg: String) -> String { "Algorithm '\(alg)' is not allowed" }
-    public static func algorithmKeyMismatch(_ alg: String) -> String { "Algorithm '\(alg)' does not match the signing key" }
+    public static func algorithmKeyMismatch(_ alg: String) -> String {
+        "Algorithm '\(alg)' does not match the signing key"
+    }
 }

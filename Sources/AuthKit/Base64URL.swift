@@ -8,7 +8,8 @@ enum Base64URL {
         return table
     }()
 
-    /// Decodes unpadded base64url. Returns `nil` on any byte outside the alphabet, on padding, or on an impossible length.
+    /// Decodes unpadded base64url. Returns `nil` on any byte outside the alphabet, on padding, or on an impossible
+    /// length.
     static func decode(_ input: some Collection<UInt8>) -> [UInt8]? {
         if let decoded = input.withContiguousStorageIfAvailable({ decode(contiguous: $0) }) { return decoded }
         return Array(input).withUnsafeBufferPointer { decode(contiguous: $0) }
@@ -29,9 +30,14 @@ enum Base64URL {
                 // Every valid entry is below 64; 0xFF marks a byte outside the alphabet, so OR-ing four lookups
                 // and testing 0x80 checks a whole quantum with one branch.
                 while read + 4 <= count {
-                    let a = table[Int(input[read])], b = table[Int(input[read + 1])]
-                    let c = table[Int(input[read + 2])], d = table[Int(input[read + 3])]
-                    if (a | b | c | d) & 0x80 != 0 { valid = false; break }
+                    let a = table[Int(input[read])]
+                    let b = table[Int(input[read + 1])]
+                    let c = table[Int(input[read + 2])]
+                    let d = table[Int(input[read + 3])]
+                    if (a | b | c | d) & 0x80 != 0 {
+                        valid = false
+                        break
+                    }
                     let bits = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
                     buffer[written] = UInt8(truncatingIfNeeded: bits >> 16)
                     buffer[written + 1] = UInt8(truncatingIfNeeded: bits >> 8)
@@ -40,7 +46,8 @@ enum Base64URL {
                     written += 3
                 }
                 if valid, tail > 0 {
-                    let a = table[Int(input[read])], b = table[Int(input[read + 1])]
+                    let a = table[Int(input[read])]
+                    let b = table[Int(input[read + 1])]
                     let c = tail == 3 ? table[Int(input[read + 2])] : 0
                     if (a | b | c) & 0x80 != 0 {
                         valid = false

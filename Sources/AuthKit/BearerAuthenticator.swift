@@ -65,9 +65,22 @@ public final class BearerAuthenticator: Sendable {
     ) {
         self.configuration = configuration
         self.keys = KeySetManager(
-            configuration: configuration, httpClient: httpClient, clock: clock, logger: logger, metricsFactory: metricsFactory)
-        self.cacheHits = Counter(label: "authkit_token_cache_total", dimensions: [("result", "hit")], factory: metricsFactory)
-        self.cacheMisses = Counter(label: "authkit_token_cache_total", dimensions: [("result", "miss")], factory: metricsFactory)
+            configuration: configuration,
+            httpClient: httpClient,
+            clock: clock,
+            logger: logger,
+            metricsFactory: metricsFactory
+        )
+        self.cacheHits = Counter(
+            label: "authkit_token_cache_total",
+            dimensions: [("result", "hit")],
+            factory: metricsFactory
+        )
+        self.cacheMisses = Counter(
+            label: "authkit_token_cache_total",
+            dimensions: [("result", "miss")],
+            factory: metricsFactory
+        )
         self.hmacKey = configuration.hmacSecret.flatMap {
             JWKSParser.hmacKey(secret: $0, allowedAlgorithms: configuration.algorithms)
         }
@@ -80,7 +93,10 @@ public final class BearerAuthenticator: Sendable {
         var counters: [AuthFailure.Reason: Counter] = [:]
         for reason in AuthFailure.Reason.allCases {
             counters[reason] = Counter(
-                label: "authkit_auth_failures_total", dimensions: [("reason", reason.rawValue)], factory: metricsFactory)
+                label: "authkit_auth_failures_total",
+                dimensions: [("reason", reason.rawValue)],
+                factory: metricsFactory
+            )
         }
         self.failureCounters = counters
     }
@@ -91,7 +107,8 @@ public final class BearerAuthenticator: Sendable {
     /// cookie only when enabled) and verifies it.
     /// - Parameters:
     ///   - fields: The request's header fields.
-    ///   - query: The request's query string without the `?`, used only when ``AuthConfiguration/allowQueryToken`` is set.
+    ///   - query: The request's query string without the `?`, used only when
+    ///     ``AuthConfiguration/allowQueryToken`` is set.
     public func authenticate(_ fields: HTTPFields, query: String? = nil) async throws(AuthFailure) -> Principal {
         let token: String
         do {
@@ -139,7 +156,13 @@ public final class BearerAuthenticator: Sendable {
     /// Freshness of the signing keys, for a readiness endpoint.
     public var keysStatus: KeysStatus {
         guard usesKeySet else {
-            return KeysStatus(state: .sharedSecret, keyCount: hmacKey == nil ? 0 : 1, fetchedAt: nil, age: nil, lastError: nil)
+            return KeysStatus(
+                state: .sharedSecret,
+                keyCount: hmacKey == nil ? 0 : 1,
+                fetchedAt: nil,
+                age: nil,
+                lastError: nil
+            )
         }
         return keys.status
     }
@@ -172,7 +195,8 @@ public final class BearerAuthenticator: Sendable {
             switch Self.parseAuthorization(value) {
             case .bearer(let token): candidates.append(token)
             case .otherScheme: sawOtherScheme = true
-            case .malformed: throw .invalidRequest(AuthFailureDescription.malformedHeader, .malformedHeader, realm: realm)
+            case .malformed:
+                throw .invalidRequest(AuthFailureDescription.malformedHeader, .malformedHeader, realm: realm)
             }
         }
         if configuration.allowQueryToken, let query {
@@ -287,7 +311,11 @@ public final class BearerAuthenticator: Sendable {
         // Algorithm policy comes first, before any key lookup or network call.
         var shownAlg: String { String(alg.prefix(20)) }
         guard configuration.algorithms.contains(alg), !(alg.utf8.count == 4 && alg.lowercased() == "none") else {
-            throw .invalidToken(AuthFailureDescription.disallowedAlgorithm(shownAlg), .disallowedAlgorithm, realm: realm)
+            throw .invalidToken(
+                AuthFailureDescription.disallowedAlgorithm(shownAlg),
+                .disallowedAlgorithm,
+                realm: realm
+            )
         }
         if header["crit"] != nil {
             // No JWS extension is understood, so a token that marks one as critical must be refused (RFC 7515 §4.1.11).
@@ -298,7 +326,11 @@ public final class BearerAuthenticator: Sendable {
         var keyID: String?
         if KeyFamily.hmac.contains(alg) {
             guard let hmacKey else {
-                throw .invalidToken(AuthFailureDescription.disallowedAlgorithm(shownAlg), .disallowedAlgorithm, realm: realm)
+                throw .invalidToken(
+                    AuthFailureDescription.disallowedAlgorithm(shownAlg),
+                    .disallowedAlgorithm,
+                    realm: realm
+                )
             }
             key = hmacKey
         } else {
@@ -308,12 +340,17 @@ public final class BearerAuthenticator: Sendable {
             switch await keys.key(for: kid) {
             case .key(let found): key = found
             case .unknownKey: throw .invalidToken(AuthFailureDescription.unknownKey, .unknownKey, realm: realm)
-            case .unavailable: throw .invalidToken(AuthFailureDescription.keysUnavailable, .keysUnavailable, realm: realm)
+            case .unavailable:
+                throw .invalidToken(AuthFailureDescription.keysUnavailable, .keysUnavailable, realm: realm)
             }
             keyID = kid
         }
         guard let verifier = key.verifiers[alg] else {
-            throw .invalidToken(AuthFailureDescription.algorithmKeyMismatch(shownAlg), .algorithmKeyMismatch, realm: realm)
+            throw .invalidToken(
+                AuthFailureDescription.algorithmKeyMismatch(shownAlg),
+                .algorithmKeyMismatch,
+                realm: realm
+            )
         }
         guard let signature = Base64URL.decode(utf8[(secondDot + 1)...]), !signature.isEmpty,
             verifier.isValid(signature: signature, signingInput: utf8[..<secondDot])
@@ -326,11 +363,19 @@ public final class BearerAuthenticator: Sendable {
             throw .invalidToken(AuthFailureDescription.malformedToken, .malformedToken, realm: realm)
         }
 
-        let principal = try ClaimValidation(claims: claims, header: header, configuration: configuration, now: clock.now).principal()
+        let principal = try ClaimValidation(
+            claims: claims,
+            header: header,
+            configuration: configuration,
+            now: clock.now
+        ).principal()
         try await runHooks(principal)
         if let cache, let cacheKey {
             let limit = now.addingTimeInterval(configuration.tokenCacheTTL.timeInterval)
-            cache.insert(.init(principal: principal, keyID: keyID, expiresAt: min(principal.expiresAt, limit)), for: cacheKey)
+            cache.insert(
+                .init(principal: principal, keyID: keyID, expiresAt: min(principal.expiresAt, limit)),
+                for: cacheKey
+            )
         }
         return principal
     }

@@ -20,14 +20,19 @@ struct ClaimValidation {
         try checkScopeClaimTypes()
         guard
             let principal = Principal(
-                claims: claims, userIDClaim: configuration.userIDClaim, scopeClaims: configuration.scopeClaims,
-                expiresAt: Date(timeIntervalSince1970: times.expiresAt))
+                claims: claims,
+                userIDClaim: configuration.userIDClaim,
+                scopeClaims: configuration.scopeClaims,
+                expiresAt: Date(timeIntervalSince1970: times.expiresAt)
+            )
         else {
             let name = configuration.userIDClaim
             let missing = claims[name] == nil
             throw .invalidToken(
                 missing ? AuthFailureDescription.missingClaim(name) : AuthFailureDescription.invalidClaim(name),
-                missing ? .missingClaim : .malformedClaims, realm: realm)
+                missing ? .missingClaim : .malformedClaims,
+                realm: realm
+            )
         }
         return principal
     }
@@ -51,7 +56,9 @@ struct ClaimValidation {
             throw .invalidToken(AuthFailureDescription.issuedInFuture, .issuedInFuture, realm: realm)
         }
         if let maximumAge = configuration.maximumTokenAge {
-            guard let iat else { throw .invalidToken(AuthFailureDescription.missingClaim("iat"), .missingClaim, realm: realm) }
+            guard let iat else {
+                throw .invalidToken(AuthFailureDescription.missingClaim("iat"), .missingClaim, realm: realm)
+            }
             if nowSeconds - iat > maximumAge.timeInterval + tolerance {
                 throw .invalidToken(AuthFailureDescription.tooOld, .tooOld, realm: realm)
             }

@@ -50,8 +50,10 @@ enum SignatureVerifier: Sendable {
             return key.isValidSignature(signature, for: signingInput)
         case .hmac(let key, let digest):
             switch digest {
-            case .sha384: return HMAC<SHA384>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key)
-            case .sha512: return HMAC<SHA512>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key)
+            case .sha384:
+                return HMAC<SHA384>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key)
+            case .sha512:
+                return HMAC<SHA512>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key)
             default: return HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key)
             }
         }
@@ -120,7 +122,9 @@ enum JWKSParser {
             } catch {
                 logger.warning(
                     "Skipping JWK",
-                    metadata: ["jwk.index": "\(index)", "jwk.kid": "\(entry["kid"]?.stringValue ?? "-")", "reason": "\(error)"]
+                    metadata: [
+                        "jwk.index": "\(index)", "jwk.kid": "\(entry["kid"]?.stringValue ?? "-")", "reason": "\(error)",
+                    ]
                 )
             }
         }
@@ -140,7 +144,9 @@ enum JWKSParser {
         }
         guard let kty = jwk["kty"]?.stringValue else { throw Skipped(description: "no 'kty'") }
         let declaredAlgorithm = jwk["alg"]
-        if let declaredAlgorithm, declaredAlgorithm.stringValue == nil { throw Skipped(description: "'alg' is not a string") }
+        if let declaredAlgorithm, declaredAlgorithm.stringValue == nil {
+            throw Skipped(description: "'alg' is not a string")
+        }
 
         func string(_ name: String) throws -> String {
             guard let value = jwk[name]?.stringValue, !value.isEmpty else { throw Skipped(description: "no '\(name)'") }
@@ -176,7 +182,11 @@ enum JWKSParser {
                 throw Skipped(description: "unusable RSA key (\(error))")
             }
             for name in names {
-                verifiers[name] = .rsa(key, KeyFamily.digest(for: name), name.hasPrefix("PS") ? .PSS : .insecurePKCS1v1_5)
+                verifiers[name] = .rsa(
+                    key,
+                    KeyFamily.digest(for: name),
+                    name.hasPrefix("PS") ? .PSS : .insecurePKCS1v1_5
+                )
             }
         case "EC":
             let curve = try string("crv")
@@ -189,7 +199,8 @@ enum JWKSParser {
             default: throw Skipped(description: "unsupported crv '\(curve)'")
             }
             _ = try algorithms([name])
-            guard let x = Base64URL.decode(Array(try string("x").utf8)), let y = Base64URL.decode(Array(try string("y").utf8))
+            guard let x = Base64URL.decode(Array(try string("x").utf8)),
+                let y = Base64URL.decode(Array(try string("y").utf8))
             else { throw Skipped(description: "'x' or 'y' is not base64url") }
             guard x.count == coordinateSize, y.count == coordinateSize else {
                 throw Skipped(description: "'x' and 'y' of a \(curve) key must be \(coordinateSize) bytes each")

@@ -74,13 +74,22 @@ final class KeySetManager: Sendable {
     private let staleGauge: Gauge
 
     init(
-        configuration: AuthConfiguration, httpClient: HTTPClient, clock: AuthClock, logger: Logger,
+        configuration: AuthConfiguration,
+        httpClient: HTTPClient,
+        clock: AuthClock,
+        logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.fetchCounterSuccess = Counter(
-            label: "authkit_jwks_fetches_total", dimensions: [("result", "success")], factory: metricsFactory)
+            label: "authkit_jwks_fetches_total",
+            dimensions: [("result", "success")],
+            factory: metricsFactory
+        )
         self.fetchCounterFailure = Counter(
-            label: "authkit_jwks_fetches_total", dimensions: [("result", "failure")], factory: metricsFactory)
+            label: "authkit_jwks_fetches_total",
+            dimensions: [("result", "failure")],
+            factory: metricsFactory
+        )
         self.staleGauge = Gauge(label: "authkit_jwks_stale", dimensions: [], factory: metricsFactory)
         self.configuration = configuration
         self.httpClient = httpClient
@@ -168,7 +177,8 @@ final class KeySetManager: Sendable {
                 if let failure = state.lastFailure, now.timeIntervalSince(failure) < cooldown {
                     return (nil, "waiting after a failed fetch")
                 }
-                if trigger == .unknownKey, let last = state.lastUnknownKeyFetch, now.timeIntervalSince(last) < cooldown {
+                if trigger == .unknownKey, let last = state.lastUnknownKeyFetch, now.timeIntervalSince(last) < cooldown
+                {
                     return (nil, "unknown-kid cooldown")
                 }
             }
@@ -189,7 +199,13 @@ final class KeySetManager: Sendable {
     private func fetchAndInstall(_ trigger: Trigger) async {
         do {
             let (body, maxAge) = try await fetchJWKS()
-            guard let keys = JWKSParser.parse(body.readableBytesView, allowedAlgorithms: configuration.algorithms, logger: logger) else {
+            guard
+                let keys = JWKSParser.parse(
+                    body.readableBytesView,
+                    allowedAlgorithms: configuration.algorithms,
+                    logger: logger
+                )
+            else {
                 throw FetchError(description: "the response is not a JWKS document")
             }
             guard !keys.isEmpty else { throw FetchError(description: "the JWKS holds no usable key") }
@@ -213,7 +229,9 @@ final class KeySetManager: Sendable {
             staleGauge.record(0)
             logger.info(
                 "JWKS loaded",
-                metadata: ["keys": "\(keys.keys.sorted().joined(separator: ","))", "ttl": "\(ttl)", "trigger": "\(trigger)"]
+                metadata: [
+                    "keys": "\(keys.keys.sorted().joined(separator: ","))", "ttl": "\(ttl)", "trigger": "\(trigger)",
+                ]
             )
         } catch {
             let now = clock.now
@@ -228,7 +246,10 @@ final class KeySetManager: Sendable {
                 staleGauge.record(1)
                 logger.warning(
                     "JWKS fetch failed; serving the last good keys",
-                    metadata: ["error": "\(error)", "fetchedAt": "\(current.fetchedAt)", "usableUntil": "\(current.usableUntil)"]
+                    metadata: [
+                        "error": "\(error)", "fetchedAt": "\(current.fetchedAt)",
+                        "usableUntil": "\(current.usableUntil)",
+                    ]
                 )
             } else {
                 logger.error("JWKS fetch failed and no usable keys are cached", metadata: ["error": "\(error)"])
@@ -236,7 +257,8 @@ final class KeySetManager: Sendable {
         }
     }
 
-    /// The JWKS body and its `max-age`, from the explicit URL, the discovered `jwks_uri`, or `ISSUER/.well-known/jwks.json`.
+    /// The JWKS body and its `max-age`, from the explicit URL, the discovered `jwks_uri`, or
+    /// `ISSUER/.well-known/jwks.json`.
     private func fetchJWKS() async throws -> (ByteBuffer, Duration?) {
         let deadline = NIODeadline.now() + .nanoseconds(Int64(configuration.jwksTimeout.timeInterval * 1e9))
         let url: String
@@ -262,7 +284,8 @@ final class KeySetManager: Sendable {
             logger.debug("No OpenID discovery document; using the Auth0 JWKS path", metadata: ["status": "\(status)"])
             return fallback
         }
-        guard let document = JSONClaimValue(parsing: body.readableBytesView), let jwksURI = document["jwks_uri"]?.stringValue
+        guard let document = JSONClaimValue(parsing: body.readableBytesView),
+            let jwksURI = document["jwks_uri"]?.stringValue
         else {
             logger.warning("OpenID discovery document has no jwks_uri; using the Auth0 JWKS path")
             return fallback
@@ -272,17 +295,26 @@ final class KeySetManager: Sendable {
         // request choose the keys tokens are checked with.
         let named = document["issuer"]?.stringValue ?? "(none)"
         guard configuration.issuerMatches(named) else {
-            throw FetchError(description: "the discovery document names issuer '\(named)', not the configured '\(configuration.issuer)'")
+            throw FetchError(
+                description:
+                    "the discovery document names issuer '\(named)', not the configured '\(configuration.issuer)'"
+            )
         }
         guard let keysURL = URL(string: jwksURI), let keysHost = keysURL.host,
             keysURL.scheme == "https" || (keysURL.scheme == "http" && AuthConfiguration.isLoopbackHost(keysHost))
         else {
-            throw FetchError(description: "the discovered jwks_uri '\(jwksURI)' is not an https URL (http is allowed for loopback only)")
-        }
-        guard let issuerURL = URL(string: configuration.issuer), Self.origin(of: keysURL) == Self.origin(of: issuerURL) else {
             throw FetchError(
-                description: "the discovered jwks_uri '\(jwksURI)' is not on the issuer's origin (scheme, host and port); "
-                    + "set AUTH_JWKS_URL to use it")
+                description:
+                    "the discovered jwks_uri '\(jwksURI)' is not an https URL (http is allowed for loopback only)"
+            )
+        }
+        guard let issuerURL = URL(string: configuration.issuer), Self.origin(of: keysURL) == Self.origin(of: issuerURL)
+        else {
+            throw FetchError(
+                description:
+                    "the discovered jwks_uri '\(jwksURI)' is not on the issuer's origin (scheme, host and port); "
+                    + "set AUTH_JWKS_URL to use it"
+            )
         }
         return jwksURI
     }

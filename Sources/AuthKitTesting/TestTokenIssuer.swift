@@ -138,13 +138,15 @@ public final class TestTokenIssuer: Sendable {
             let raw = extraKeys.p384.publicKey.rawRepresentation  // x || y
             return [
                 "kty": "EC", "crv": "P-384", "use": "sig", "alg": "ES384", "kid": .string(keyID(for: key)),
-                "x": .string(AuthBase64URL.encode(raw.prefix(48))), "y": .string(AuthBase64URL.encode(raw.dropFirst(48))),
+                "x": .string(AuthBase64URL.encode(raw.prefix(48))),
+                "y": .string(AuthBase64URL.encode(raw.dropFirst(48))),
             ]
         case .es512:
             let raw = extraKeys.p521.publicKey.rawRepresentation
             return [
                 "kty": "EC", "crv": "P-521", "use": "sig", "alg": "ES512", "kid": .string(keyID(for: key)),
-                "x": .string(AuthBase64URL.encode(raw.prefix(66))), "y": .string(AuthBase64URL.encode(raw.dropFirst(66))),
+                "x": .string(AuthBase64URL.encode(raw.prefix(66))),
+                "y": .string(AuthBase64URL.encode(raw.dropFirst(66))),
             ]
         case .eddsa:
             return [
@@ -157,7 +159,12 @@ public final class TestTokenIssuer: Sendable {
     /// The current RSA public key as a JWK, under any `kid`, `use` and `alg` (`nil` leaves a field out).
     public func publicJWK(keyID: String? = nil, use: String? = "sig", algorithm: String? = "RS256") -> JSONClaimValue {
         let current = keys.withLock { $0.current }
-        return Self.rsaJWK(publicKey: current.privateKey.publicKey, keyID: keyID ?? current.keyID, use: use, algorithm: algorithm)
+        return Self.rsaJWK(
+            publicKey: current.privateKey.publicKey,
+            keyID: keyID ?? current.keyID,
+            use: use,
+            algorithm: algorithm
+        )
     }
 
     /// A public RSA JWK.
@@ -253,7 +260,8 @@ public final class TestTokenIssuer: Sendable {
         for (name, value) in overrides {
             header[name] = value == .null ? nil : value
         }
-        let signingInput = JSONClaimValue.object(header).base64URLEncoded + "." + AuthBase64URL.encode(Array(payloadJSON.utf8))
+        let signingInput =
+            JSONClaimValue.object(header).base64URLEncoded + "." + AuthBase64URL.encode(Array(payloadJSON.utf8))
         let data = Array(signingInput.utf8)
         let signature: [UInt8]
         switch signer {

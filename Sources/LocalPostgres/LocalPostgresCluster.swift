@@ -42,7 +42,10 @@ public actor LocalPostgresCluster {
     ///   - durable: `false` turns off fsync and synchronous commit: fast, and fine for throw-away test data.
     ///   - maxConnections: The server's `max_connections`.
     public init(
-        dataDirectory: String, port: Int? = nil, durable: Bool = false, maxConnections: Int = 300,
+        dataDirectory: String,
+        port: Int? = nil,
+        durable: Bool = false,
+        maxConnections: Int = 300,
         logger: Logger = Logger(label: "LocalPostgresCluster")
     ) {
         self.dataDirectory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
@@ -79,7 +82,8 @@ public actor LocalPostgresCluster {
             let result = try await Self.run(
                 binaries.pgCtl,
                 ["start", "-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-s"],
-                as: runUser)
+                as: runUser
+            )
             if result.status == 0 {
                 try await waitUntilAccepting(port: port, timeout: .seconds(30))
                 self.port = port
@@ -103,7 +107,10 @@ public actor LocalPostgresCluster {
         port = nil
         guard status.status == 0 else { return }
         let result = try await Self.run(
-            binaries.pgCtl, ["stop", "-D", dataDirectory, "-m", "fast", "-w", "-t", "60", "-s"], as: Self.serverUser())
+            binaries.pgCtl,
+            ["stop", "-D", dataDirectory, "-m", "fast", "-w", "-t", "60", "-s"],
+            as: Self.serverUser()
+        )
         guard result.status == 0 else {
             throw Failure("pg_ctl stop failed for \(dataDirectory): \(result.output)")
         }
@@ -113,7 +120,10 @@ public actor LocalPostgresCluster {
     public nonisolated static func stopImmediately(dataDirectory: String) {
         guard let binaries = try? findBinaries() else { return }
         _ = try? runSynchronously(
-            binaries.pgCtl, ["stop", "-D", dataDirectory, "-m", "immediate", "-w", "-t", "30", "-s"], as: serverUser())
+            binaries.pgCtl,
+            ["stop", "-D", dataDirectory, "-m", "immediate", "-w", "-t", "30", "-s"],
+            as: serverUser()
+        )
     }
 
     // MARK: Databases
@@ -132,16 +142,27 @@ public actor LocalPostgresCluster {
         try Self.checkIdentifier(name)
         try await withAdminConnection { connection in
             try await connection.query(
-                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)"), logger: self.logger)
+                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)"),
+                logger: self.logger
+            )
         }
     }
 
     private func withAdminConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
         guard let port else { throw Failure("the cluster in \(dataDirectory) is not running; call start() first") }
         let configuration = PostgresConnection.Configuration(
-            host: "127.0.0.1", port: port, username: "postgres", password: nil, database: "postgres", tls: .disable)
+            host: "127.0.0.1",
+            port: port,
+            username: "postgres",
+            password: nil,
+            database: "postgres",
+            tls: .disable
+        )
         let connection = try await PostgresConnection.connect(
-            configuration: configuration, id: Int.random(in: 1...Int(Int32.max)), logger: logger)
+            configuration: configuration,
+            id: Int.random(in: 1...Int(Int32.max)),
+            logger: logger
+        )
         do {
             try await body(connection)
             try await connection.close()
@@ -152,7 +173,8 @@ public actor LocalPostgresCluster {
     }
 
     private static func checkIdentifier(_ name: String) throws {
-        let valid = !name.isEmpty && name.utf8.count <= 63
+        let valid =
+            !name.isEmpty && name.utf8.count <= 63
             && name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
             && !(name.utf8.first! >= 48 && name.utf8.first! <= 57)
         guard valid else {
@@ -173,11 +195,13 @@ public actor LocalPostgresCluster {
         let result = try await Self.run(
             binaries.initdb,
             ["-D", dataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-            as: runUser)
+            as: runUser
+        )
         guard result.status == 0 else {
             throw Failure("initdb failed for \(dataDirectory) (it must be empty or absent):\n\(result.output)")
         }
-        let include = "\n# Settings written by LocalPostgresCluster on each start.\ninclude_if_exists 'timesheets-local.conf'\n"
+        let include =
+            "\n# Settings written by LocalPostgresCluster on each start.\ninclude_if_exists 'timesheets-local.conf'\n"
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDirectory + "/postgresql.conf"))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data(include.utf8))
@@ -226,12 +250,21 @@ public actor LocalPostgresCluster {
     private func waitUntilAccepting(port: Int, timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
         let configuration = PostgresConnection.Configuration(
-            host: "127.0.0.1", port: port, username: "postgres", password: nil, database: "postgres", tls: .disable)
+            host: "127.0.0.1",
+            port: port,
+            username: "postgres",
+            password: nil,
+            database: "postgres",
+            tls: .disable
+        )
         var lastError: (any Error)?
         while ContinuousClock.now < deadline {
             do {
                 let connection = try await PostgresConnection.connect(
-                    configuration: configuration, id: 1, logger: logger)
+                    configuration: configuration,
+                    id: 1,
+                    logger: logger
+                )
                 try await connection.query("SELECT 1", logger: logger)
                 try await connection.close()
                 return
@@ -242,7 +275,8 @@ public actor LocalPostgresCluster {
         }
         throw Failure(
             "PostgreSQL on port \(port) did not accept connections within \(timeout): "
-                + String(reflecting: lastError as Any))
+                + String(reflecting: lastError as Any)
+        )
     }
 
     private func tail(ofFile path: String) -> String {
@@ -259,7 +293,8 @@ public actor LocalPostgresCluster {
 
     /// `initdb` and `pg_ctl` from PATH, or the newest `/usr/lib/postgresql/*/bin`.
     static func findBinaries(
-        path: String = ProcessInfo.processInfo.environment["PATH"] ?? "", libraryRoot: String = "/usr/lib/postgresql"
+        path: String = ProcessInfo.processInfo.environment["PATH"] ?? "",
+        libraryRoot: String = "/usr/lib/postgresql"
     ) throws -> Binaries {
         let fileManager = FileManager.default
         var directories = path.split(separator: ":").map(String.init)
@@ -276,7 +311,8 @@ public actor LocalPostgresCluster {
         throw Failure(
             "PostgreSQL's server programs (initdb, pg_ctl) were not found on PATH or in /usr/lib/postgresql/*/bin. "
                 + "Install them with: sudo apt-get install -y postgresql (macOS: brew install postgresql@16), "
-                + "or set TEST_DATABASE_URL / DATABASE_URL to an existing server.")
+                + "or set TEST_DATABASE_URL / DATABASE_URL to an existing server."
+        )
     }
 
     struct SystemUser: Sendable {
@@ -341,7 +377,11 @@ public actor LocalPostgresCluster {
         return collect(status, outputFile)
     }
 
-    static func runSynchronously(_ executable: String, _ arguments: [String], as user: SystemUser?) throws
+    static func runSynchronously(
+        _ executable: String,
+        _ arguments: [String],
+        as user: SystemUser?
+    ) throws
         -> ProcessResult
     {
         let (pid, outputFile) = try spawn(executable, arguments, as: user)
@@ -356,7 +396,11 @@ public actor LocalPostgresCluster {
     ///
     /// Not Foundation's `Process`: `pg_ctl start` leaves a daemon behind that would inherit the descriptors
     /// `Process` uses to notice termination (and our sockets), so its end would never be seen.
-    private static func spawn(_ executable: String, _ arguments: [String], as user: SystemUser?) throws
+    private static func spawn(
+        _ executable: String,
+        _ arguments: [String],
+        as user: SystemUser?
+    ) throws
         -> (pid_t, String)
     {
         var argumentList: [String]
@@ -366,8 +410,11 @@ public actor LocalPostgresCluster {
             }) {
                 argumentList = [runuser, "-u", user.name, "--", executable] + arguments
             } else {
-                argumentList = ["/usr/bin/setpriv", "--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--",
-                                executable] + arguments
+                argumentList =
+                    [
+                        "/usr/bin/setpriv", "--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--",
+                        executable,
+                    ] + arguments
             }
         } else {
             argumentList = [executable] + arguments
@@ -392,8 +439,8 @@ public actor LocalPostgresCluster {
         let argv = argumentList.map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
         }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, argumentList[0], &actions, nil, argv, envp)

@@ -17,14 +17,36 @@ package struct DevAccount: Sendable, Hashable {
     static let basic = Scopes.ownEntries
 
     package static let people: [DevAccount] = [
-        DevAccount(name: "employee", subject: "auth0|dev-employee", email: "employee@exampleco.com", role: "Employee", permissions: basic),
-        DevAccount(name: "contractor", subject: "auth0|dev-contractor", email: "contractor@exampleco.com", role: "Contractor", permissions: basic),
-        DevAccount(name: "manager", subject: "auth0|dev-manager", email: "manager@exampleco.com", role: "Manager", permissions: basic + [Scopes.scope(for: .approve), MessagesController.messagesScope]),
+        DevAccount(
+            name: "employee",
+            subject: "auth0|dev-employee",
+            email: "employee@exampleco.com",
+            role: "Employee",
+            permissions: basic
+        ),
+        DevAccount(
+            name: "contractor",
+            subject: "auth0|dev-contractor",
+            email: "contractor@exampleco.com",
+            role: "Contractor",
+            permissions: basic
+        ),
+        DevAccount(
+            name: "manager",
+            subject: "auth0|dev-manager",
+            email: "manager@exampleco.com",
+            role: "Manager",
+            permissions: basic + [Scopes.scope(for: .approve), MessagesController.messagesScope]
+        ),
     ]
 
     package static let machine = DevAccount(
-        name: "machine", subject: "\(DevIdentityProvider.machineClientID)@clients", email: "", role: "Batch client",
-        permissions: [Scopes.scope(for: .batchUpload)])
+        name: "machine",
+        subject: "\(DevIdentityProvider.machineClientID)@clients",
+        email: "",
+        role: "Batch client",
+        permissions: [Scopes.scope(for: .batchUpload)]
+    )
 
     package static func named(_ name: String) -> DevAccount? {
         (people + [machine]).first { $0.name == name }
@@ -40,13 +62,18 @@ package struct DevSigningKey {
     /// Loads the key, or makes and stores one (also when `rotate` is set).
     package func load(rotate: Bool = false) throws -> TestTokenIssuer {
         let manager = FileManager.default
-        try manager.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try manager.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
+        )
         if !rotate, let pem = try? String(contentsOfFile: path, encoding: .utf8) {
             return try TestTokenIssuer(keyID: Self.keyID(for: pem), rsaPrivateKeyPEM: pem)
         }
         let fresh = try TestTokenIssuer(keyID: "pending")
         let pem = fresh.privateKeyPEM
-        guard manager.createFile(atPath: path + ".tmp", contents: Data(pem.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            manager.createFile(atPath: path + ".tmp", contents: Data(pem.utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw DevModeError("cannot write \(path): make the folder writable or pass --data-dir")
         }
         _ = try? manager.removeItem(atPath: path)
@@ -69,13 +96,20 @@ package struct DevClientSecret {
 
     /// Loads the secret, or makes and stores one (readable by its owner only).
     package func load() throws -> String {
-        if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+        if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines
+        ),
             stored.utf8.count >= 16
         {
             return stored
         }
         let secret = AuthBase64URL.encode(Array(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }))
-        guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: path,
+                contents: Data((secret + "\n").utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
         else {
             throw DevModeError("cannot write \(path): make the folder writable or pass --data-dir")
         }
@@ -113,7 +147,10 @@ package struct DevTokenMinter: Sendable {
     /// - Parameters:
     ///   - subject: The `sub` claim; default the account's (the load benchmark mints tokens for many users).
     package func token(
-        for account: DevAccount, subject: String? = nil, scopes: [String]? = nil, lifetime: Duration = .seconds(86_400),
+        for account: DevAccount,
+        subject: String? = nil,
+        scopes: [String]? = nil,
+        lifetime: Duration = .seconds(86_400),
         clientID: String
     ) -> String {
         let granted = scopes ?? account.permissions
@@ -129,7 +166,12 @@ package struct DevTokenMinter: Sendable {
         }
         return issuer.mint(
             TestTokenIssuer.claims(
-                issuer: issuerURL, audience: .array([.string(audience), .string(issuerURL + "userinfo")]),
-                subject: subject ?? account.subject, lifetime: lifetime, extra: extra))
+                issuer: issuerURL,
+                audience: .array([.string(audience), .string(issuerURL + "userinfo")]),
+                subject: subject ?? account.subject,
+                lifetime: lifetime,
+                extra: extra
+            )
+        )
     }
 }

@@ -44,8 +44,10 @@ package final class DevIdentityProvider: Sendable {
         group.get(".well-known/openid-configuration") { [self] _, _ in try Response.json(discovery()) }
         group.get(".well-known/jwks.json") { [self] _, _ in
             Response(
-                status: .ok, headers: [.contentType: "application/json", .cacheControl: "max-age=300"],
-                body: .init(byteBuffer: ByteBuffer(bytes: minter.issuer.jwks())))
+                status: .ok,
+                headers: [.contentType: "application/json", .cacheControl: "max-age=300"],
+                body: .init(byteBuffer: ByteBuffer(bytes: minter.issuer.jwks()))
+            )
         }
         group.get("authorize") { [self] request, _ in try loginPage(request) }
         group.post("authorize") { [self] request, _ in try await authorize(request) }
@@ -70,9 +72,12 @@ package final class DevIdentityProvider: Sendable {
 
     func discovery() -> Discovery {
         Discovery(
-            issuer: issuerURL, jwks_uri: issuerURL + ".well-known/jwks.json",
-            authorization_endpoint: issuerURL + "authorize", token_endpoint: issuerURL + "oauth/token",
-            end_session_endpoint: issuerURL + "v2/logout")
+            issuer: issuerURL,
+            jwks_uri: issuerURL + ".well-known/jwks.json",
+            authorization_endpoint: issuerURL + "authorize",
+            token_endpoint: issuerURL + "oauth/token",
+            end_session_endpoint: issuerURL + "v2/logout"
+        )
     }
 
     // MARK: Authorization code + PKCE
@@ -88,15 +93,21 @@ package final class DevIdentityProvider: Sendable {
     /// Validates the parameters of an authorization request (query of GET, form of POST).
     func validate(_ parameters: [String: String]) throws -> AuthorizeRequest {
         func required(_ name: String) throws -> String {
-            guard let value = parameters[name], !value.isEmpty else { throw oauthPageError("Missing parameter \(name).") }
+            guard let value = parameters[name], !value.isEmpty else {
+                throw oauthPageError("Missing parameter \(name).")
+            }
             return value
         }
         guard parameters["response_type"] == "code" else { throw oauthPageError("response_type must be code.") }
         let clientID = try required("client_id")
-        guard clientID == Self.webClientID else { throw oauthPageError("Unknown client_id \(clientID); use \(Self.webClientID).") }
+        guard clientID == Self.webClientID else {
+            throw oauthPageError("Unknown client_id \(clientID); use \(Self.webClientID).")
+        }
         let redirectURI = try required("redirect_uri")
         guard isAllowedRedirect(redirectURI) else {
-            throw oauthPageError("redirect_uri must be on this dev server (http://localhost:\(port) or http://127.0.0.1:\(port)).")
+            throw oauthPageError(
+                "redirect_uri must be on this dev server (http://localhost:\(port) or http://127.0.0.1:\(port))."
+            )
         }
         guard parameters["code_challenge_method"] == "S256" else {
             throw oauthPageError("PKCE is required: send code_challenge with code_challenge_method=S256.")
@@ -106,8 +117,12 @@ package final class DevIdentityProvider: Sendable {
             throw oauthPageError("code_challenge must be the base64url SHA-256 of the verifier (43 characters).")
         }
         return AuthorizeRequest(
-            clientID: clientID, redirectURI: redirectURI, state: parameters["state"] ?? "", codeChallenge: challenge,
-            scope: parameters["scope"] ?? "")
+            clientID: clientID,
+            redirectURI: redirectURI,
+            state: parameters["state"] ?? "",
+            codeChallenge: challenge,
+            scope: parameters["scope"] ?? ""
+        )
     }
 
     func isAllowedRedirect(_ uri: String) -> Bool {
@@ -123,14 +138,18 @@ package final class DevIdentityProvider: Sendable {
         var parameters: [String: String] = [:]
         for (key, value) in request.uri.queryParameters { parameters[String(key)] = String(value) }
         let authorize = try validate(parameters)
-        let hidden = ["response_type": "code", "client_id": authorize.clientID, "redirect_uri": authorize.redirectURI,
-                      "state": authorize.state, "code_challenge": authorize.codeChallenge,
-                      "code_challenge_method": "S256", "scope": authorize.scope]
-            .sorted { $0.key < $1.key }
-            .map { #"<input type="hidden" name="\#(escape($0.key))" value="\#(escape($0.value))">"# }
-            .joined(separator: "\n      ")
+        let hidden = [
+            "response_type": "code", "client_id": authorize.clientID, "redirect_uri": authorize.redirectURI,
+            "state": authorize.state, "code_challenge": authorize.codeChallenge,
+            "code_challenge_method": "S256", "scope": authorize.scope,
+        ]
+        .sorted { $0.key < $1.key }
+        .map { #"<input type="hidden" name="\#(escape($0.key))" value="\#(escape($0.value))">"# }
+        .joined(separator: "\n      ")
         let buttons = DevAccount.people.map { account in
-            #"<button type="submit" name="user" value="\#(account.name)"><strong>\#(account.role)</strong><span>\#(escape(account.email))</span><small>\#(account.permissions.joined(separator: " "))</small></button>"#
+            #"<button type="submit" name="user" value="\#(account.name)"><strong>\#(account.role)</strong>"#
+                + #"<span>\#(escape(account.email))</span>"#
+                + #"<small>\#(account.permissions.joined(separator: " "))</small></button>"#
         }.joined(separator: "\n      ")
         let html = """
             <!doctype html>
@@ -151,15 +170,22 @@ package final class DevIdentityProvider: Sendable {
             status: .ok,
             headers: [
                 .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://localhost:\(port) http://127.0.0.1:\(port); frame-ancestors 'none'",
+                .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; "
+                    + "form-action 'self' http://localhost:\(port) http://127.0.0.1:\(port); frame-ancestors 'none'",
             ],
-            body: .init(byteBuffer: ByteBuffer(string: html)))
+            body: .init(byteBuffer: ByteBuffer(string: html))
+        )
     }
 
+    // A `\` at a line's end continues that line: the value has no newline there.
     static let loginStyle = """
-        body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2430;margin:0}main{max-width:28rem;margin:3rem auto;padding:1.5rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 4px #0002}
-        h1{margin-top:0}button{display:block;width:100%;text-align:left;margin:.5rem 0;padding:.8rem 1rem;border:1px solid #c4c9d4;border-radius:.5rem;background:#fff;font:inherit;cursor:pointer}
-        button:hover,button:focus{border-color:#2456c7;outline:2px solid #2456c7}button span,button small{display:block;color:#4a5263}small{font-size:.75rem}
+        body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2430;margin:0}\
+        main{max-width:28rem;margin:3rem auto;padding:1.5rem;background:#fff;border-radius:.75rem;\
+        box-shadow:0 1px 4px #0002}
+        h1{margin-top:0}button{display:block;width:100%;text-align:left;margin:.5rem 0;padding:.8rem 1rem;\
+        border:1px solid #c4c9d4;border-radius:.5rem;background:#fff;font:inherit;cursor:pointer}
+        button:hover,button:focus{border-color:#2456c7;outline:2px solid #2456c7}\
+        button span,button small{display:block;color:#4a5263}small{font-size:.75rem}
         """
 
     /// POST /dev-idp/authorize — the chosen user; redirects back with a one-time code.
@@ -174,13 +200,19 @@ package final class DevIdentityProvider: Sendable {
             let now = ContinuousClock.now
             codes = codes.filter { $0.value.expires > now }
             codes[code] = PendingCode(
-                clientID: authorize.clientID, redirectURI: authorize.redirectURI, codeChallenge: authorize.codeChallenge,
-                account: account, scopes: account.permissions, expires: now + .seconds(60))
+                clientID: authorize.clientID,
+                redirectURI: authorize.redirectURI,
+                codeChallenge: authorize.codeChallenge,
+                account: account,
+                scopes: account.permissions,
+                expires: now + .seconds(60)
+            )
         }
         guard var components = URLComponents(string: authorize.redirectURI) else {
             throw oauthPageError("redirect_uri is not a valid URL.")
         }
-        components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "code", value: code)]
+        components.queryItems =
+            (components.queryItems ?? []) + [URLQueryItem(name: "code", value: code)]
             + (authorize.state.isEmpty ? [] : [URLQueryItem(name: "state", value: authorize.state)])
         guard let location = components.string else { throw oauthPageError("redirect_uri is not a valid URL.") }
         return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
@@ -207,37 +239,78 @@ package final class DevIdentityProvider: Sendable {
                 throw OAuthError(status: .unauthorized, error: "access_denied", description: "Unauthorized")
             }
             if let audience = parameters["audience"], audience != minter.audience {
-                throw OAuthError(status: .forbidden, error: "access_denied", description: "Service not found: \(audience)")
+                throw OAuthError(
+                    status: .forbidden,
+                    error: "access_denied",
+                    description: "Service not found: \(audience)"
+                )
             }
             let account = DevAccount.machine
             let token = minter.token(for: account, lifetime: .seconds(lifetime), clientID: Self.machineClientID)
             return try .json(
-                TokenResponse(access_token: token, expires_in: lifetime, scope: account.permissions.joined(separator: " ")),
-                headers: Self.noStore)
+                TokenResponse(
+                    access_token: token,
+                    expires_in: lifetime,
+                    scope: account.permissions.joined(separator: " ")
+                ),
+                headers: Self.noStore
+            )
         case "authorization_code":
             guard let code = parameters["code"], let verifier = parameters["code_verifier"] else {
-                throw OAuthError(status: .badRequest, error: "invalid_request", description: "code and code_verifier are required")
+                throw OAuthError(
+                    status: .badRequest,
+                    error: "invalid_request",
+                    description: "code and code_verifier are required"
+                )
             }
-            guard (43...128).contains(verifier.utf8.count), verifier.unicodeScalars.allSatisfy({ Self.unreserved.contains($0) }) else {
-                throw OAuthError(status: .badRequest, error: "invalid_request", description: "code_verifier must be 43 to 128 unreserved characters (RFC 7636)")
+            guard (43...128).contains(verifier.utf8.count),
+                verifier.unicodeScalars.allSatisfy({ Self.unreserved.contains($0) })
+            else {
+                throw OAuthError(
+                    status: .badRequest,
+                    error: "invalid_request",
+                    description: "code_verifier must be 43 to 128 unreserved characters (RFC 7636)"
+                )
             }
             // A code is used at most once, whatever the outcome.
             let pending = codes.withLock { $0.removeValue(forKey: code) }
             guard let pending, pending.expires > ContinuousClock.now else {
-                throw OAuthError(status: .forbidden, error: "invalid_grant", description: "Invalid or expired authorization code")
+                throw OAuthError(
+                    status: .forbidden,
+                    error: "invalid_grant",
+                    description: "Invalid or expired authorization code"
+                )
             }
             guard parameters["client_id"] == pending.clientID, parameters["redirect_uri"] == pending.redirectURI else {
-                throw OAuthError(status: .forbidden, error: "invalid_grant", description: "client_id or redirect_uri does not match the authorization request")
+                throw OAuthError(
+                    status: .forbidden,
+                    error: "invalid_grant",
+                    description: "client_id or redirect_uri does not match the authorization request"
+                )
             }
             guard Self.challenge(for: verifier) == pending.codeChallenge else {
-                throw OAuthError(status: .forbidden, error: "invalid_grant", description: "Failed to verify code verifier")
+                throw OAuthError(
+                    status: .forbidden,
+                    error: "invalid_grant",
+                    description: "Failed to verify code verifier"
+                )
             }
-            let token = minter.token(for: pending.account, scopes: pending.scopes, lifetime: .seconds(lifetime), clientID: pending.clientID)
+            let token = minter.token(
+                for: pending.account,
+                scopes: pending.scopes,
+                lifetime: .seconds(lifetime),
+                clientID: pending.clientID
+            )
             return try .json(
                 TokenResponse(access_token: token, expires_in: lifetime, scope: pending.scopes.joined(separator: " ")),
-                headers: Self.noStore)
+                headers: Self.noStore
+            )
         default:
-            throw OAuthError(status: .badRequest, error: "unsupported_grant_type", description: "Use client_credentials or authorization_code")
+            throw OAuthError(
+                status: .badRequest,
+                error: "unsupported_grant_type",
+                description: "Use client_credentials or authorization_code"
+            )
         }
     }
 
@@ -253,10 +326,14 @@ package final class DevIdentityProvider: Sendable {
     static let noStore: HTTPFields = [.cacheControl: "no-store", HTTPField.Name("Pragma")!: "no-cache"]
 
     /// RFC 7636's unreserved characters: ALPHA / DIGIT / "-" / "." / "_" / "~".
-    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    static let unreserved = CharacterSet(
+        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+    )
 
     static func isBase64URL(_ text: String) -> Bool {
-        text.unicodeScalars.allSatisfy { CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_").contains($0) }
+        text.unicodeScalars.allSatisfy {
+            CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_").contains($0)
+        }
     }
 
     static func challenge(for verifier: String) -> String {
@@ -269,7 +346,10 @@ package final class DevIdentityProvider: Sendable {
     }
 
     func formParameters(_ request: Request) async throws -> [String: String] {
-        let buffer = try await RequestBodyReader(limit: 64 * 1024, batchLimit: 64 * 1024).collectBytes(request, limit: 64 * 1024)
+        let buffer = try await RequestBodyReader(limit: 64 * 1024, batchLimit: 64 * 1024).collectBytes(
+            request,
+            limit: 64 * 1024
+        )
         var result: [String: String] = [:]
         for (name, value) in try RequestBodyReader.formFields(buffer) where result[name] == nil { result[name] = value }
         return result
@@ -279,9 +359,17 @@ package final class DevIdentityProvider: Sendable {
     func tokenParameters(_ request: Request) async throws -> [String: String] {
         let type = request.headers[.contentType]?.lowercased() ?? ""
         if type.hasPrefix("application/json") {
-            let buffer = try await RequestBodyReader(limit: 64 * 1024, batchLimit: 64 * 1024).collectBytes(request, limit: 64 * 1024)
-            guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] else {
-                throw OAuthError(status: .badRequest, error: "invalid_request", description: "The body is not a JSON object")
+            let buffer = try await RequestBodyReader(limit: 64 * 1024, batchLimit: 64 * 1024).collectBytes(
+                request,
+                limit: 64 * 1024
+            )
+            guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]
+            else {
+                throw OAuthError(
+                    status: .badRequest,
+                    error: "invalid_request",
+                    description: "The body is not a JSON object"
+                )
             }
             return object.compactMapValues { $0 as? String }
         }
@@ -308,7 +396,11 @@ struct OAuthError: HTTPResponseError, OwnResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response { render() }
 
     func render() -> Response {
-        (try? Response.json(["error": error, "error_description": description], status: status, headers: [.cacheControl: "no-store"]))
+        (try? Response.json(
+            ["error": error, "error_description": description],
+            status: status,
+            headers: [.cacheControl: "no-store"]
+        ))
             ?? Response(status: status)
     }
 }

@@ -15,7 +15,10 @@ public struct PageRequest: Hashable, Sendable {
     ///
     /// The cursor arrives as a position: reading it from whatever a client holds (and refusing what it cannot read)
     /// is the caller's job.
-    public static func validate(limit: InputField, after cursor: TimesheetCursor? = nil)
+    public static func validate(
+        limit: InputField,
+        after cursor: TimesheetCursor? = nil
+    )
         -> Result<PageRequest, TimesheetError>
     {
         var request = PageRequest(cursor: cursor)
@@ -32,8 +35,12 @@ public struct PageRequest: Hashable, Sendable {
         return .failure(
             .validationFailed([
                 FieldError(
-                    field: limit.name, code: .outOfRange, message: "Use a whole number from 1 to \(maxLimit).")
-            ]))
+                    field: limit.name,
+                    code: .outOfRange,
+                    message: "Use a whole number from 1 to \(maxLimit)."
+                )
+            ])
+        )
     }
 }
 
@@ -44,7 +51,12 @@ public struct TimesheetFilter: Hashable, Sendable {
     public var project: String?
     public var status: TimesheetStatus?
 
-    public init(from: CalendarDay? = nil, to: CalendarDay? = nil, project: String? = nil, status: TimesheetStatus? = nil) {
+    public init(
+        from: CalendarDay? = nil,
+        to: CalendarDay? = nil,
+        project: String? = nil,
+        status: TimesheetStatus? = nil
+    ) {
         self.from = from
         self.to = to
         self.project = project
@@ -53,7 +65,12 @@ public struct TimesheetFilter: Hashable, Sendable {
 
     /// Validates the filters together: `from` and `to` are days with `from <= to`, `project` a project name and
     /// `status` one of ``TimesheetStatus``; an absent field does not filter.
-    public static func validate(from: InputField, to: InputField, project: InputField, status: InputField)
+    public static func validate(
+        from: InputField,
+        to: InputField,
+        project: InputField,
+        status: InputField
+    )
         -> Result<TimesheetFilter, TimesheetError>
     {
         var errors: [FieldError] = []
@@ -70,21 +87,29 @@ public struct TimesheetFilter: Hashable, Sendable {
             } else {
                 errors.append(
                     FieldError(
-                        field: status.name, code: .invalidValue,
-                        message: "Use one of " + TimesheetStatus.allCases.map(\.rawValue).joined(separator: ", ") + "."))
+                        field: status.name,
+                        code: .invalidValue,
+                        message: "Use one of " + TimesheetStatus.allCases.map(\.rawValue).joined(separator: ", ") + "."
+                    )
+                )
             }
         }
         return errors.isEmpty ? .success(filter) : .failure(.validationFailed(errors))
     }
 
-    static func validateRange(from: InputField, to: InputField, errors: inout [FieldError])
+    static func validateRange(
+        from: InputField,
+        to: InputField,
+        errors: inout [FieldError]
+    )
         -> (from: CalendarDay?, to: CalendarDay?)
     {
         let start = from.value == nil ? nil : TimesheetRules.collect(TimesheetRules.validateDate(from), into: &errors)
         let end = to.value == nil ? nil : TimesheetRules.collect(TimesheetRules.validateDate(to), into: &errors)
         if let start, let end, start > end {
             errors.append(
-                FieldError(field: to.name, code: .outOfRange, message: "\(to.name) must not be before \(from.name)."))
+                FieldError(field: to.name, code: .outOfRange, message: "\(to.name) must not be before \(from.name).")
+            )
         }
         return (start, end)
     }
@@ -107,7 +132,11 @@ public struct SummaryRange: Hashable, Sendable {
 
     /// Validates `from` and `to`. Without `to`, the range ends `today`; without `from`, it starts on the Monday
     /// twelve weeks before. At most 366 days.
-    public static func validate(from: InputField, to: InputField, today: CalendarDay)
+    public static func validate(
+        from: InputField,
+        to: InputField,
+        today: CalendarDay
+    )
         -> Result<SummaryRange, TimesheetError>
     {
         var errors: [FieldError] = []
@@ -118,14 +147,20 @@ public struct SummaryRange: Hashable, Sendable {
         if start > end {
             return .failure(
                 .validationFailed([
-                    FieldError(field: from.name, code: .outOfRange, message: "\(from.name) must not be after \(to.name).")
-                ]))
+                    FieldError(
+                        field: from.name,
+                        code: .outOfRange,
+                        message: "\(from.name) must not be after \(to.name)."
+                    )
+                ])
+            )
         }
         if end.daysSinceEpoch - start.daysSinceEpoch >= maxDays {
             return .failure(
                 .validationFailed([
                     FieldError(field: to.name, code: .outOfRange, message: "A summary covers at most \(maxDays) days.")
-                ]))
+                ])
+            )
         }
         return .success(SummaryRange(from: start, to: end))
     }

@@ -18,7 +18,8 @@ extension Timesheet {
         guard status == .pending else { throw .conflict(.notPending(self, action: "deleted")) }
     }
 
-    /// The entry approved by `reviewer`. Approving an approved entry returns it unchanged; a rejected one is a conflict.
+    /// The entry approved by `reviewer`. Approving an approved entry returns it unchanged; a rejected one is a
+    /// conflict.
     public func approved(by reviewer: String, at now: Date) throws(TimesheetError) -> Timesheet {
         switch status {
         case .approved:
@@ -35,7 +36,8 @@ extension Timesheet {
         }
     }
 
-    /// The entry rejected by `reviewer`. Rejecting a rejected entry returns it unchanged; an approved one is a conflict.
+    /// The entry rejected by `reviewer`. Rejecting a rejected entry returns it unchanged; an approved one is a
+    /// conflict.
     public func rejected(by reviewer: String, reason: String?, at now: Date) throws(TimesheetError) -> Timesheet {
         switch status {
         case .rejected:

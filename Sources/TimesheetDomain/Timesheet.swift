@@ -41,9 +41,18 @@ public struct Timesheet: Hashable, Sendable {
     public var rejectionReason: String?
 
     public init(
-        id: TimesheetID, userID: String, date: CalendarDay, project: String, hours: Hours, notes: String? = nil,
-        status: TimesheetStatus = .pending, createdAt: Date, updatedAt: Date, reviewedBy: String? = nil,
-        reviewedAt: Date? = nil, rejectionReason: String? = nil
+        id: TimesheetID,
+        userID: String,
+        date: CalendarDay,
+        project: String,
+        hours: Hours,
+        notes: String? = nil,
+        status: TimesheetStatus = .pending,
+        createdAt: Date,
+        updatedAt: Date,
+        reviewedBy: String? = nil,
+        reviewedAt: Date? = nil,
+        rejectionReason: String? = nil
     ) {
         self.id = id
         self.userID = userID
@@ -82,8 +91,15 @@ public struct NewTimesheet: Hashable, Sendable {
     /// The entry as stored with `id` at `now`.
     public func stored(as id: TimesheetID, at now: Date) -> Timesheet {
         Timesheet(
-            id: id, userID: userID, date: date, project: project, hours: hours, notes: notes,
-            createdAt: now, updatedAt: now)
+            id: id,
+            userID: userID,
+            date: date,
+            project: project,
+            hours: hours,
+            notes: notes,
+            createdAt: now,
+            updatedAt: now
+        )
     }
 }
 

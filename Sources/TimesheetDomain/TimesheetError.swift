@@ -92,17 +92,21 @@ public struct Conflict: Hashable, Sendable {
     static func notPending(_ entry: Timesheet, action: String) -> Conflict {
         Conflict(
             code: .notPending,
-            message: "Timesheet \(entry.id) is \(entry.status.rawValue) and can no longer be \(action); only pending entries can.")
+            message: "Timesheet \(entry.id) is \(entry.status.rawValue) and can no longer be \(action); "
+                + "only pending entries can."
+        )
     }
 
     static let selfReview = Conflict(
-        code: .selfReview, message: "Entries are reviewed by someone else: you cannot approve or reject your own.")
+        code: .selfReview,
+        message: "Entries are reviewed by someone else: you cannot approve or reject your own."
+    )
 
     static func dailyLimitExceeded(_ day: UserDay, recorded: Hours, adding: Hours) -> Conflict {
         Conflict(
             code: .dailyLimitExceeded,
-            message:
-                "\(day.userID) already has \(recorded) hours on \(day.date); adding \(adding) would exceed the \(Hours.dailyLimit)-hour daily limit.",
+            message: "\(day.userID) already has \(recorded) hours on \(day.date); "
+                + "adding \(adding) would exceed the \(Hours.dailyLimit)-hour daily limit.",
             exceededDay: ExceededDay(day: day, adding: adding)
         )
     }
@@ -114,8 +118,12 @@ public struct Conflict: Hashable, Sendable {
         let (day, adding) = (exceededDay.day, exceededDay.adding)
         let message =
             adding > Hours.dailyLimit
-            ? "The entries for \(day.userID) on \(day.date) add up to \(adding) hours, more than the \(Hours.dailyLimit)-hour daily limit; send at most \(Hours.dailyLimit) per user and day."
-            : "Adding \(adding) hours for \(day.userID) on \(day.date) would exceed the \(Hours.dailyLimit)-hour daily limit together with the hours already recorded that day (only that user can see them); send fewer hours for that day."
+            ? "The entries for \(day.userID) on \(day.date) add up to \(adding) hours, "
+                + "more than the \(Hours.dailyLimit)-hour daily limit; "
+                + "send at most \(Hours.dailyLimit) per user and day."
+            : "Adding \(adding) hours for \(day.userID) on \(day.date) would exceed the \(Hours.dailyLimit)-hour daily "
+                + "limit together with the hours already recorded that day (only that user can see them); "
+                + "send fewer hours for that day."
         return Conflict(code: code, message: message, exceededDay: exceededDay)
     }
 }

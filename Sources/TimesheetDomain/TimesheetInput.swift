@@ -54,7 +54,11 @@ public struct TimesheetInput: Hashable, Sendable {
 
     /// An input whose fields carry the names the client used for them.
     public init(
-        userID: InputField, date: InputField, project: InputField, hours: InputField, notes: InputField,
+        userID: InputField,
+        date: InputField,
+        project: InputField,
+        hours: InputField,
+        notes: InputField,
         readingErrors: [FieldError] = []
     ) {
         self.userID = userID
@@ -68,12 +72,19 @@ public struct TimesheetInput: Hashable, Sendable {
     /// An input named by the domain's own property names (`userID`, `date`, `project`, `hours`, `notes`), for
     /// callers without a wire format of their own, such as tests.
     public init(
-        userID: InputValue? = nil, date: InputValue? = nil, project: InputValue? = nil, hours: InputValue? = nil,
+        userID: InputValue? = nil,
+        date: InputValue? = nil,
+        project: InputValue? = nil,
+        hours: InputValue? = nil,
         notes: InputValue? = nil
     ) {
         self.init(
-            userID: InputField("userID", userID), date: InputField("date", date),
-            project: InputField("project", project), hours: InputField("hours", hours), notes: InputField("notes", notes))
+            userID: InputField("userID", userID),
+            date: InputField("date", date),
+            project: InputField("project", project),
+            hours: InputField("hours", hours),
+            notes: InputField("notes", notes)
+        )
     }
 }
 
@@ -111,8 +122,11 @@ public enum TimesheetRules {
             if let value = input.userID.value, value != .string(owner) {
                 errors.append(
                     FieldError(
-                        field: input.userID.name, code: .notAllowed,
-                        message: "Entries belong to the caller; omit \(input.userID.name) or send your own id."))
+                        field: input.userID.name,
+                        code: .notAllowed,
+                        message: "Entries belong to the caller; omit \(input.userID.name) or send your own id."
+                    )
+                )
             }
         } else {
             userID = collect(validateUserID(input.userID), into: &errors)
@@ -129,13 +143,18 @@ public enum TimesheetRules {
 
     /// Validates changes to an entry. `replacing` is PUT (date, project and hours required; absent notes are
     /// cleared); otherwise PATCH (only the fields present change, null notes clear them).
-    public static func validateChanges(_ input: TimesheetInput, owner: String, replacing: Bool)
+    public static func validateChanges(
+        _ input: TimesheetInput,
+        owner: String,
+        replacing: Bool
+    )
         -> Result<TimesheetChanges, TimesheetError>
     {
         var errors = input.readingErrors
         if let value = input.userID.value, value != .string(owner) {
             errors.append(
-                FieldError(field: input.userID.name, code: .notAllowed, message: "An entry's owner cannot be changed."))
+                FieldError(field: input.userID.name, code: .notAllowed, message: "An entry's owner cannot be changed.")
+            )
         }
         var changes = TimesheetChanges()
         if replacing || input.date.value != nil {
@@ -156,8 +175,11 @@ public enum TimesheetRules {
             let names = [input.date, input.project, input.hours, input.notes].map(\.name)
             errors.append(
                 FieldError(
-                    field: "", code: .required,
-                    message: "Send at least one of \(names[0]), \(names[1]), \(names[2]) or \(names[3]) to change."))
+                    field: "",
+                    code: .required,
+                    message: "Send at least one of \(names[0]), \(names[1]), \(names[2]) or \(names[3]) to change."
+                )
+            )
         }
         return errors.isEmpty ? .success(changes) : .failure(.validationFailed(errors))
     }
@@ -183,13 +205,17 @@ public enum TimesheetRules {
     static func validateDate(_ field: InputField) -> Result<CalendarDay, FieldError> {
         guard let value = field.value, value != .null else {
             return .failure(
-                FieldError(field: field.name, code: .required, message: "Send the day worked, as YYYY-MM-DD."))
+                FieldError(field: field.name, code: .required, message: "Send the day worked, as YYYY-MM-DD.")
+            )
         }
         guard case .string(let text) = value else {
             return .failure(
                 FieldError(
-                    field: field.name, code: .invalidType,
-                    message: "Expected a date string such as 2017-05-10, got \(value.typeName)."))
+                    field: field.name,
+                    code: .invalidType,
+                    message: "Expected a date string such as 2017-05-10, got \(value.typeName)."
+                )
+            )
         }
         switch CalendarDay.parse(text) {
         case .success(let day):
@@ -197,15 +223,21 @@ public enum TimesheetRules {
         case .failure(.malformed):
             return .failure(
                 FieldError(
-                    field: field.name, code: .invalidDate,
-                    message: "Use YYYY-MM-DD or an ISO 8601 date-time such as 2017-05-10T17:40:20Z."))
+                    field: field.name,
+                    code: .invalidDate,
+                    message: "Use YYYY-MM-DD or an ISO 8601 date-time such as 2017-05-10T17:40:20Z."
+                )
+            )
         case .failure(.outOfRange):
             return .failure(FieldError(field: field.name, code: .invalidDate, message: "There is no such day or time."))
         case .failure(.missingTimeZone):
             return .failure(
                 FieldError(
-                    field: field.name, code: .invalidDate,
-                    message: "A date-time needs Z or an offset such as +02:00, so its UTC day is known."))
+                    field: field.name,
+                    code: .invalidDate,
+                    message: "A date-time needs Z or an offset such as +02:00, so its UTC day is known."
+                )
+            )
         }
     }
 
@@ -214,7 +246,8 @@ public enum TimesheetRules {
         switch field.value {
         case nil, .null?:
             return .failure(
-                FieldError(field: field.name, code: .required, message: "Send the hours worked, e.g. 7.5."))
+                FieldError(field: field.name, code: .required, message: "Send the hours worked, e.g. 7.5.")
+            )
         case .number(let number)?:
             text = number
         case .string(let string)?:
@@ -222,8 +255,11 @@ public enum TimesheetRules {
         case let other?:
             return .failure(
                 FieldError(
-                    field: field.name, code: .invalidType,
-                    message: "Expected a number of hours such as 7.5, got \(other.typeName)."))
+                    field: field.name,
+                    code: .invalidType,
+                    message: "Expected a number of hours such as 7.5, got \(other.typeName)."
+                )
+            )
         }
         switch Hours.parse(text) {
         case .success(let hours):
@@ -231,17 +267,27 @@ public enum TimesheetRules {
         case .failure(.notANumber):
             return .failure(
                 FieldError(
-                    field: field.name, code: .invalidNumber,
-                    message: "Expected a plain decimal number of hours such as 7.5."))
+                    field: field.name,
+                    code: .invalidNumber,
+                    message: "Expected a plain decimal number of hours such as 7.5."
+                )
+            )
         case .failure(.outOfRange):
             return .failure(
                 FieldError(
-                    field: field.name, code: .outOfRange,
-                    message: "Hours must be greater than 0 and at most \(Hours.dailyLimit)."))
+                    field: field.name,
+                    code: .outOfRange,
+                    message: "Hours must be greater than 0 and at most \(Hours.dailyLimit)."
+                )
+            )
         case .failure(.tooPrecise):
             return .failure(
                 FieldError(
-                    field: field.name, code: .tooPrecise, message: "Hours may have at most two decimals, e.g. 7.25."))
+                    field: field.name,
+                    code: .tooPrecise,
+                    message: "Hours may have at most two decimals, e.g. 7.25."
+                )
+            )
         }
     }
 
@@ -257,19 +303,27 @@ public enum TimesheetRules {
             if text.unicodeScalars.count > maxLength {
                 return .failure(
                     FieldError(
-                        field: field.name, code: .tooLong, message: "At most \(maxLength) characters are allowed."))
+                        field: field.name,
+                        code: .tooLong,
+                        message: "At most \(maxLength) characters are allowed."
+                    )
+                )
             }
             // Tabs and line breaks are fine in free text; other control characters (NUL among them) are not.
             if text.unicodeScalars.contains(where: { isControl($0) && !["\t", "\n", "\r"].contains($0) }) {
                 return .failure(
                     FieldError(
-                        field: field.name, code: .controlCharacters,
-                        message: "Remove control characters; only tabs and line breaks are allowed."))
+                        field: field.name,
+                        code: .controlCharacters,
+                        message: "Remove control characters; only tabs and line breaks are allowed."
+                    )
+                )
             }
             return .success(text.isEmpty ? nil : text)
         case let other?:
             return .failure(
-                FieldError(field: field.name, code: .invalidType, message: "Expected a string, got \(other.typeName)."))
+                FieldError(field: field.name, code: .invalidType, message: "Expected a string, got \(other.typeName).")
+            )
         }
     }
 
@@ -279,7 +333,8 @@ public enum TimesheetRules {
         }
         guard case .string(let raw) = value else {
             return .failure(
-                FieldError(field: field.name, code: .invalidType, message: "Expected a string, got \(value.typeName)."))
+                FieldError(field: field.name, code: .invalidType, message: "Expected a string, got \(value.typeName).")
+            )
         }
         let text = String(raw.trimmingUnicodeWhitespace())
         if text.isEmpty {
@@ -287,11 +342,13 @@ public enum TimesheetRules {
         }
         if text.unicodeScalars.contains(where: isControl) {
             return .failure(
-                FieldError(field: field.name, code: .controlCharacters, message: "Remove control characters."))
+                FieldError(field: field.name, code: .controlCharacters, message: "Remove control characters.")
+            )
         }
         if text.unicodeScalars.count > maxLength {
             return .failure(
-                FieldError(field: field.name, code: .tooLong, message: "At most \(maxLength) characters are allowed."))
+                FieldError(field: field.name, code: .tooLong, message: "At most \(maxLength) characters are allowed.")
+            )
         }
         return .success(text)
     }

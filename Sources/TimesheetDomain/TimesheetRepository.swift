@@ -28,7 +28,10 @@ public protocol TimesheetRepository: Sendable {
     /// `change` runs while the entry is held (a row lock in PostgreSQL), after any concurrent change to it has
     /// been written, so a timestamp read inside `change` orders the entry's changes as they happened; one read
     /// before the call would not (an edit waiting behind a review could be stamped before the review).
-    func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) async throws -> Timesheet?
+    func update(
+        _ id: TimesheetID,
+        _ change: @escaping @Sendable (Timesheet) throws -> Timesheet
+    ) async throws -> Timesheet?
 
     /// Atomically deletes the entry if `check(current)` does not throw; `false` when there is no such entry.
     func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool
@@ -73,8 +76,14 @@ public struct TimesheetQuery: Hashable, Sendable {
     public var limit: Int
 
     public init(
-        userID: String?, from: CalendarDay? = nil, to: CalendarDay? = nil, project: String? = nil,
-        status: TimesheetStatus? = nil, order: TimesheetOrder, after: TimesheetCursor? = nil, limit: Int
+        userID: String?,
+        from: CalendarDay? = nil,
+        to: CalendarDay? = nil,
+        project: String? = nil,
+        status: TimesheetStatus? = nil,
+        order: TimesheetOrder,
+        after: TimesheetCursor? = nil,
+        limit: Int
     ) {
         self.userID = userID
         self.from = from
@@ -198,7 +207,12 @@ public struct WeeklyProjectHours: Hashable, Sendable {
         return totals.map { key, hours in
             let week = key.weekStart.isoWeek
             return WeeklyProjectHours(
-                isoYear: week.year, isoWeek: week.week, weekStart: key.weekStart, project: key.project, hours: hours)
+                isoYear: week.year,
+                isoWeek: week.week,
+                weekStart: key.weekStart,
+                project: key.project,
+                hours: hours
+            )
         }
         .sorted { ($0.weekStart, $0.project) < ($1.weekStart, $1.project) }
     }

@@ -41,14 +41,26 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
     public func list(_ filter: TimesheetFilter, page: PageRequest, for caller: Caller) async throws -> TimesheetPage {
         try caller.require(.read)
         let query = TimesheetQuery(
-            userID: caller.userID, from: filter.from, to: filter.to, project: filter.project, status: filter.status,
-            order: .newestDayFirst, after: page.cursor, limit: page.limit)
+            userID: caller.userID,
+            from: filter.from,
+            to: filter.to,
+            project: filter.project,
+            status: filter.status,
+            order: .newestDayFirst,
+            after: page.cursor,
+            limit: page.limit
+        )
         return try await self.page(query)
     }
 
     /// Changes one of the caller's pending entries: all fields when `replacing` (PUT), the given ones otherwise
     /// (PATCH). Needs ``Permission/update``.
-    public func update(_ id: TimesheetID, with input: TimesheetInput, replacing: Bool, by caller: Caller)
+    public func update(
+        _ id: TimesheetID,
+        with input: TimesheetInput,
+        replacing: Bool,
+        by caller: Caller
+    )
         async throws -> Timesheet
     {
         try caller.require(.update)
@@ -95,8 +107,10 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         guard inputs.count <= TimesheetRules.maxBatchSize else {
             throw TimesheetError.validationFailed([
                 FieldError(
-                    field: "", code: .tooMany,
-                    message: "Send at most \(TimesheetRules.maxBatchSize) entries per upload; split larger uploads.")
+                    field: "",
+                    code: .tooMany,
+                    message: "Send at most \(TimesheetRules.maxBatchSize) entries per upload; split larger uploads."
+                )
             ])
         }
         var entries: [NewTimesheet] = []
@@ -112,7 +126,9 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         guard errors.isEmpty else { throw TimesheetError.validationFailed(errors) }
         do {
             return try await repository.insert(entries, at: now())
-        } catch TimesheetError.conflict(let conflict) where conflict.exceededDay.map({ $0.day.userID != caller.userID }) ?? false {
+        } catch TimesheetError.conflict(let conflict)
+            where conflict.exceededDay.map({ $0.day.userID != caller.userID }) ?? false
+        {
             // A batch names other users: the hours they have recorded are theirs to see, not the uploader's.
             throw TimesheetError.conflict(conflict.withoutRecordedHours())
         }
@@ -124,7 +140,12 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
     public func pendingReview(page: PageRequest, for caller: Caller) async throws -> TimesheetPage {
         try caller.require(.approve)
         let query = TimesheetQuery(
-            userID: nil, status: .pending, order: .oldestFirst, after: page.cursor, limit: page.limit)
+            userID: nil,
+            status: .pending,
+            order: .oldestFirst,
+            after: page.cursor,
+            limit: page.limit
+        )
         return try await self.page(query)
     }
 
@@ -133,10 +154,15 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         try caller.require(.approve)
         let clock = self.now
         let reviewer = caller.userID
-        guard let entry = try await repository.update(id, { current throws(TimesheetError) in
-            guard current.userID != reviewer else { throw .conflict(.selfReview) }
-            return try current.approved(by: reviewer, at: clock())
-        }) else { throw TimesheetError.notFound(id) }
+        guard
+            let entry = try await repository.update(
+                id,
+                { current throws(TimesheetError) in
+                    guard current.userID != reviewer else { throw .conflict(.selfReview) }
+                    return try current.approved(by: reviewer, at: clock())
+                }
+            )
+        else { throw TimesheetError.notFound(id) }
         return entry
     }
 
@@ -146,10 +172,15 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         try caller.require(.approve)
         let clock = self.now
         let reviewer = caller.userID
-        guard let entry = try await repository.update(id, { current throws(TimesheetError) in
-            guard current.userID != reviewer else { throw .conflict(.selfReview) }
-            return try current.rejected(by: reviewer, reason: reason, at: clock())
-        }) else { throw TimesheetError.notFound(id) }
+        guard
+            let entry = try await repository.update(
+                id,
+                { current throws(TimesheetError) in
+                    guard current.userID != reviewer else { throw .conflict(.selfReview) }
+                    return try current.rejected(by: reviewer, reason: reason, at: clock())
+                }
+            )
+        else { throw TimesheetError.notFound(id) }
         return entry
     }
 

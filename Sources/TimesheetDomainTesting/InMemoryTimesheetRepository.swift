@@ -34,7 +34,10 @@ public actor InMemoryTimesheetRepository: TimesheetRepository {
         return Array(matching.sorted(by: query.order.precedes).prefix(query.limit))
     }
 
-    public func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) throws -> Timesheet? {
+    public func update(
+        _ id: TimesheetID,
+        _ change: @escaping @Sendable (Timesheet) throws -> Timesheet
+    ) throws -> Timesheet? {
         guard let current = rows[id] else { return nil }
         let changed = try change(current)
         guard changed != current else { return current }

@@ -50,20 +50,29 @@ public enum RepositoryContract {
     static let now = Date(timeIntervalSince1970: 1_700_000_000.250)
     static func day(_ text: String) -> CalendarDay { try! CalendarDay.parse(text).get() }
     static func user(_ label: String) -> String { "\(label)-\(UUID().uuidString.prefix(8))" }
-    static func entry(_ userID: String, _ date: String, hundredths: Int = 800, project: String = "StoreZero")
+    static func entry(
+        _ userID: String,
+        _ date: String,
+        hundredths: Int = 800,
+        project: String = "StoreZero"
+    )
         -> NewTimesheet
     {
         NewTimesheet(userID: userID, date: day(date), project: project, hours: Hours(hundredths: hundredths))
     }
 
     static func expect(
-        _ condition: Bool, _ message: @autoclosure () -> String, line: Int = #line
+        _ condition: Bool,
+        _ message: @autoclosure () -> String,
+        line: Int = #line
     ) throws {
         if !condition { throw Failure(description: "RepositoryContract.swift:\(line): \(message())") }
     }
 
     static func expectConflict(
-        _ code: Conflict.Code, line: Int = #line, _ body: () async throws -> Void
+        _ code: Conflict.Code,
+        line: Int = #line,
+        _ body: () async throws -> Void
     ) async throws {
         do {
             try await body()
@@ -90,14 +99,25 @@ public enum RepositoryContract {
     static func insertAssignsIDs(_ repository: any TimesheetRepository) async throws {
         let alice = user("alice")
         let stored = try await repository.insert(
-            [entry(alice, "2017-05-10", hundredths: 500), entry(alice, "2017-05-11", hundredths: 750)], at: now)
+            [entry(alice, "2017-05-10", hundredths: 500), entry(alice, "2017-05-11", hundredths: 750)],
+            at: now
+        )
         try expect(stored.count == 2, "two entries come back")
         try expect(stored[0].id < stored[1].id, "ids increase in input order")
         try expect(stored.allSatisfy { $0.status == .pending && $0.reviewedBy == nil }, "new entries are pending")
-        try expect(stored.allSatisfy { sameInstant($0.createdAt, now) && sameInstant($0.updatedAt, now) }, "timestamps are now")
+        try expect(
+            stored.allSatisfy { sameInstant($0.createdAt, now) && sameInstant($0.updatedAt, now) },
+            "timestamps are now"
+        )
         let fetched = try await repository.entry(stored[1].id)
-        try expect(fetched?.hours == Hours(hundredths: 750) && fetched?.date == day("2017-05-11"), "entry reads back: \(String(describing: fetched))")
-        try expect(fetched?.userID == alice && fetched?.project == "StoreZero" && fetched?.notes == nil, "fields read back")
+        try expect(
+            fetched?.hours == Hours(hundredths: 750) && fetched?.date == day("2017-05-11"),
+            "entry reads back: \(String(describing: fetched))"
+        )
+        try expect(
+            fetched?.userID == alice && fetched?.project == "StoreZero" && fetched?.notes == nil,
+            "fields read back"
+        )
     }
 
     static func insertIsAtomic(_ repository: any TimesheetRepository) async throws {
@@ -105,13 +125,19 @@ public enum RepositoryContract {
         let carol = user("carol")
         try await expectConflict(.dailyLimitExceeded) {
             _ = try await repository.insert(
-                [entry(carol, "2017-05-10", hundredths: 800), entry(bob, "2017-05-10", hundredths: 1_600),
-                 entry(bob, "2017-05-10", hundredths: 900)], at: now)
+                [
+                    entry(carol, "2017-05-10", hundredths: 800), entry(bob, "2017-05-10", hundredths: 1_600),
+                    entry(bob, "2017-05-10", hundredths: 900),
+                ],
+                at: now
+            )
         }
         try expect(try await all(repository, of: bob).isEmpty, "nothing of the batch is stored for bob")
         try expect(try await all(repository, of: carol).isEmpty, "nothing of the batch is stored for carol")
         let exact = try await repository.insert(
-            [entry(bob, "2017-05-10", hundredths: 1_600), entry(bob, "2017-05-10", hundredths: 800)], at: now)
+            [entry(bob, "2017-05-10", hundredths: 1_600), entry(bob, "2017-05-10", hundredths: 800)],
+            at: now
+        )
         try expect(exact.count == 2, "exactly 24 hours is allowed")
     }
 
@@ -131,7 +157,10 @@ public enum RepositoryContract {
         try expect(try await repository.entry(TimesheetID(Int64.max)) == nil, "an unknown id is nil")
         let updated = try await repository.update(TimesheetID(Int64.max)) { $0 }
         try expect(updated == nil, "updating an unknown id is nil")
-        try expect(try await repository.delete(TimesheetID(Int64.max)) { _ in } == false, "deleting an unknown id is false")
+        try expect(
+            try await repository.delete(TimesheetID(Int64.max)) { _ in } == false,
+            "deleting an unknown id is false"
+        )
     }
 
     static func listOrderAndPagination(_ repository: any TimesheetRepository) async throws {
@@ -148,12 +177,16 @@ public enum RepositoryContract {
         var cursor: TimesheetCursor?
         repeat {
             let page = try await repository.entries(
-                TimesheetQuery(userID: erin, order: .newestDayFirst, after: cursor, limit: 2))
+                TimesheetQuery(userID: erin, order: .newestDayFirst, after: cursor, limit: 2)
+            )
             try expect(page.count <= 2, "a page holds at most the limit")
             seen += page
             cursor = page.count == 2 ? TimesheetCursor(order: .newestDayFirst, after: page[1]) : nil
         } while cursor != nil
-        try expect(seen.map(\.id) == expected.map(\.id), "pages walk newest day first, then newest id: \(seen.map(\.id)) vs \(expected.map(\.id))")
+        try expect(
+            seen.map(\.id) == expected.map(\.id),
+            "pages walk newest day first, then newest id: \(seen.map(\.id)) vs \(expected.map(\.id))"
+        )
         try expect(seen.allSatisfy { $0.userID == erin }, "only the user's entries")
     }
 
@@ -168,20 +201,31 @@ public enum RepositoryContract {
             try await repository.entries(query).map(\.id)
         }
         try expect(
-            try await ids(TimesheetQuery(userID: gina, from: day("2017-05-05"), order: .newestDayFirst, limit: 10)) == [c.id, b.id],
-            "from is inclusive")
+            try await ids(TimesheetQuery(userID: gina, from: day("2017-05-05"), order: .newestDayFirst, limit: 10)) == [
+                c.id, b.id,
+            ],
+            "from is inclusive"
+        )
         try expect(
-            try await ids(TimesheetQuery(userID: gina, to: day("2017-05-05"), order: .newestDayFirst, limit: 10)) == [b.id, a.id],
-            "to is inclusive")
+            try await ids(TimesheetQuery(userID: gina, to: day("2017-05-05"), order: .newestDayFirst, limit: 10)) == [
+                b.id, a.id,
+            ],
+            "to is inclusive"
+        )
         try expect(
-            try await ids(TimesheetQuery(userID: gina, project: "Alpha", order: .newestDayFirst, limit: 10)) == [c.id, a.id],
-            "project filter")
+            try await ids(TimesheetQuery(userID: gina, project: "Alpha", order: .newestDayFirst, limit: 10)) == [
+                c.id, a.id,
+            ],
+            "project filter"
+        )
         try expect(
             try await ids(TimesheetQuery(userID: gina, status: .approved, order: .newestDayFirst, limit: 10)) == [c.id],
-            "status filter")
+            "status filter"
+        )
         try expect(
             try await ids(TimesheetQuery(userID: gina, project: "alpha", order: .newestDayFirst, limit: 10)).isEmpty,
-            "project matches exactly")
+            "project matches exactly"
+        )
     }
 
     static func reviewQueueOrder(_ repository: any TimesheetRepository) async throws {
@@ -196,7 +240,8 @@ public enum RepositoryContract {
         var cursor = TimesheetCursor(order: .oldestFirst, date: first.date, id: TimesheetID(first.id.rawValue - 1))
         while true {
             let page = try await repository.entries(
-                TimesheetQuery(userID: nil, status: .pending, order: .oldestFirst, after: cursor, limit: 50))
+                TimesheetQuery(userID: nil, status: .pending, order: .oldestFirst, after: cursor, limit: 50)
+            )
             try expect(page.allSatisfy { $0.status == .pending }, "only pending entries")
             try expect(zip(page, page.dropFirst()).allSatisfy { $0.id < $1.id }, "oldest first")
             mine += page.map(\.id).filter { [first.id, second.id, third.id].contains($0) }
@@ -210,19 +255,33 @@ public enum RepositoryContract {
         let jack = user("jack")
         let stored = try await repository.insert([entry(jack, "2017-05-10", hundredths: 500)], at: now)[0]
         let later = now.addingTimeInterval(60)
-        let changes = TimesheetChanges(date: day("2017-05-12"), project: "Other", hours: Hours(hundredths: 725), notes: "late shift")
+        let changes = TimesheetChanges(
+            date: day("2017-05-12"),
+            project: "Other",
+            hours: Hours(hundredths: 725),
+            notes: "late shift"
+        )
         let updated = try await repository.update(stored.id) { try $0.applying(changes, at: later) }
         try expect(updated?.project == "Other" && updated?.hours == Hours(hundredths: 725), "change is applied")
         let fetched = try await repository.entry(stored.id)
         try expect(fetched?.date == day("2017-05-12") && fetched?.notes == "late shift", "change is stored")
-        try expect(sameInstant(fetched?.updatedAt, later) && sameInstant(fetched?.createdAt, now), "updatedAt moves, createdAt stays")
+        try expect(
+            sameInstant(fetched?.updatedAt, later) && sameInstant(fetched?.createdAt, now),
+            "updatedAt moves, createdAt stays"
+        )
         let approved = try await repository.update(stored.id) { try $0.approved(by: "boss", at: later) }
         let reread = try await repository.entry(stored.id)
-        try expect(approved?.status == .approved && reread?.reviewedBy == "boss" && sameInstant(reread?.reviewedAt, later), "review fields are stored")
+        try expect(
+            approved?.status == .approved && reread?.reviewedBy == "boss" && sameInstant(reread?.reviewedAt, later),
+            "review fields are stored"
+        )
         let rejected = try await repository.insert([entry(jack, "2017-05-13", hundredths: 100)], at: now)[0]
         _ = try await repository.update(rejected.id) { try $0.rejected(by: "boss", reason: "wrong project", at: later) }
         let rejectedRead = try await repository.entry(rejected.id)
-        try expect(rejectedRead?.status == .rejected && rejectedRead?.rejectionReason == "wrong project", "rejection reason is stored")
+        try expect(
+            rejectedRead?.status == .rejected && rejectedRead?.rejectionReason == "wrong project",
+            "rejection reason is stored"
+        )
     }
 
     static func updateThrowingWritesNothing(_ repository: any TimesheetRepository) async throws {
@@ -287,10 +346,18 @@ public enum RepositoryContract {
     static func dailyTotals(_ repository: any TimesheetRepository) async throws {
         let pia = user("pia")
         _ = try await repository.insert(
-            [entry(pia, "2017-05-10", hundredths: 150, project: "A"), entry(pia, "2017-05-10", hundredths: 275, project: "A"),
-             entry(pia, "2017-05-10", hundredths: 100, project: "B"), entry(pia, "2017-05-20", hundredths: 100, project: "A"),
-             entry(user("quinn"), "2017-05-10", hundredths: 100, project: "A")], at: now)
-        let rejected = try await repository.insert([entry(pia, "2017-05-11", hundredths: 300, project: "A")], at: now)[0]
+            [
+                entry(pia, "2017-05-10", hundredths: 150, project: "A"),
+                entry(pia, "2017-05-10", hundredths: 275, project: "A"),
+                entry(pia, "2017-05-10", hundredths: 100, project: "B"),
+                entry(pia, "2017-05-20", hundredths: 100, project: "A"),
+                entry(user("quinn"), "2017-05-10", hundredths: 100, project: "A"),
+            ],
+            at: now
+        )
+        let rejected = try await repository.insert([entry(pia, "2017-05-11", hundredths: 300, project: "A")], at: now)[
+            0
+        ]
         _ = try await repository.update(rejected.id) { try $0.rejected(by: "boss", reason: nil, at: now) }
         let totals = try await repository.dailyTotals(userID: pia, from: day("2017-05-01"), to: day("2017-05-15"))
         let expected = [
@@ -307,7 +374,10 @@ public enum RepositoryContract {
         new.notes = "line one\nline two\t\\ %s %d $1"
         let stored = try await repository.insert([new], at: now)[0]
         let fetched = try await repository.entry(stored.id)
-        try expect(fetched?.userID == quote && fetched?.project == project && fetched?.notes == new.notes, "text round-trips exactly")
+        try expect(
+            fetched?.userID == quote && fetched?.project == project && fetched?.notes == new.notes,
+            "text round-trips exactly"
+        )
         try expect(try await all(repository, of: quote).count == 1, "a user id with quotes filters exactly")
     }
 
@@ -351,8 +421,12 @@ public enum RepositoryContract {
         }
         let fetched = try await repository.entry(stored.id)
         try expect(fetched?.status == .approved, "the entry is approved")
-        try expect(results.allSatisfy { $0.reviewedBy == fetched?.reviewedBy && sameInstant($0.reviewedAt, fetched?.reviewedAt) },
-            "every approval returns the one stored review")
+        try expect(
+            results.allSatisfy {
+                $0.reviewedBy == fetched?.reviewedBy && sameInstant($0.reviewedAt, fetched?.reviewedAt)
+            },
+            "every approval returns the one stored review"
+        )
     }
 
     static func editRacingApproval(_ repository: any TimesheetRepository) async throws {
@@ -370,7 +444,10 @@ public enum RepositoryContract {
             if edited == nil {
                 try expect(final?.hours == Hours(hundredths: 100), "a refused edit wrote nothing")
             } else {
-                try expect(final?.hours == Hours(hundredths: 200), "an edit that succeeded happened before the approval")
+                try expect(
+                    final?.hours == Hours(hundredths: 200),
+                    "an edit that succeeded happened before the approval"
+                )
             }
         }
     }

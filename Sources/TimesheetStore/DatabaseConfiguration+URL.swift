@@ -134,7 +134,8 @@ private struct URLFields {
         case "sslmode":
             guard let mode = TLSMode(rawValue: value) else {
                 throw ParseError(
-                    "sslmode '\(value)' is not one of \(TLSMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                    "sslmode '\(value)' is not one of \(TLSMode.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             tls = mode
         case "sslrootcert":
@@ -145,7 +146,9 @@ private struct URLFields {
             }
             poolSize = size
         case "pool_per_event_loop":
-            guard let flag = Bool(value) else { throw ParseError("pool_per_event_loop '\(value)' is not true or false") }
+            guard let flag = Bool(value) else {
+                throw ParseError("pool_per_event_loop '\(value)' is not true or false")
+            }
             poolPerEventLoop = flag
         case "query_timeout", "statement_timeout":
             guard let duration = DatabaseConfiguration.duration(value), duration > .zero else {
@@ -171,8 +174,10 @@ private struct URLFields {
             database = value
         default:
             throw ParseError(
-                "unknown parameter '\(key)'; known: sslmode, sslrootcert, pool_size, max_connections, pool_per_event_loop, "
-                    + "query_timeout, connect_timeout, application_name, host, port, user, password, dbname")
+                "unknown parameter '\(key)'; known: sslmode, sslrootcert, pool_size, max_connections, "
+                    + "pool_per_event_loop, query_timeout, connect_timeout, application_name, host, port, user, "
+                    + "password, dbname"
+            )
         }
     }
 
@@ -199,9 +204,18 @@ private struct URLFields {
         let endpoint = try endpoint()
         let user = username.flatMap { $0.isEmpty ? nil : $0 } ?? "postgres"
         return DatabaseConfiguration(
-            endpoint: endpoint, username: user, password: password, database: database ?? user, tls: tls,
-            trustRootsFile: trustRootsFile, poolSize: poolSize, poolPerEventLoop: poolPerEventLoop, queryTimeout: queryTimeout,
-            connectTimeout: connectTimeout, applicationName: applicationName)
+            endpoint: endpoint,
+            username: user,
+            password: password,
+            database: database ?? user,
+            tls: tls,
+            trustRootsFile: trustRootsFile,
+            poolSize: poolSize,
+            poolPerEventLoop: poolPerEventLoop,
+            queryTimeout: queryTimeout,
+            connectTimeout: connectTimeout,
+            applicationName: applicationName
+        )
     }
 
     // MARK: Pieces

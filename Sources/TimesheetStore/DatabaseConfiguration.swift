@@ -51,9 +51,17 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     public var applicationName: String
 
     public init(
-        endpoint: Endpoint, username: String, password: String? = nil, database: String, tls: TLSMode = .prefer,
-        trustRootsFile: String? = nil, poolSize: Int = 20, poolPerEventLoop: Bool = true, queryTimeout: Duration = .seconds(5),
-        connectTimeout: Duration = .seconds(10), applicationName: String = "timesheets"
+        endpoint: Endpoint,
+        username: String,
+        password: String? = nil,
+        database: String,
+        tls: TLSMode = .prefer,
+        trustRootsFile: String? = nil,
+        poolSize: Int = 20,
+        poolPerEventLoop: Bool = true,
+        queryTimeout: Duration = .seconds(5),
+        connectTimeout: Duration = .seconds(10),
+        applicationName: String = "timesheets"
     ) {
         self.endpoint = endpoint
         self.username = username
@@ -93,11 +101,20 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         switch endpoint {
         case .tcp(let host, let port):
             configuration = PostgresClient.Configuration(
-                host: host, port: port, username: username, password: password, database: database,
-                tls: try clientTLS())
+                host: host,
+                port: port,
+                username: username,
+                password: password,
+                database: database,
+                tls: try clientTLS()
+            )
         case .unixSocket(let path):
             configuration = PostgresClient.Configuration(
-                unixSocketPath: path, username: username, password: password, database: database)
+                unixSocketPath: path,
+                username: username,
+                password: password,
+                database: database
+            )
         }
         configuration.options.maximumConnections = poolSize
         configuration.options.connectTimeout = connectTimeout
@@ -106,7 +123,9 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     }
 
     /// A single-connection configuration, as the migrator uses; no statement timeout unless given.
-    public func makeConnectionConfiguration(statementTimeout: Duration? = nil) throws
+    public func makeConnectionConfiguration(
+        statementTimeout: Duration? = nil
+    ) throws
         -> PostgresConnection.Configuration
     {
         var configuration: PostgresConnection.Configuration
@@ -119,13 +138,25 @@ public struct DatabaseConfiguration: Sendable, Hashable {
             case .require, .verifyFull: tls = .require(try NIOSSLContext(configuration: tlsConfiguration()))
             }
             configuration = PostgresConnection.Configuration(
-                host: host, port: port, username: username, password: password, database: database, tls: tls)
+                host: host,
+                port: port,
+                username: username,
+                password: password,
+                database: database,
+                tls: tls
+            )
         case .unixSocket(let path):
             configuration = PostgresConnection.Configuration(
-                unixSocketPath: path, username: username, password: password, database: database)
+                unixSocketPath: path,
+                username: username,
+                password: password,
+                database: database
+            )
         }
         configuration.options.connectTimeout = .nanoseconds(
-            Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000)
+            Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds
+                / 1_000_000_000
+        )
         configuration.options.additionalStartupParameters = startupParameters(statementTimeout: statementTimeout)
         return configuration
     }

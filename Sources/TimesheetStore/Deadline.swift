@@ -22,7 +22,8 @@ public struct DeadlineExceeded: Error {}
 /// closure, never a pooled connection: the pool drops a closed connection even while it is leased). The cost,
 /// measured in `benchmarks/results/README.md`: one unstructured task and one event-loop timer per store call.
 public func withDeadline<Value: Sendable>(
-    _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> Value
+    _ timeout: Duration,
+    _ operation: @escaping @Sendable () async throws -> Value
 ) async throws -> Value {
     let race = DeadlineRace<Value>()
     return try await withTaskCancellationHandler {
@@ -86,7 +87,9 @@ private final class DeadlineRace<Value: Sendable>: Sendable {
     func finish(_ outcome: Result<Value, any Error>) {
         let (continuation, work, timer) = state.withLock { state in
             if state.isFinished {
-                return (nil as CheckedContinuation<Value, any Error>?, nil as Task<Void, Never>?, nil as Scheduled<Void>?)
+                return (
+                    nil as CheckedContinuation<Value, any Error>?, nil as Task<Void, Never>?, nil as Scheduled<Void>?
+                )
             }
             state.isFinished = true
             defer {

@@ -28,12 +28,20 @@ public struct PostgresPools: Sendable {
     /// A pool per loop of `group`, sharing exactly `configuration.poolSize` connections out (the first loops get
     /// the remainder). With fewer connections than loops, or `poolPerEventLoop` off, one pool on the whole group.
     public init(
-        configuration: DatabaseConfiguration, group: MultiThreadedEventLoopGroup = .singleton, logger: Logger
+        configuration: DatabaseConfiguration,
+        group: MultiThreadedEventLoopGroup = .singleton,
+        logger: Logger
     ) throws {
         var clientConfiguration = try configuration.makeClientConfiguration()
         let loops = Array(group.makeIterator())
         guard configuration.poolPerEventLoop, configuration.poolSize >= loops.count else {
-            self.init(single: PostgresClient(configuration: clientConfiguration, eventLoopGroup: group, backgroundLogger: logger))
+            self.init(
+                single: PostgresClient(
+                    configuration: clientConfiguration,
+                    eventLoopGroup: group,
+                    backgroundLogger: logger
+                )
+            )
             return
         }
         let minimum = clientConfiguration.options.minimumConnections
@@ -44,7 +52,11 @@ public struct PostgresPools: Sendable {
             clientConfiguration.options.maximumConnections = share
             clientConfiguration.options.minimumConnections = min(minimum, share)
             // A client given one loop opens every connection on it.
-            let client = PostgresClient(configuration: clientConfiguration, eventLoopGroup: loop, backgroundLogger: logger)
+            let client = PostgresClient(
+                configuration: clientConfiguration,
+                eventLoopGroup: loop,
+                backgroundLogger: logger
+            )
             clients.append(client)
             byLoop[ObjectIdentifier(loop)] = client
         }

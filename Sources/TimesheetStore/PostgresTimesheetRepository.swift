@@ -25,11 +25,19 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     /// - Parameters:
     ///   - client: A running connection pool, e.g. from ``makeClient(_:backgroundLogger:)``.
     ///   - queryTimeout: The longest any one call may take, waiting for a connection included.
-    public init(client: PostgresClient, queryTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "TimesheetStore")) {
+    public init(
+        client: PostgresClient,
+        queryTimeout: Duration = .seconds(5),
+        logger: Logger = Logger(label: "TimesheetStore")
+    ) {
         self.init(pools: PostgresPools(single: client), queryTimeout: queryTimeout, logger: logger)
     }
 
-    public init(pools: PostgresPools, queryTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "TimesheetStore")) {
+    public init(
+        pools: PostgresPools,
+        queryTimeout: Duration = .seconds(5),
+        logger: Logger = Logger(label: "TimesheetStore")
+    ) {
         self.pools = pools
         self.queryTimeout = queryTimeout
         self.logger = logger
@@ -40,11 +48,16 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     public init(configuration: DatabaseConfiguration, logger: Logger = Logger(label: "TimesheetStore")) throws {
         self.init(
             pools: try PostgresPools(configuration: configuration, logger: logger),
-            queryTimeout: configuration.queryTimeout, logger: logger)
+            queryTimeout: configuration.queryTimeout,
+            logger: logger
+        )
     }
 
     /// A connection pool for `configuration`, with `statement_timeout` set on every connection.
-    public static func makeClient(_ configuration: DatabaseConfiguration, backgroundLogger: Logger) throws
+    public static func makeClient(
+        _ configuration: DatabaseConfiguration,
+        backgroundLogger: Logger
+    ) throws
         -> PostgresClient
     {
         PostgresClient(configuration: try configuration.makeClientConfiguration(), backgroundLogger: backgroundLogger)
@@ -71,7 +84,9 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                     """
                     SELECT array_agg(nextval(pg_get_serial_sequence('timesheets', 'id')))
                     FROM generate_series(1, \(Int32(entries.count)))
-                    """, logger: logger)
+                    """,
+                    logger: logger
+                )
                 for try await batch in idRows.decode([Int64].self) { ids = batch }
                 ids.sort()
                 guard ids.count == entries.count else {
@@ -91,10 +106,12 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                     FROM unnest(\(ids)::int8[], \(users)::text[], \(days)::int4[], \(projects)::text[],
                                 \(hundredths)::int4[], \(notes)::text[], \(hasNotes)::bool[]) AS t(i, u, d, p, h, n, hn)
                     ORDER BY u, d, i
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).drain()
                 return zip(ids, entries).map { id, entry in entry.stored(as: TimesheetID(id), at: now) }
-            })
+            }
+        )
     }
 
     /// One entry (`POST /timesheets`): one prepared INSERT, one round trip, no explicit transaction. The daily limit
@@ -105,12 +122,16 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
             explain: { try await self.explainRefusal(of: [entry]) },
             {
                 var id: Int64?
-                for try await inserted in try await client.execute(InsertEntryStatement(entry: entry, now: now), logger: logger) {
+                for try await inserted in try await client.execute(
+                    InsertEntryStatement(entry: entry, now: now),
+                    logger: logger
+                ) {
                     id = inserted
                 }
                 guard let id else { throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: 1, got: 0)) }
                 return entry.stored(as: TimesheetID(id), at: now)
-            })
+            }
+        )
     }
 
     /// The domain's refusal for entries the database refused: ``DailyLimit`` over the user-days' recorded hours. `nil`
@@ -124,7 +145,9 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
             FROM timesheet_day_totals AS t
             JOIN (SELECT DISTINCT u, d FROM unnest(\(users)::text[], \(days)::int4[]) AS r(u, d)) AS r
               ON t.user_id = r.u AND t.work_date = DATE '1970-01-01' + r.d
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var recorded: [UserDay: Hours] = [:]
         for try await (user, day, hundredths) in rows.decode((String, Int, Int).self) {
             recorded[UserDay(userID: user, date: CalendarDay(daysSinceEpoch: day))] = Hours(hundredths: hundredths)
@@ -140,7 +163,9 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     public func entry(_ id: TimesheetID) async throws -> Timesheet? {
         try await perform {
             let rows = try await client.query(
-                "SELECT \(unescaped: Self.columns) FROM timesheets WHERE id = \(id.rawValue)", logger: logger)
+                "SELECT \(unescaped: Self.columns) FROM timesheets WHERE id = \(id.rawValue)",
+                logger: logger
+            )
             return try await Self.decode(rows).first
         }
     }
@@ -158,7 +183,8 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
             case (.oldestFirst, nil, .pending, let after):
                 return try await perform {
                     try await client.execute(
-                        PendingPageStatement(afterID: after?.id.rawValue ?? 0, limit: query.limit), logger: logger
+                        PendingPageStatement(afterID: after?.id.rawValue ?? 0, limit: query.limit),
+                        logger: logger
                     ).reduce(into: []) { $0.append($1) }
                 }
             default:
@@ -212,7 +238,10 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         }
     }
 
-    public func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) async throws
+    public func update(
+        _ id: TimesheetID,
+        _ change: @escaping @Sendable (Timesheet) throws -> Timesheet
+    ) async throws
         -> Timesheet?
     {
         // What the entry became, for phrasing a refusal of the daily limit; set while the entry is held.
@@ -231,10 +260,11 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                     guard changed != current else { return current }
                     attempted.withLock { $0 = (current, changed) }
                     // The trigger moves the hours between user-days; the CHECK refuses a day above 24 hours.
+                    let daysSinceEpoch = Int32(changed.date.daysSinceEpoch)
                     let rows = try await connection.query(
                         """
                         UPDATE timesheets SET
-                            user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(Int32(changed.date.daysSinceEpoch)),
+                            user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(daysSinceEpoch),
                             project = \(changed.project), hours = \(Int32(changed.hours.hundredths))::numeric / 100,
                             notes = \(changed.notes), status = \(changed.status.rawValue),
                             created_at = \(changed.createdAt), updated_at = \(changed.updatedAt),
@@ -242,10 +272,13 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                             rejection_reason = \(changed.rejectionReason)
                         WHERE id = \(id.rawValue)
                         RETURNING \(unescaped: Self.columns)
-                        """, logger: logger)
+                        """,
+                        logger: logger
+                    )
                     return try await Self.decode(rows).first
                 }
-            })
+            }
+        )
     }
 
     /// The refusal of an edit that `before` became `after`: the new day's hours without this entry's own.
@@ -255,7 +288,9 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
             """
             SELECT (hours * 100)::int4 FROM timesheet_day_totals
             WHERE user_id = \(day.userID) AND work_date = DATE '1970-01-01' + \(Int32(day.date.daysSinceEpoch))
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var recorded = Hours.zero
         for try await hundredths in rows.decode(Int.self) { recorded = Hours(hundredths: hundredths) }
         if before.userID == after.userID, before.date == after.date, before.status != .rejected {
@@ -269,7 +304,8 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         }
     }
 
-    public func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool {
+    public func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool
+    {
         try await perform {
             try await inTransaction { connection -> Bool in
                 guard let current = try await Self.lockedEntry(id, on: connection, logger: logger) else {
@@ -293,12 +329,18 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                   AND work_date BETWEEN DATE '1970-01-01' + \(Int32(from.daysSinceEpoch))
                                     AND DATE '1970-01-01' + \(Int32(to.daysSinceEpoch))
                 GROUP BY work_date, project
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             var totals: [DailyProjectHours] = []
             for try await (day, project, hundredths) in rows.decode((Int, String, Int).self) {
                 totals.append(
                     DailyProjectHours(
-                        date: CalendarDay(daysSinceEpoch: day), project: project, hours: Hours(hundredths: hundredths)))
+                        date: CalendarDay(daysSinceEpoch: day),
+                        project: project,
+                        hours: Hours(hundredths: hundredths)
+                    )
+                )
             }
             return totals.sorted { ($0.date, $0.project) < ($1.date, $1.project) }
         }
@@ -329,16 +371,29 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
 
     /// One row of ``columns``.
     static func timesheet(_ row: PostgresRow) throws -> Timesheet {
-        let (id, userID, day, project, hundredths, notes, status, createdAt, updatedAt, reviewedBy, reviewedAt, reason) =
+        let (
+            id, userID, day, project, hundredths, notes, status, createdAt, updatedAt, reviewedBy, reviewedAt, reason
+        ) =
             try row.decode(
-                (Int64, String, Int, String, Int, String?, String, Date, Date, String?, Date?, String?).self)
+                (Int64, String, Int, String, Int, String?, String, Date, Date, String?, Date?, String?).self
+            )
         guard let status = TimesheetStatus(rawValue: status) else {
             throw StoreError.unexpected(underlying: UnknownStatus(value: status))
         }
         return Timesheet(
-            id: TimesheetID(id), userID: userID, date: CalendarDay(daysSinceEpoch: day), project: project,
-            hours: Hours(hundredths: hundredths), notes: notes, status: status, createdAt: createdAt,
-            updatedAt: updatedAt, reviewedBy: reviewedBy, reviewedAt: reviewedAt, rejectionReason: reason)
+            id: TimesheetID(id),
+            userID: userID,
+            date: CalendarDay(daysSinceEpoch: day),
+            project: project,
+            hours: Hours(hundredths: hundredths),
+            notes: notes,
+            status: status,
+            createdAt: createdAt,
+            updatedAt: updatedAt,
+            reviewedBy: reviewedBy,
+            reviewedAt: reviewedAt,
+            rejectionReason: reason
+        )
     }
 
     private struct UnexpectedIDCount: Error {
@@ -350,11 +405,17 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         var value: String
     }
 
-    private static func lockedEntry(_ id: TimesheetID, on connection: PostgresConnection, logger: Logger)
+    private static func lockedEntry(
+        _ id: TimesheetID,
+        on connection: PostgresConnection,
+        logger: Logger
+    )
         async throws -> Timesheet?
     {
         let rows = try await connection.query(
-            "SELECT \(unescaped: columns) FROM timesheets WHERE id = \(id.rawValue) FOR UPDATE", logger: logger)
+            "SELECT \(unescaped: columns) FROM timesheets WHERE id = \(id.rawValue) FOR UPDATE",
+            logger: logger
+        )
         return try await decode(rows).first
     }
 
@@ -418,7 +479,9 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     }
 
     /// Runs one store operation within the deadline and turns driver errors into ``StoreError``.
-    private func perform<Result: Sendable>(_ operation: @escaping @Sendable () async throws -> Result) async throws
+    private func perform<Result: Sendable>(
+        _ operation: @escaping @Sendable () async throws -> Result
+    ) async throws
         -> Result
     {
         do {
@@ -432,7 +495,8 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
             let mapped = StoreError(classifying: error)
             logger.error(
                 "database error",
-                metadata: ["error": "\(String(reflecting: error))", "mapped": "\(mapped.description)"])
+                metadata: ["error": "\(String(reflecting: error))", "mapped": "\(mapped.description)"]
+            )
             throw mapped
         }
     }

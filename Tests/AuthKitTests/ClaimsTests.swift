@@ -16,7 +16,9 @@ struct ClaimsTests {
             let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: token) }
             #expect(f?.status == 401)
             #expect(f?.reason == .expired)
-            #expect(f?.wwwAuthenticate == #"Bearer realm="api", error="invalid_token", error_description="Token expired""#)
+            #expect(
+                f?.wwwAuthenticate == #"Bearer realm="api", error="invalid_token", error_description="Token expired""#
+            )
         }
     }
 
@@ -71,7 +73,9 @@ struct ClaimsTests {
             #expect(manyChecked.claim("x-39") == .number(39))
             #expect(manyChecked.claims.count == many.count)
             let manyDuplicated = String(manyJSON.dropLast()) + #","x-7":1}"#
-            let g = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.issuer.mint(payloadJSON: manyDuplicated)) }
+            let g = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.issuer.mint(payloadJSON: manyDuplicated))
+            }
             #expect(g?.reason == .malformedToken)
         }
     }
@@ -81,7 +85,9 @@ struct ClaimsTests {
         try await withHarness { h in
             let claims = h.claims(["https://api.exampleco.com/email": "ada@exampleco.com"])
             let sorted = JSONClaimValue.object(claims).jsonString  // keys sorted
-            let reversed = "{" + claims.keys.sorted().reversed()
+            let reversed =
+                "{"
+                + claims.keys.sorted().reversed()
                 .map { JSONClaimValue.string($0).jsonString + ":" + claims[$0]!.jsonString }
                 .joined(separator: ",") + "}"
             #expect(sorted != reversed)
@@ -102,9 +108,14 @@ struct ClaimsTests {
             let checked3 = try await h.auth.checked(h.token(["iss": .string(withoutSlash)]))
             #expect(checked3.subject == "auth0|user-1")
             for wrong in [configured + "/", "https://evil.example/", withoutSlash.uppercased(), configured + "x"] {
-                let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(["iss": .string(wrong)])) }
+                let f = await failure { () async throws(AuthFailure) in
+                    try await h.auth.verify(token: h.token(["iss": .string(wrong)]))
+                }
                 #expect(f?.reason == .wrongIssuer, "\(wrong)")
-                #expect(f?.wwwAuthenticate == #"Bearer realm="api", error="invalid_token", error_description="Unexpected 'iss' value""#)
+                #expect(
+                    f?.wwwAuthenticate
+                        == #"Bearer realm="api", error="invalid_token", error_description="Unexpected 'iss' value""#
+                )
             }
             // Configured without the slash, a token with it passes.
             let bare = h.authenticator { $0.issuer = withoutSlash }
@@ -120,17 +131,24 @@ struct ClaimsTests {
     @Test("Audience: wrong, missing, empty array, array containing ours, several configured")
     func audience() async throws {
         try await withHarness { h in
-            let wrong = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(["aud": "https://other.api"])) }
+            let wrong = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(["aud": "https://other.api"]))
+            }
             #expect(wrong?.status == 401)
             #expect(wrong?.reason == .wrongAudience)
-            #expect(wrong?.wwwAuthenticate == #"Bearer realm="api", error="invalid_token", error_description="Unexpected 'aud' value""#)
+            #expect(
+                wrong?.wwwAuthenticate
+                    == #"Bearer realm="api", error="invalid_token", error_description="Unexpected 'aud' value""#
+            )
 
             let missing = await failure { () async throws(AuthFailure) in
                 try await h.auth.verify(token: h.issuer.mint(h.claims().filter { $0.key != "aud" }))
             }
             #expect(missing?.wwwAuthenticate == Fixture.invalidToken("Missing 'aud' claim"))
 
-            let empty = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(["aud": []])) }
+            let empty = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(["aud": []]))
+            }
             #expect(empty?.reason == .malformedClaims)
             #expect(empty?.wwwAuthenticate == Fixture.invalidToken("Invalid 'aud' claim"))
 
@@ -198,7 +216,9 @@ struct ClaimsTests {
         try await withHarness { h in
             let claim = "https://api.exampleco.com/email"
             let auth = h.authenticator { $0.userIDClaim = claim }
-            let principal = try await auth.verify(token: h.token([claim: "ada@example.com", "https://api.exampleco.com/roles": ["admin"]]))
+            let principal = try await auth.verify(
+                token: h.token([claim: "ada@example.com", "https://api.exampleco.com/roles": ["admin"]])
+            )
             #expect(principal.userID == "ada@example.com")
             #expect(principal.subject == "auth0|user-1")
             #expect(principal.claim("https://api.exampleco.com/roles") == ["admin"])
@@ -214,7 +234,8 @@ struct ClaimsTests {
             let auth = h.authenticator { $0.userIDClaim = claim }
             // Auth0's client-credentials token: no user claims at all.
             let byGrant = try await auth.verify(
-                token: h.token(["sub": "batch-client@clients", "gty": "client-credentials", "scope": "batch:upload"]))
+                token: h.token(["sub": "batch-client@clients", "gty": "client-credentials", "scope": "batch:upload"])
+            )
             #expect(byGrant.isMachine)
             #expect(byGrant.userID == "batch-client@clients")
             #expect(byGrant.scopes == ["batch:upload"])
@@ -225,16 +246,21 @@ struct ClaimsTests {
             let lookalike = await failure { () async throws(AuthFailure) in
                 try await auth.verify(token: h.token(["sub": "batch-client@clients", "azp": "test-client"]))
             }
-            #expect(lookalike?.wwwAuthenticate == Fixture.invalidToken("Missing 'https://api.exampleco.com/email' claim"))
+            #expect(
+                lookalike?.wwwAuthenticate == Fixture.invalidToken("Missing 'https://api.exampleco.com/email' claim")
+            )
             // A machine token that does carry the claim is identified by it.
             let withClaim = try await auth.verify(
-                token: h.token(["sub": "svc@clients", "azp": "svc", claim: "robot@example.com"]))
+                token: h.token(["sub": "svc@clients", "azp": "svc", claim: "robot@example.com"])
+            )
             #expect(withClaim.userID == "robot@example.com")
             // A malformed claim is still refused, machine or not.
             let malformed = await failure { () async throws(AuthFailure) in
                 try await auth.verify(token: h.token(["sub": "svc@clients", "azp": "svc", claim: ["a", "b"]]))
             }
-            #expect(malformed?.wwwAuthenticate == Fixture.invalidToken("Invalid 'https://api.exampleco.com/email' claim"))
+            #expect(
+                malformed?.wwwAuthenticate == Fixture.invalidToken("Invalid 'https://api.exampleco.com/email' claim")
+            )
             // A user's token (no machine marker) without the claim is still 401.
             let user = await failure { () async throws(AuthFailure) in
                 try await auth.verify(token: h.token(["gty": "password"]))
@@ -254,13 +280,21 @@ struct ClaimsTests {
             )
             let checked10 = try await auth.checked(h.token(["jti": "fine-1"]))
             #expect(checked10.tokenID == "fine-1")
-            let revoked = await failure { () async throws(AuthFailure) in try await auth.verify(token: h.token(["jti": "revoked-1"])) }
+            let revoked = await failure { () async throws(AuthFailure) in
+                try await auth.verify(token: h.token(["jti": "revoked-1"]))
+            }
             #expect(revoked?.reason == .revoked)
             #expect(revoked?.wwwAuthenticate == Fixture.invalidToken("Token revoked"))
-            let blocked = await failure { () async throws(AuthFailure) in try await auth.verify(token: h.token(["org_id": "evil"])) }
+            let blocked = await failure { () async throws(AuthFailure) in
+                try await auth.verify(token: h.token(["org_id": "evil"]))
+            }
             #expect(blocked?.reason == .claimCheckFailed)
             // Quotes in a description are escaped as quoted-pairs.
-            #expect(blocked?.wwwAuthenticate == #"Bearer realm="api", error="invalid_token", error_description="Organisation \"evil\" is blocked""#)
+            #expect(
+                blocked?.wwwAuthenticate
+                    == #"Bearer realm="api", error="invalid_token", "#
+                    + #"error_description="Organisation \"evil\" is blocked""#
+            )
         }
     }
 }

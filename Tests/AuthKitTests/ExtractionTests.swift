@@ -30,7 +30,9 @@ struct ExtractionTests {
             #expect(f?.wwwAuthenticate == #"Bearer realm="api""#)
             // Schemes that only resemble Bearer are other schemes, not malformed Bearer headers.
             for value in ["Bearerx abc", "Bear3r abc", "Bearer_ abc", "Token", "DPoP abc"] {
-                let g = await failure { () async throws(AuthFailure) in try await h.auth.authenticate([.authorization: value]) }
+                let g = await failure { () async throws(AuthFailure) in
+                    try await h.auth.authenticate([.authorization: value])
+                }
                 #expect(g?.reason == .unsupportedScheme, "\(value)")
             }
         }
@@ -42,13 +44,16 @@ struct ExtractionTests {
     )
     func malformed(value: String) async throws {
         try await withHarness { h in
-            let f = await failure { () async throws(AuthFailure) in try await h.auth.authenticate([.authorization: value]) }
+            let f = await failure { () async throws(AuthFailure) in
+                try await h.auth.authenticate([.authorization: value])
+            }
             #expect(f?.status == 400)
             #expect(f?.code == "invalid_request")
             #expect(f?.reason == .malformedHeader)
             #expect(
                 f?.wwwAuthenticate
-                    == #"Bearer realm="api", error="invalid_request", error_description="Malformed Authorization header""#
+                    == #"Bearer realm="api", error="invalid_request", "#
+                    + #"error_description="Malformed Authorization header""#
             )
         }
     }
@@ -69,7 +74,10 @@ struct ExtractionTests {
     func lenientScheme() async throws {
         try await withHarness { h in
             let token = h.token()
-            for value in ["bearer \(token)", "BEARER \(token)", "  Bearer   \(token)  ", "Bearer\t\(token)", "\tBeArEr \t \(token)\t "] {
+            for value in [
+                "bearer \(token)", "BEARER \(token)", "  Bearer   \(token)  ", "Bearer\t\(token)",
+                "\tBeArEr \t \(token)\t ",
+            ] {
                 let principal = try await h.auth.authenticate([.authorization: value])
                 #expect(principal.subject == "auth0|user-1")
             }

@@ -64,15 +64,22 @@ struct KeySetTests {
             let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: forged) }
             #expect(f?.status == 401)
             #expect(f?.reason == .unknownKey)
-            #expect(f?.wwwAuthenticate == #"Bearer realm="api", error="invalid_token", error_description="Unknown signing key""#)
+            #expect(
+                f?.wwwAuthenticate
+                    == #"Bearer realm="api", error="invalid_token", error_description="Unknown signing key""#
+            )
             #expect(h.server.jwksRequestCount == 2)
 
             h.clock.advance(by: .seconds(10))
-            _ = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(header: ["kid": "other"])) }
+            _ = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(header: ["kid": "other"]))
+            }
             #expect(h.server.jwksRequestCount == 2)
 
             h.clock.advance(by: .seconds(21))
-            _ = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(header: ["kid": "third"])) }
+            _ = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(header: ["kid": "third"]))
+            }
             #expect(h.server.jwksRequestCount == 3)
         }
     }
@@ -85,7 +92,9 @@ struct KeySetTests {
             let auth = h.auth
             let reasons = await withTaskGroup(of: AuthFailure.Reason?.self) { group in
                 for token in tokens {
-                    group.addTask { await failure { () async throws(AuthFailure) in try await auth.verify(token: token) }?.reason }
+                    group.addTask {
+                        await failure { () async throws(AuthFailure) in try await auth.verify(token: token) }?.reason
+                    }
                 }
                 return await group.reduce(into: [AuthFailure.Reason?]()) { $0.append($1) }
             }
@@ -100,15 +109,20 @@ struct KeySetTests {
 
     @Test("Without a cooldown, the per-minute limit caps fetches")
     func perMinuteLimit() async throws {
-        try await withHarness(configure: { $0.jwksCooldown = .zero }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.jwksCooldown = .zero }
+        try await withHarness(configure: configure) { h in
             try await h.auth.prefetchKeys()
             for index in 0..<20 {
-                _ = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(header: ["kid": .string("f\(index)")])) }
+                _ = await failure { () async throws(AuthFailure) in
+                    try await h.auth.verify(token: h.token(header: ["kid": .string("f\(index)")]))
+                }
                 h.clock.advance(by: .seconds(1))
             }
             #expect(h.server.jwksRequestCount == 5)
             h.clock.advance(by: .seconds(45))
-            _ = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(header: ["kid": "late"])) }
+            _ = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(header: ["kid": "late"]))
+            }
             #expect(h.server.jwksRequestCount == 6)
         }
     }
@@ -161,7 +175,9 @@ struct KeySetTests {
 
             // Past the stale window nothing is served.
             h.clock.advance(by: .seconds(86_400))
-            let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(["jti": "3"])) }
+            let f = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(["jti": "3"]))
+            }
             #expect(f?.status == 401)
             #expect(f?.reason == .keysUnavailable)
             #expect(f?.wwwAuthenticate == Fixture.invalidToken("Signing keys unavailable"))
@@ -171,7 +187,8 @@ struct KeySetTests {
 
     @Test("A known kid is served at once while a slow refresh runs (stale-while-revalidate)")
     func staleWhileRevalidate() async throws {
-        try await withHarness(configure: { $0.jwksTimeout = .seconds(2) }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.jwksTimeout = .seconds(2) }
+        try await withHarness(configure: configure) { h in
             try await h.auth.prefetchKeys()
             h.server.setFailureMode(.hang(.seconds(4)))
             h.clock.advance(by: .seconds(601))
@@ -194,7 +211,8 @@ struct KeySetTests {
             ["jwks_uri": .string("http://127.0.0.2:1/.well-known/jwks.json")],
             ["jwks_uri": .string("https://evil.example/.well-known/jwks.json")],
             ["jwks_uri": .string("ftp://127.0.0.1/jwks.json")],
-        ])
+        ]
+    )
     func discoveryMustBeTheIssuersOwn(overrides: [String: JSONClaimValue]) async throws {
         try await withHarness { h in
             h.server.setDiscoveryOverrides(overrides)
@@ -268,7 +286,8 @@ struct KeySetTests {
             let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token()) }
             #expect(f?.reason == .keysUnavailable)
         }
-        try await withHarness(configure: { $0.jwksTimeout = .milliseconds(300) }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.jwksTimeout = .milliseconds(300) }
+        try await withHarness(configure: configure) { h in
             h.server.setFailureMode(.hang(.seconds(3)))
             let started = ContinuousClock.now
             let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token()) }
@@ -283,7 +302,9 @@ struct KeySetTests {
         try await withHarness { h in
             h.issuer.addJWKEntry(h.issuer.publicJWK(keyID: "enc-key", use: "enc"))
             h.issuer.addJWKEntry(h.issuer.publicJWK(keyID: "sig-twin", use: "sig"))
-            let enc = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(header: ["kid": "enc-key"])) }
+            let enc = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(header: ["kid": "enc-key"]))
+            }
             #expect(enc?.reason == .unknownKey)
             let checked10 = try await h.auth.checked(h.token(header: ["kid": "sig-twin"]))
             #expect(checked10.subject == "auth0|user-1")
@@ -305,7 +326,9 @@ struct KeySetTests {
             #expect(h.auth.keysStatus.keyCount == 1)
             let checked11 = try await h.auth.checked(h.token())
             #expect(checked11.subject == "auth0|user-1")
-            let small = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(header: ["kid": "too-small"])) }
+            let small = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(header: ["kid": "too-small"]))
+            }
             #expect(small?.reason == .unknownKey)
         }
     }

@@ -9,7 +9,9 @@ struct ScopeTests {
     func scopeAndPermissions() async throws {
         try await withHarness { h in
             let principal = try await h.auth.verify(
-                token: h.token(["scope": "openid  read:timesheets", "permissions": ["write:timesheets", "approve:timesheets"]])
+                token: h.token([
+                    "scope": "openid  read:timesheets", "permissions": ["write:timesheets", "approve:timesheets"],
+                ])
             )
             #expect(principal.scopes == ["openid", "read:timesheets", "write:timesheets", "approve:timesheets"])
             let arrayScope = try await h.auth.verify(token: h.token(["scope": ["a", "b"]]))
@@ -19,7 +21,9 @@ struct ScopeTests {
             let p = try await permissionsOnly.verify(token: h.token(["scope": "read:x", "permissions": ["write:x"]]))
             #expect(p.scopes == ["write:x"])
 
-            let badType = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(["permissions": 7])) }
+            let badType = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(["permissions": 7]))
+            }
             #expect(badType?.wwwAuthenticate == Fixture.invalidToken("Invalid 'permissions' claim"))
         }
     }
@@ -27,7 +31,9 @@ struct ScopeTests {
     @Test("all-of and any-of requirements; 403 insufficient_scope with the required scopes")
     func requirements() async throws {
         try await withHarness { h in
-            let principal = try await h.auth.verify(token: h.token(["scope": "read:timesheets", "permissions": ["write:timesheets"]]))
+            let principal = try await h.auth.verify(
+                token: h.token(["scope": "read:timesheets", "permissions": ["write:timesheets"]])
+            )
             try h.auth.authorize(principal, .all(["read:timesheets", "write:timesheets"]))
             try h.auth.authorize(principal, .any(["approve:timesheets", "write:timesheets"]))
             try h.auth.authorize(principal, .all([]))
@@ -41,7 +47,8 @@ struct ScopeTests {
                 #expect(error.reason == .insufficientScope)
                 #expect(
                     error.wwwAuthenticate
-                        == #"Bearer realm="api", error="insufficient_scope", error_description="Insufficient scope", scope="approve:timesheets write:timesheets""#
+                        == #"Bearer realm="api", error="insufficient_scope", error_description="Insufficient scope", "#
+                        + #"scope="approve:timesheets write:timesheets""#
                 )
             }
             do throws(AuthFailure) {
@@ -56,7 +63,8 @@ struct ScopeTests {
 
     @Test("The realm is configurable and escaped")
     func realm() async throws {
-        try await withHarness(configure: { $0.realm = #"time"sheets"# }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.realm = #"time"sheets"# }
+        try await withHarness(configure: configure) { h in
             let f = await failure { () async throws(AuthFailure) in try await h.auth.authenticate([:]) }
             #expect(f?.wwwAuthenticate == #"Bearer realm="time\"sheets""#)
         }

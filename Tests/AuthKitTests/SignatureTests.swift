@@ -23,7 +23,9 @@ struct SignatureTests {
     @Test("alg none is rejected before any network call")
     func algNone() async throws {
         try await withHarness { h in
-            let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(signer: .unsigned)) }
+            let f = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(signer: .unsigned))
+            }
             #expect(f?.status == 401)
             #expect(f?.reason == .disallowedAlgorithm)
             #expect(f?.wwwAuthenticate == Fixture.invalidToken("Algorithm 'none' is not allowed"))
@@ -35,11 +37,18 @@ struct SignatureTests {
     @Test("HS256 signed with the RSA public key as secret is rejected before any network call")
     func algorithmConfusion() async throws {
         try await withHarness { h in
-            let token = h.token(signer: .hmac(secret: Array(h.issuer.publicKeyPEM.utf8)), header: ["kid": .string(h.issuer.keyID)])
+            let token = h.token(
+                signer: .hmac(secret: Array(h.issuer.publicKeyPEM.utf8)),
+                header: ["kid": .string(h.issuer.keyID)]
+            )
             let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: token) }
             #expect(f?.status == 401)
             #expect(f?.reason == .disallowedAlgorithm)
-            #expect(f?.wwwAuthenticate == #"Bearer realm="api", error="invalid_token", error_description="Algorithm 'HS256' is not allowed""#)
+            #expect(
+                f?.wwwAuthenticate
+                    == #"Bearer realm="api", error="invalid_token", "#
+                    + #"error_description="Algorithm 'HS256' is not allowed""#
+            )
             #expect(h.server.jwksRequestCount == 0)
 
             // Even with HS256 allowed, an HS token is never checked against the asymmetric keys.
@@ -58,7 +67,10 @@ struct SignatureTests {
             let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: forged) }
             #expect(f?.status == 401)
             #expect(f?.reason == .badSignature)
-            #expect(f?.wwwAuthenticate == #"Bearer realm="api", error="invalid_token", error_description="Invalid signature""#)
+            #expect(
+                f?.wwwAuthenticate
+                    == #"Bearer realm="api", error="invalid_token", error_description="Invalid signature""#
+            )
             // The untouched token still verifies.
             let checked1 = try await h.auth.checked(token)
             #expect(checked1.subject == "auth0|user-1")
@@ -68,7 +80,9 @@ struct SignatureTests {
     @Test("A signature from another key under the same kid fails")
     func foreignKeySameKid() async throws {
         try await withHarness { h in
-            let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(signer: .foreignRSA)) }
+            let f = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(signer: .foreignRSA))
+            }
             #expect(f?.reason == .badSignature)
             #expect(f?.wwwAuthenticate == Fixture.invalidToken("Invalid signature"))
         }
@@ -77,12 +91,16 @@ struct SignatureTests {
     @Test("An algorithm outside the allowlist is refused; one that does not fit the key too")
     func allowlistAndKeyMatch() async throws {
         try await withHarness { h in
-            let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(signer: .rsa("RS384"))) }
+            let f = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(signer: .rsa("RS384")))
+            }
             #expect(f?.wwwAuthenticate == Fixture.invalidToken("Algorithm 'RS384' is not allowed"))
 
             // The JWK says alg RS256: an RS384 token under that kid does not match the key.
             let broad = h.authenticator { $0.algorithms = ["RS256", "RS384"] }
-            let g = await failure { () async throws(AuthFailure) in try await broad.verify(token: h.token(signer: .rsa("RS384"))) }
+            let g = await failure { () async throws(AuthFailure) in
+                try await broad.verify(token: h.token(signer: .rsa("RS384")))
+            }
             #expect(g?.reason == .algorithmKeyMismatch)
             #expect(g?.wwwAuthenticate == Fixture.invalidToken("Algorithm 'RS384' does not match the signing key"))
 
@@ -96,7 +114,8 @@ struct SignatureTests {
 
     @Test("ES256 tokens verify against an EC JWK")
     func es256() async throws {
-        try await withHarness(configure: { $0.algorithms = ["RS256", "ES256"] }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.algorithms = ["RS256", "ES256"] }
+        try await withHarness(configure: configure) { h in
             let principal = try await h.auth.verify(token: h.token(signer: .ecdsa))
             #expect(principal.subject == "auth0|user-1")
             // Tampering still fails for EC.
@@ -106,19 +125,28 @@ struct SignatureTests {
         }
     }
 
-    @Test("ES384, ES512 and EdDSA tokens verify against their JWKs; tampering, a wrong key and a short signature fail",
-          arguments: TestTokenIssuer.ExtraKey.allCases)
+    @Test(
+        "ES384, ES512 and EdDSA tokens verify against their JWKs; tampering, a wrong key and a short signature fail",
+        arguments: TestTokenIssuer.ExtraKey.allCases
+    )
     func otherCurves(key: TestTokenIssuer.ExtraKey) async throws {
         let issuer = try TestTokenIssuer(keyID: "curves-\(key.rawValue.lowercased())")
-        try await withHarness(issuer: issuer, configure: { $0.algorithms = ["RS256", key.rawValue] }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.algorithms = ["RS256", key.rawValue] }
+        try await withHarness(issuer: issuer, configure: configure) { h in
             issuer.addJWKEntry(issuer.jwk(for: key))
             let principal = try await h.auth.verify(token: h.token(signer: .extra(key)))
             #expect(principal.subject == "auth0|user-1")
-            let forged = TestTokenIssuer.replacingPayload(of: h.token(signer: .extra(key)), with: h.claims(["sub": "x"]))
+            let forged = TestTokenIssuer.replacingPayload(
+                of: h.token(signer: .extra(key)),
+                with: h.claims(["sub": "x"])
+            )
             let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: forged) }
             #expect(f?.reason == .badSignature)
             // The signature of another family's key under this kid.
-            let wrongKey = h.token(signer: .ecdsa, header: ["alg": .string(key.rawValue), "kid": .string(issuer.keyID(for: key))])
+            let wrongKey = h.token(
+                signer: .ecdsa,
+                header: ["alg": .string(key.rawValue), "kid": .string(issuer.keyID(for: key))]
+            )
             let g = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: wrongKey) }
             #expect(g?.reason == .badSignature)
             let parts = h.token(signer: .extra(key)).split(separator: ".")
@@ -131,11 +159,17 @@ struct SignatureTests {
     @Test("An EC JWK whose coordinates have the wrong length is skipped, the other keys still load")
     func malformedCurveKey() async throws {
         let issuer = try TestTokenIssuer(keyID: "bad-ec")
-        try await withHarness(issuer: issuer, configure: { $0.algorithms = ["RS256", "ES512"] }) { h in
-            guard case .object(var jwk) = issuer.jwk(for: .es512) else { Issue.record("not an object"); return }
+        let configure: (inout AuthConfiguration) -> Void = { $0.algorithms = ["RS256", "ES512"] }
+        try await withHarness(issuer: issuer, configure: configure) { h in
+            guard case .object(var jwk) = issuer.jwk(for: .es512) else {
+                Issue.record("not an object")
+                return
+            }
             jwk["x"] = .string(AuthBase64URL.encode([UInt8](repeating: 1, count: 32)))
             issuer.addJWKEntry(.object(jwk))
-            let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(signer: .extra(.es512))) }
+            let f = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(signer: .extra(.es512)))
+            }
             #expect(f?.status == 401)
             let rsa = try await h.auth.checked(h.token())
             #expect(rsa.subject == "auth0|user-1")
@@ -145,7 +179,8 @@ struct SignatureTests {
     @Test("PS256 tokens verify when allowed and the JWK has no alg")
     func ps256() async throws {
         let issuer = try TestTokenIssuer(keyID: "pss")
-        try await withHarness(issuer: issuer, configure: { $0.algorithms = ["PS256"] }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.algorithms = ["PS256"] }
+        try await withHarness(issuer: issuer, configure: configure) { h in
             // Publish the same key without "alg" under another kid, so PS256 is allowed for it.
             issuer.addJWKEntry(issuer.publicJWK(keyID: "pss-noalg", algorithm: nil))
             let token = issuer.mint(h.claims(), signer: .rsa("PS256"), header: ["kid": "pss-noalg"])
@@ -177,9 +212,12 @@ struct SignatureTests {
         }
     }
 
-    @Test("Garbage tokens are a malformed-token 401, never a crash", arguments: [
-        "abc", "a.b", "a.b.c.d", "....", "eyJhbGciOiJSUzI1NiJ9.e30.", "e30.e30.e30", "!!.??.**",
-    ])
+    @Test(
+        "Garbage tokens are a malformed-token 401, never a crash",
+        arguments: [
+            "abc", "a.b", "a.b.c.d", "....", "eyJhbGciOiJSUzI1NiJ9.e30.", "e30.e30.e30", "!!.??.**",
+        ]
+    )
     func garbage(token: String) async throws {
         try await withHarness { h in
             let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: token) }
@@ -192,7 +230,9 @@ struct SignatureTests {
     @Test("A token without kid is refused: no default key")
     func missingKid() async throws {
         try await withHarness { h in
-            let f = await failure { () async throws(AuthFailure) in try await h.auth.verify(token: h.token(header: ["kid": .null])) }
+            let f = await failure { () async throws(AuthFailure) in
+                try await h.auth.verify(token: h.token(header: ["kid": .null]))
+            }
             #expect(f?.reason == .unknownKey)
             #expect(f?.wwwAuthenticate == Fixture.invalidToken("Missing 'kid' header"))
         }

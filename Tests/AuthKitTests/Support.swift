@@ -23,7 +23,10 @@ struct Harness {
     let configuration: AuthConfiguration
 
     /// Valid claims for this harness at the clock's current time, with `extra` merged in.
-    func claims(_ extra: [String: JSONClaimValue] = [:], lifetime: Duration = .seconds(3600)) -> [String: JSONClaimValue] {
+    func claims(
+        _ extra: [String: JSONClaimValue] = [:],
+        lifetime: Duration = .seconds(3600)
+    ) -> [String: JSONClaimValue] {
         TestTokenIssuer.claims(
             issuer: server.issuerURL,
             audience: .string(Fixture.audience),

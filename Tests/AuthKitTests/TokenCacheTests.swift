@@ -38,7 +38,8 @@ struct TokenCacheTests {
 
     @Test("The cache is bounded and can be disabled")
     func bounded() async throws {
-        try await withHarness(configure: { $0.tokenCacheSize = 32 }) { h in
+        let configure: (inout AuthConfiguration) -> Void = { $0.tokenCacheSize = 32 }
+        try await withHarness(configure: configure) { h in
             for index in 0..<200 {
                 _ = try await h.auth.verify(token: h.token(["jti": .string("\(index)")]))
             }

@@ -11,7 +11,8 @@ import Testing
     func agreesWithFoundationOnEveryComponent(plus: PercentDecoding.Plus) throws {
         var components = [
             "", "plain", "Store+Zero", "%2B", "a%20b", "%e2%82%ac", "%E2%82%AC", "caf%C3%A9", "%00", "%7e", "100%",
-            "%", "%4", "%G1", "%1G", "%%41", "%FF", "%C0%AF", "%E2%82", "%ED%A0%80", "%F4%90%80%80", "'%3B--", "..%2F..",
+            "%", "%4", "%G1", "%1G", "%%41", "%FF", "%C0%AF", "%E2%82", "%ED%A0%80", "%F4%90%80%80", "'%3B--",
+            "..%2F..",
             "é", "日本", "+%2B+", "%2b%2B", "%FaG", "%C3", "%C3x", "%a9", "+%a9.+a", "s%40cret%2Fx",
             "%2Fvar%2Frun%2Fpostgresql",
         ]
@@ -22,13 +23,17 @@ import Testing
         for _ in 0..<2_000 {
             components.append(
                 (0..<Int.random(in: 0...8, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
-                    .joined())
+                    .joined()
+            )
         }
         for component in components {
             let spaced = plus == .space ? component.replacingOccurrences(of: "+", with: " ") : component
             let foundation = spaced.removingPercentEncoding
             let expected = foundation?.contains("\u{FFFD}") == true ? nil : foundation
-            #expect(PercentDecoding.decode(Substring(component).utf8, plus: plus) == expected, "component \(component.debugDescription)")
+            #expect(
+                PercentDecoding.decode(Substring(component).utf8, plus: plus) == expected,
+                "component \(component.debugDescription)"
+            )
             #expect(PercentDecoding.decode(component, plus: plus) == expected)
         }
     }

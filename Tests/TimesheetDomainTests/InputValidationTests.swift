@@ -13,17 +13,26 @@ import TimesheetDomain
         let byProperty = errors(TimesheetRules.validateNew(TimesheetInput(), owner: nil))
         #expect(byProperty.map(\.field) == ["userID", "date", "project", "hours"])
         let named = TimesheetInput(
-            userID: InputField("who", .string("someone-else")), date: InputField("day", .string("2017-05-10")),
-            project: InputField("p", .string("P")), hours: InputField("h", .number("1")), notes: InputField("n", nil))
+            userID: InputField("who", .string("someone-else")),
+            date: InputField("day", .string("2017-05-10")),
+            project: InputField("p", .string("P")),
+            hours: InputField("h", .number("1")),
+            notes: InputField("n", nil)
+        )
         let owner = errors(TimesheetRules.validateNew(named, owner: "u"))
         #expect(owner.map(\.field) == ["who"])
         #expect(owner.first?.message == "Entries belong to the caller; omit who or send your own id.")
         let nothing = TimesheetInput(
-            userID: InputField("who", nil), date: InputField("day", nil), project: InputField("p", nil),
-            hours: InputField("h", nil), notes: InputField("n", nil))
+            userID: InputField("who", nil),
+            date: InputField("day", nil),
+            project: InputField("p", nil),
+            hours: InputField("h", nil),
+            notes: InputField("n", nil)
+        )
         #expect(
             errors(TimesheetRules.validateChanges(nothing, owner: "u", replacing: false)).first?.message
-                == "Send at least one of day, p, h or n to change.")
+                == "Send at least one of day, p, h or n to change."
+        )
     }
 
     @Test func readingErrorsAreReportedFirst() {
@@ -34,7 +43,10 @@ import TimesheetDomain
 
     @Test func rejectionReason() throws {
         #expect(try TimesheetRules.validateRejectionReason(InputField("reason", nil)).get() == nil)
-        #expect(try TimesheetRules.validateRejectionReason(InputField("reason", .string("Wrong project"))).get() == "Wrong project")
+        #expect(
+            try TimesheetRules.validateRejectionReason(InputField("reason", .string("Wrong project"))).get()
+                == "Wrong project"
+        )
         let long = InputField("reason", .string(String(repeating: "r", count: 1_001)))
         #expect(errors(TimesheetRules.validateRejectionReason(long)).map(\.code) == [.tooLong])
         #expect(errors(TimesheetRules.validateRejectionReason(InputField("why", .number("1")))).map(\.field) == ["why"])

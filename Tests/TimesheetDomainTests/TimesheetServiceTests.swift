@@ -17,10 +17,20 @@ import TimesheetDomainTesting
     let manager = Caller(userID: "manager@exampleco.com", permissions: [.read, .create, .update, .delete, .approve])
     let machine = Caller(userID: "batch@clients", permissions: [.batchUpload])
 
-    func input(_ date: String = "2017-05-10", project: String = "StoreZero", hours: String = "5", userID: String? = nil)
+    func input(
+        _ date: String = "2017-05-10",
+        project: String = "StoreZero",
+        hours: String = "5",
+        userID: String? = nil
+    )
         -> TimesheetInput
     {
-        TimesheetInput(userID: userID.map(InputValue.string), date: .string(date), project: .string(project), hours: .number(hours))
+        TimesheetInput(
+            userID: userID.map(InputValue.string),
+            date: .string(date),
+            project: .string(project),
+            hours: .number(hours)
+        )
     }
 
     func expectError(_ expected: TimesheetError, _ body: () async throws -> Void) async {
@@ -69,12 +79,23 @@ import TimesheetDomainTesting
     @Test func onlyPendingEntriesChange() async throws {
         let entry = try await service.create(input(), by: employee)
         let edited = try await service.update(
-            entry.id, with: TimesheetInput(hours: .string("6")), replacing: false, by: employee)
+            entry.id,
+            with: TimesheetInput(hours: .string("6")),
+            replacing: false,
+            by: employee
+        )
         #expect(edited.hours == Hours(hundredths: 600) && edited.project == "StoreZero")
         _ = try await service.approve(entry.id, by: manager)
-        #expect(await conflictCode {
-            _ = try await service.update(entry.id, with: TimesheetInput(hours: .string("7")), replacing: false, by: employee)
-        } == .notPending)
+        #expect(
+            await conflictCode {
+                _ = try await service.update(
+                    entry.id,
+                    with: TimesheetInput(hours: .string("7")),
+                    replacing: false,
+                    by: employee
+                )
+            } == .notPending
+        )
         #expect(await conflictCode { try await service.delete(entry.id, by: employee) } == .notPending)
         #expect(try await service.entry(entry.id, for: employee).hours == Hours(hundredths: 600))
     }
@@ -83,7 +104,12 @@ import TimesheetDomainTesting
         var withNotes = input()
         withNotes.notes.value = .string("remember")
         let entry = try await service.create(withNotes, by: employee)
-        let replaced = try await service.update(entry.id, with: input("2017-05-11", project: "Other", hours: "2"), replacing: true, by: employee)
+        let replaced = try await service.update(
+            entry.id,
+            with: input("2017-05-11", project: "Other", hours: "2"),
+            replacing: true,
+            by: employee
+        )
         #expect(replaced.notes == nil && replaced.project == "Other" && replaced.date.description == "2017-05-11")
     }
 
@@ -126,7 +152,10 @@ import TimesheetDomainTesting
 
     @Test func theDailyCapIsAConflict() async throws {
         _ = try await service.create(input(hours: "20"), by: employee)
-        #expect(await conflictCode { _ = try await service.create(input(hours: "4.01"), by: employee) } == .dailyLimitExceeded)
+        #expect(
+            await conflictCode { _ = try await service.create(input(hours: "4.01"), by: employee) }
+                == .dailyLimitExceeded
+        )
         _ = try await service.create(input(hours: "4"), by: employee)
         _ = try await service.create(input(hours: "24"), by: contractor)
         _ = try await service.create(input("2017-05-11", hours: "24"), by: employee)
@@ -134,7 +163,9 @@ import TimesheetDomainTesting
     }
 
     @Test func batchIsAllOrNothingAndReportsEveryBadItem() async throws {
-        let items = [input(userID: "007"), input(hours: "30", userID: "008"), input(project: " "), input(userID: "009")]
+        let items = [
+            input(userID: "007"), input(hours: "30", userID: "008"), input(project: " "), input(userID: "009"),
+        ]
         do {
             _ = try await service.createBatch(items, by: machine)
             Issue.record("expected a validation failure")
@@ -146,9 +177,14 @@ import TimesheetDomainTesting
         let stored = try await service.createBatch([input(userID: "007"), input(userID: "008")], by: machine)
         #expect(stored.map(\.userID) == ["007", "008"])
         await expectError(.forbidden(missing: .batchUpload)) { _ = try await service.createBatch(items, by: manager) }
-        #expect(await conflictCode {
-            _ = try await service.createBatch([input(hours: "20", userID: "x"), input(hours: "5", userID: "x")], by: machine)
-        } == .dailyLimitExceeded)
+        #expect(
+            await conflictCode {
+                _ = try await service.createBatch(
+                    [input(hours: "20", userID: "x"), input(hours: "5", userID: "x")],
+                    by: machine
+                )
+            } == .dailyLimitExceeded
+        )
         #expect(await repository.count == 2)
         await #expect(throws: TimesheetError.self) { _ = try await service.createBatch([], by: machine) }
     }
@@ -161,11 +197,17 @@ import TimesheetDomainTesting
         } catch TimesheetError.conflict(let conflict) {
             #expect(conflict.code == .dailyLimitExceeded)
             #expect(!conflict.message.contains("19.75"), "the employee's recorded hours leaked: \(conflict.message)")
-            #expect(conflict.message.contains(employee.userID) && conflict.message.contains("2017-05-10"), "\(conflict.message)")
+            #expect(
+                conflict.message.contains(employee.userID) && conflict.message.contains("2017-05-10"),
+                "\(conflict.message)"
+            )
         }
         // A batch that alone exceeds the cap says so, whatever is recorded.
         do {
-            _ = try await service.createBatch([input(hours: "20", userID: "x"), input(hours: "5", userID: "x")], by: machine)
+            _ = try await service.createBatch(
+                [input(hours: "20", userID: "x"), input(hours: "5", userID: "x")],
+                by: machine
+            )
             Issue.record("expected the daily cap to refuse the batch")
         } catch TimesheetError.conflict(let conflict) {
             #expect(conflict.message.contains("25"), "\(conflict.message)")
@@ -193,15 +235,24 @@ import TimesheetDomainTesting
         #expect(first.items.map(\.date.day) == [7, 6, 5])
         let cursor = try #require(first.nextCursor)
         let second = try await service.list(
-            TimesheetFilter(), page: PageRequest(limit: 3, cursor: cursor), for: employee)
+            TimesheetFilter(),
+            page: PageRequest(limit: 3, cursor: cursor),
+            for: employee
+        )
         #expect(second.items.map(\.date.day) == [4, 3, 2])
         let third = try await service.list(
-            TimesheetFilter(), page: PageRequest(limit: 3, cursor: second.nextCursor), for: employee)
+            TimesheetFilter(),
+            page: PageRequest(limit: 3, cursor: second.nextCursor),
+            for: employee
+        )
         #expect(third.items.map(\.date.day) == [1])
         #expect(third.nextCursor == nil)
         // The contractor gets nothing with the employee's cursor: lists are always scoped to the caller.
         let foreign = try await service.list(
-            TimesheetFilter(), page: PageRequest(limit: 3, cursor: cursor), for: contractor)
+            TimesheetFilter(),
+            page: PageRequest(limit: 3, cursor: cursor),
+            for: contractor
+        )
         #expect(foreign.items.isEmpty)
     }
 
@@ -213,9 +264,13 @@ import TimesheetDomainTesting
         let page = try await service.pendingReview(page: PageRequest(limit: 1), for: manager)
         #expect(page.items.map(\.id) == [a.id])
         let next = try await service.pendingReview(
-            page: PageRequest(limit: 5, cursor: page.nextCursor), for: manager)
+            page: PageRequest(limit: 5, cursor: page.nextCursor),
+            for: manager
+        )
         #expect(next.items.map(\.id) == [c.id])
-        await expectError(.forbidden(missing: .approve)) { _ = try await service.pendingReview(page: PageRequest(), for: employee) }
+        await expectError(.forbidden(missing: .approve)) {
+            _ = try await service.pendingReview(page: PageRequest(), for: employee)
+        }
     }
 
     @Test func weeklySummaryGroupsByISOWeekAndProject() async throws {
@@ -225,11 +280,16 @@ import TimesheetDomainTesting
         _ = try await service.create(input("2017-05-15", project: "A", hours: "4"), by: employee)
         _ = try await service.create(input("2017-05-15", project: "A", hours: "9"), by: contractor)
         let range = try SummaryRange.validate(
-            from: InputField("from", .string("2017-05-01")), to: InputField("to", .string("2017-05-31")),
+            from: InputField("from", .string("2017-05-01")),
+            to: InputField("to", .string("2017-05-31")),
             today: CalendarDay(year: 2017, month: 6, day: 1)!
         ).get()
         let summary = try await service.weeklySummary(range, for: employee)
-        #expect(summary.map { "\($0.weekLabel) \($0.project) \($0.hours)" } == ["2017-W19 A 5.5", "2017-W19 B 1", "2017-W20 A 4"])
+        #expect(
+            summary.map { "\($0.weekLabel) \($0.project) \($0.hours)" } == [
+                "2017-W19 A 5.5", "2017-W19 B 1", "2017-W20 A 4",
+            ]
+        )
         #expect(summary[0].weekStart.description == "2017-05-08")
     }
 
@@ -243,7 +303,12 @@ import TimesheetDomainTesting
         let entry = try await service.create(input(), by: employee)
         #expect(entry.updatedAt == Date(timeIntervalSince1970: 1_700_000_000))
 
-        let edited = try await service.update(entry.id, with: TimesheetInput(hours: .number("6")), replacing: false, by: employee)
+        let edited = try await service.update(
+            entry.id,
+            with: TimesheetInput(hours: .number("6")),
+            replacing: false,
+            by: employee
+        )
         #expect(edited.updatedAt == Date(timeIntervalSince1970: 1_700_000_060))
         let approved = try await service.approve(entry.id, by: manager)
         #expect(approved.reviewedAt == Date(timeIntervalSince1970: 1_700_000_120))
@@ -273,7 +338,10 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
     }
     func entry(_ id: TimesheetID) async throws -> Timesheet? { try await base.entry(id) }
     func entries(_ query: TimesheetQuery) async throws -> [Timesheet] { try await base.entries(query) }
-    func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) async throws -> Timesheet? {
+    func update(
+        _ id: TimesheetID,
+        _ change: @escaping @Sendable (Timesheet) throws -> Timesheet
+    ) async throws -> Timesheet? {
         waitForEntry()
         return try await base.update(id, change)
     }
@@ -292,8 +360,15 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
         #expect(try PageRequest.validate(limit: field("limit", nil)).get().limit == 50)
         #expect(try PageRequest.validate(limit: field("limit", "500")).get().limit == 500)
         #expect(try PageRequest.validate(limit: InputField("limit", .number("7"))).get().limit == 7)
-        let position = TimesheetCursor(order: .oldestFirst, date: CalendarDay(year: 2017, month: 5, day: 10)!, id: TimesheetID(42))
-        #expect(try PageRequest.validate(limit: field("limit", "5"), after: position).get() == PageRequest(limit: 5, cursor: position))
+        let position = TimesheetCursor(
+            order: .oldestFirst,
+            date: CalendarDay(year: 2017, month: 5, day: 10)!,
+            id: TimesheetID(42)
+        )
+        #expect(
+            try PageRequest.validate(limit: field("limit", "5"), after: position).get()
+                == PageRequest(limit: 5, cursor: position)
+        )
         for bad in ["0", "501", "-1", "ten", "1.5", "99999999999999999999"] {
             guard case .failure(.validationFailed(let errors)) = PageRequest.validate(limit: field("size", bad)) else {
                 Issue.record("limit \(bad) accepted")
@@ -305,17 +380,25 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
     }
 
     @Test func filtersAreValidatedTogether() throws {
-        guard case .failure(.validationFailed(let errors)) = TimesheetFilter.validate(
-            from: field("from", "2017-13-01"), to: field("to", "nope"), project: field("project", ""),
-            status: field("status", "done"))
+        guard
+            case .failure(.validationFailed(let errors)) = TimesheetFilter.validate(
+                from: field("from", "2017-13-01"),
+                to: field("to", "nope"),
+                project: field("project", ""),
+                status: field("status", "done")
+            )
         else {
             Issue.record("accepted")
             return
         }
         #expect(errors.map(\.field) == ["from", "to", "project", "status"])
-        guard case .failure(.validationFailed(let order)) = TimesheetFilter.validate(
-            from: field("since", "2017-05-10"), to: field("until", "2017-05-01"), project: field("project", nil),
-            status: field("status", nil))
+        guard
+            case .failure(.validationFailed(let order)) = TimesheetFilter.validate(
+                from: field("since", "2017-05-10"),
+                to: field("until", "2017-05-01"),
+                project: field("project", nil),
+                status: field("status", nil)
+            )
         else {
             Issue.record("accepted a reversed range")
             return
@@ -323,7 +406,9 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
         #expect(order.map(\.code) == [.outOfRange])
         #expect(order.map(\.message) == ["until must not be before since."])
         let ok = try TimesheetFilter.validate(
-            from: field("from", "2017-05-01"), to: field("to", "2017-05-10"), project: field("project", "P"),
+            from: field("from", "2017-05-01"),
+            to: field("to", "2017-05-10"),
+            project: field("project", "P"),
             status: field("status", "approved")
         ).get()
         #expect(ok.status == .approved && ok.project == "P")
@@ -334,7 +419,8 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
         let range = try SummaryRange.validate(from: field("from", nil), to: field("to", nil), today: today).get()
         #expect(range.to == today && range.from.description == "2017-02-20" && range.from.isoWeekday == 1)
         #expect(throws: TimesheetError.self) {
-            try SummaryRange.validate(from: field("from", "2016-01-01"), to: field("to", "2017-05-10"), today: today).get()
+            try SummaryRange.validate(from: field("from", "2016-01-01"), to: field("to", "2017-05-10"), today: today)
+                .get()
         }
     }
 
@@ -365,9 +451,14 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
         for file in files {
             let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
             for line in text.split(separator: "\n") {
-                let words = line.split(separator: " ").filter { !$0.hasPrefix("@") && !["public", "internal", "package", "private"].contains($0) }
+                let words = line.split(separator: " ").filter {
+                    !$0.hasPrefix("@") && !["public", "internal", "package", "private"].contains($0)
+                }
                 guard words.first == "import", words.count >= 2 else { continue }
-                #expect(["Foundation", "FoundationEssentials"].contains(String(words[1])), "\(file) imports \(words[1])")
+                #expect(
+                    ["Foundation", "FoundationEssentials"].contains(String(words[1])),
+                    "\(file) imports \(words[1])"
+                )
             }
             // Wire formats are the API's: no JSON decoding and no snake_case field names here.
             let code = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("//") }

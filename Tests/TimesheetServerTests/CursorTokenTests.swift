@@ -6,17 +6,32 @@ import TimesheetDomain
 
 @Suite struct CursorTokenTests {
     @Test func tokensRoundTripWithinTheirOwnList() {
-        let cursor = TimesheetCursor(order: .newestDayFirst, date: CalendarDay(year: 2017, month: 5, day: 10)!, id: TimesheetID(42))
+        let cursor = TimesheetCursor(
+            order: .newestDayFirst,
+            date: CalendarDay(year: 2017, month: 5, day: 10)!,
+            id: TimesheetID(42)
+        )
         #expect(CursorToken.decode(CursorToken.encode(cursor), order: .newestDayFirst) == cursor)
-        #expect(CursorToken.decode(CursorToken.encode(cursor), order: .oldestFirst) == nil, "a cursor of another list is refused")
+        #expect(
+            CursorToken.decode(CursorToken.encode(cursor), order: .oldestFirst) == nil,
+            "a cursor of another list is refused"
+        )
     }
 
     /// Tokens are base64url without padding, exactly as before the one-pass encoder (and before the encoding moved out
     /// of the domain): cursors clients hold stay valid. Ids of 1 to 6 digits give every padding length. (A cursor's
     /// text, digits, letters, '.' and '-', never encodes to `+` or `/`, so only the padding is exercised here.)
     @Test func tokensKeepTheirFormat() {
-        #expect(CursorToken.encode(TimesheetCursor(order: .newestDayFirst, date: CalendarDay(year: 2017, month: 5, day: 10)!, id: TimesheetID(42)))
-            == "djEuZC4yMDE3LTA1LTEwLjQy")
+        #expect(
+            CursorToken.encode(
+                TimesheetCursor(
+                    order: .newestDayFirst,
+                    date: CalendarDay(year: 2017, month: 5, day: 10)!,
+                    id: TimesheetID(42)
+                )
+            )
+                == "djEuZC4yMDE3LTA1LTEwLjQy"
+        )
         let ids: [Int64] = [1, 12, 123, 1_234, 12_345, 123_456, 9_223_372_036_854_775_807]
         let days = [CalendarDay(year: 2017, month: 5, day: 10)!, CalendarDay(year: 1999, month: 12, day: 31)!]
         for id in ids {
@@ -35,7 +50,9 @@ import TimesheetDomain
 
     @Test func badCursorsAreAFieldError() throws {
         for bad in ["", "abc", "djEuZC4yMDE3LTA1LTEwLi0x", String(repeating: "A", count: 500), "../../etc/passwd"] {
-            let query = try QueryParameters("cursor=" + (bad.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+            let query = try QueryParameters(
+                "cursor=" + (bad.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+            )
             guard case .failure(.validationFailed(let errors)) = query.pageRequest(order: .newestDayFirst) else {
                 Issue.record("cursor \(bad) accepted")
                 continue
@@ -49,7 +66,12 @@ import TimesheetDomain
             return
         }
         #expect(errors.map(\.field) == ["limit", "cursor"], "every problem at once, limit first")
-        let token = CursorToken.encode(TimesheetCursor(order: .oldestFirst, date: CalendarDay(year: 2017, month: 5, day: 10)!, id: TimesheetID(7)))
-        #expect(try QueryParameters("limit=2&cursor=\(token)").pageRequest(order: .oldestFirst).get().cursor?.id == TimesheetID(7))
+        let token = CursorToken.encode(
+            TimesheetCursor(order: .oldestFirst, date: CalendarDay(year: 2017, month: 5, day: 10)!, id: TimesheetID(7))
+        )
+        #expect(
+            try QueryParameters("limit=2&cursor=\(token)").pageRequest(order: .oldestFirst).get().cursor?.id
+                == TimesheetID(7)
+        )
     }
 }

@@ -18,8 +18,15 @@ import TimesheetDomain
     @Test func acceptsTheSeedClientPayload() throws {
         let input = try decode(#"{"date":"2017-05-10","project":"StoreZero","hours":5}"#)
         let entry = try TimesheetRules.validateNew(input, owner: "user@example.com").get()
-        #expect(entry == NewTimesheet(userID: "user@example.com", date: CalendarDay(year: 2017, month: 5, day: 10)!,
-            project: "StoreZero", hours: Hours(hundredths: 500)))
+        #expect(
+            entry
+                == NewTimesheet(
+                    userID: "user@example.com",
+                    date: CalendarDay(year: 2017, month: 5, day: 10)!,
+                    project: "StoreZero",
+                    hours: Hours(hundredths: 500)
+                )
+        )
     }
 
     @Test func acceptsTheBatchClientPayload() throws {
@@ -54,7 +61,9 @@ import TimesheetDomain
         let found = errors(TimesheetRules.validateNew(try decode("{}"), owner: nil))
         #expect(found.map(\.field) == ["user_id", "date", "project", "hours"])
         #expect(found.allSatisfy { $0.code == .required })
-        let nulls = errors(TimesheetRules.validateNew(try decode(#"{"date":null,"project":null,"hours":null}"#), owner: "u"))
+        let nulls = errors(
+            TimesheetRules.validateNew(try decode(#"{"date":null,"project":null,"hours":null}"#), owner: "u")
+        )
         #expect(nulls.map(\.code) == [.required, .required, .required])
     }
 
@@ -63,36 +72,64 @@ import TimesheetDomain
             errors(TimesheetRules.validateNew(try decode(json), owner: owner)).first
         }
         let base = #""date":"2017-05-10","project":"P","hours":1"#
-        #expect(try problem(#"{"date":"2017-05-10","project":"P","hours":0}"#)?.message
-            == "Hours must be greater than 0 and at most 24.")
-        #expect(try problem(#"{"date":"2017-05-10","project":"P","hours":1.005}"#)?.message
-            == "Hours may have at most two decimals, e.g. 7.25.")
-        #expect(try problem(#"{"date":"2017-05-10","project":"P","hours":"lots"}"#)?.message
-            == "Expected a plain decimal number of hours such as 7.5.")
-        #expect(try problem(#"{"date":"2017-05-10","project":"P","hours":true}"#)?.message
-            == "Expected a number of hours such as 7.5, got a boolean.")
+        #expect(
+            try problem(#"{"date":"2017-05-10","project":"P","hours":0}"#)?.message
+                == "Hours must be greater than 0 and at most 24."
+        )
+        #expect(
+            try problem(#"{"date":"2017-05-10","project":"P","hours":1.005}"#)?.message
+                == "Hours may have at most two decimals, e.g. 7.25."
+        )
+        #expect(
+            try problem(#"{"date":"2017-05-10","project":"P","hours":"lots"}"#)?.message
+                == "Expected a plain decimal number of hours such as 7.5."
+        )
+        #expect(
+            try problem(#"{"date":"2017-05-10","project":"P","hours":true}"#)?.message
+                == "Expected a number of hours such as 7.5, got a boolean."
+        )
         #expect(try problem(#"{"date":"2017-05-10","project":"P","hours":[1]}"#)?.code == .invalidType)
-        #expect(try problem(#"{"date":"yesterday","project":"P","hours":1}"#)?.message
-            == "Use YYYY-MM-DD or an ISO 8601 date-time such as 2017-05-10T17:40:20Z.")
-        #expect(try problem(#"{"date":"2017-05-10T10:00:00","project":"P","hours":1}"#)?.message
-            == "A date-time needs Z or an offset such as +02:00, so its UTC day is known.")
-        #expect(try problem(#"{"date":20170510,"project":"P","hours":1}"#)?.message
-            == "Expected a date string such as 2017-05-10, got a number.")
-        #expect(try problem(#"{"date":"2017-05-10","project":"\#(String(repeating: "x", count: 201))","hours":1}"#)?.code == .tooLong)
-        #expect(try problem(#"{"date":"2017-05-10","project":"\#(String(repeating: "x", count: 200))","hours":1}"#) == nil)
-        #expect(try problem(#"{"date":"2017-05-10","project":"a\u0000b","hours":1}"#)?.message == "Remove control characters.")
+        #expect(
+            try problem(#"{"date":"yesterday","project":"P","hours":1}"#)?.message
+                == "Use YYYY-MM-DD or an ISO 8601 date-time such as 2017-05-10T17:40:20Z."
+        )
+        #expect(
+            try problem(#"{"date":"2017-05-10T10:00:00","project":"P","hours":1}"#)?.message
+                == "A date-time needs Z or an offset such as +02:00, so its UTC day is known."
+        )
+        #expect(
+            try problem(#"{"date":20170510,"project":"P","hours":1}"#)?.message
+                == "Expected a date string such as 2017-05-10, got a number."
+        )
+        #expect(
+            try problem(#"{"date":"2017-05-10","project":"\#(String(repeating: "x", count: 201))","hours":1}"#)?.code
+                == .tooLong
+        )
+        #expect(
+            try problem(#"{"date":"2017-05-10","project":"\#(String(repeating: "x", count: 200))","hours":1}"#) == nil
+        )
+        #expect(
+            try problem(#"{"date":"2017-05-10","project":"a\u0000b","hours":1}"#)?.message
+                == "Remove control characters."
+        )
         #expect(try problem(#"{"date":"2017-05-10","project":"a\tb","hours":1}"#)?.code == .controlCharacters)
-        #expect(try problem(#"{\#(base),"notes":"\#(String(repeating: "n", count: 2_001))"}"#)?.message
-            == "At most 2000 characters are allowed.")
+        #expect(
+            try problem(#"{\#(base),"notes":"\#(String(repeating: "n", count: 2_001))"}"#)?.message
+                == "At most 2000 characters are allowed."
+        )
         #expect(try problem(#"{\#(base),"notes":"\#(String(repeating: "n", count: 2_000))"}"#) == nil)
         #expect(try problem(#"{\#(base),"notes":"line\nbreak\tand tab"}"#) == nil)
         #expect(try problem(#"{\#(base),"notes":"nul\u0000"}"#)?.code == .controlCharacters)
-        #expect(try problem(#"{\#(base),"user_id":"someone-else"}"#)?.message
-            == "Entries belong to the caller; omit user_id or send your own id.")
+        #expect(
+            try problem(#"{\#(base),"user_id":"someone-else"}"#)?.message
+                == "Entries belong to the caller; omit user_id or send your own id."
+        )
         #expect(try problem(#"{\#(base),"user_id":"u"}"#) == nil)
         #expect(try problem(#"{\#(base),"user_id":""}"#, owner: nil)?.code == .empty)
-        #expect(try problem(#"{\#(base),"approved":true}"#)?.message
-            == "Unknown field; the fields are user_id, date, project, hours, notes.")
+        #expect(
+            try problem(#"{\#(base),"approved":true}"#)?.message
+                == "Unknown field; the fields are user_id, date, project, hours, notes."
+        )
     }
 
     @Test func projectIsTrimmedAndLengthCountsCharacters() throws {
@@ -104,16 +141,19 @@ import TimesheetDomain
     }
 
     @Test func formBodiesAreAllText() throws {
-        let input = EntryBody(form: [("date", "2017-05-10"), ("project", "P"), ("hours", "2.5"), ("colour", "red")]).input
+        let input = EntryBody(form: [("date", "2017-05-10"), ("project", "P"), ("hours", "2.5"), ("colour", "red")])
+            .input
         #expect(errors(TimesheetRules.validateNew(input, owner: "u")).map(\.code) == [.unknownField])
         let clean = EntryBody(form: [("date", "2017-05-10"), ("project", "P"), ("hours", "2.5")]).input
         #expect(try TimesheetRules.validateNew(clean, owner: "u").get().hours == Hours(hundredths: 250))
     }
 
     @Test func patchChangesOnlyWhatIsSent() throws {
-        let changes = try TimesheetRules.validateChanges(try decode(#"{"hours":3}"#), owner: "u", replacing: false).get()
+        let changes = try TimesheetRules.validateChanges(try decode(#"{"hours":3}"#), owner: "u", replacing: false)
+            .get()
         #expect(changes == TimesheetChanges(hours: Hours(hundredths: 300)))
-        let clearing = try TimesheetRules.validateChanges(try decode(#"{"notes":null}"#), owner: "u", replacing: false).get()
+        let clearing = try TimesheetRules.validateChanges(try decode(#"{"notes":null}"#), owner: "u", replacing: false)
+            .get()
         #expect(clearing.notes == .some(nil))
         let empty = errors(TimesheetRules.validateChanges(try decode("{}"), owner: "u", replacing: false))
         #expect(empty.map(\.code) == [.required])
@@ -122,15 +162,27 @@ import TimesheetDomain
     @Test func putRequiresTheWholeEntry() throws {
         let found = errors(TimesheetRules.validateChanges(try decode(#"{"hours":3}"#), owner: "u", replacing: true))
         #expect(found.map(\.field) == ["date", "project"])
-        let owner = errors(TimesheetRules.validateChanges(try decode(#"{"user_id":"v","hours":3}"#), owner: "u", replacing: false))
+        let owner = errors(
+            TimesheetRules.validateChanges(try decode(#"{"user_id":"v","hours":3}"#), owner: "u", replacing: false)
+        )
         #expect(owner.map(\.code) == [.notAllowed])
     }
 
     @Test func unknownFieldsComeFirstInNameOrder() throws {
-        let found = errors(TimesheetRules.validateNew(try decode(#"{"zeta":1,"date":"x","alpha":2,"project":"P","hours":1}"#), owner: "u"))
+        let found = errors(
+            TimesheetRules.validateNew(
+                try decode(#"{"zeta":1,"date":"x","alpha":2,"project":"P","hours":1}"#),
+                owner: "u"
+            )
+        )
         #expect(found.map(\.field) == ["alpha", "zeta", "date"])
         // A domain property name is not a wire name: it is reported as the client sent it.
-        let camel = errors(TimesheetRules.validateNew(try decode(#"{"userID":"v","date":"2017-05-10","project":"P","hours":1}"#), owner: nil))
+        let camel = errors(
+            TimesheetRules.validateNew(
+                try decode(#"{"userID":"v","date":"2017-05-10","project":"P","hours":1}"#),
+                owner: nil
+            )
+        )
         #expect(camel.map(\.field) == ["userID", "user_id"])
         #expect(camel.map(\.code) == [.unknownField, .required])
     }

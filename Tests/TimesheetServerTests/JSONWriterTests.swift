@@ -14,7 +14,8 @@ import TimesheetDomain
     }
 
     static let awkward = [
-        "plain", "", "quote \" backslash \\ slash / tab \t newline \n return \r", "\u{0} \u{1} \u{8} \u{C} \u{1F} \u{7F}",
+        "plain", "", "quote \" backslash \\ slash / tab \t newline \n return \r",
+        "\u{0} \u{1} \u{8} \u{C} \u{1F} \u{7F}",
         "café ✓ 😀 \u{2028}", "</script>",
     ]
 
@@ -25,11 +26,19 @@ import TimesheetDomain
                 let created = Date(timeIntervalSince1970: Double.random(in: 0..<4_000_000_000, using: &generator))
                 let reviewed = status == .pending ? nil : created.addingTimeInterval(0.0015 * Double(index))
                 let entry = Timesheet(
-                    id: TimesheetID(Int64(index) * 1_000_003), userID: "auth0|" + text, date: CalendarDay(daysSinceEpoch: 17_000 + index),
-                    project: text.isEmpty ? "p" : text, hours: Hours(hundredths: [1, 5, 50, 707, 800, 2_399, 2_400][index % 7]),
-                    notes: index % 2 == 0 ? text : nil, status: status, createdAt: created, updatedAt: created.addingTimeInterval(0.001),
-                    reviewedBy: status == .pending ? nil : text, reviewedAt: reviewed,
-                    rejectionReason: status == .rejected ? text : nil)
+                    id: TimesheetID(Int64(index) * 1_000_003),
+                    userID: "auth0|" + text,
+                    date: CalendarDay(daysSinceEpoch: 17_000 + index),
+                    project: text.isEmpty ? "p" : text,
+                    hours: Hours(hundredths: [1, 5, 50, 707, 800, 2_399, 2_400][index % 7]),
+                    notes: index % 2 == 0 ? text : nil,
+                    status: status,
+                    createdAt: created,
+                    updatedAt: created.addingTimeInterval(0.001),
+                    reviewedBy: status == .pending ? nil : text,
+                    reviewedAt: reviewed,
+                    rejectionReason: status == .rejected ? text : nil
+                )
                 let response = TimesheetResponse(entry)
                 #expect(Self.written(response) == (try JSONEncoder.api.encode(response)), "entry \(index) \(status)")
             }
@@ -40,10 +49,19 @@ import TimesheetDomain
         let now = Date()
         let items = (0..<3).map { index in
             Timesheet(
-                id: TimesheetID(Int64(index + 1)), userID: "u", date: CalendarDay(daysSinceEpoch: 19_000 + index),
-                project: "P", hours: Hours(hundredths: 750), createdAt: now, updatedAt: now)
+                id: TimesheetID(Int64(index + 1)),
+                userID: "u",
+                date: CalendarDay(daysSinceEpoch: 19_000 + index),
+                project: "P",
+                hours: Hours(hundredths: 750),
+                createdAt: now,
+                updatedAt: now
+            )
         }
-        for page in [TimesheetPage(items: [], nextCursor: nil), TimesheetPage(items: items, nextCursor: TimesheetCursor(order: .newestDayFirst, after: items[0]))] {
+        for page in [
+            TimesheetPage(items: [], nextCursor: nil),
+            TimesheetPage(items: items, nextCursor: TimesheetCursor(order: .newestDayFirst, after: items[0])),
+        ] {
             #expect(Self.written(PageResponse(page)) == (try JSONEncoder.api.encode(PageResponse(page))))
         }
     }
@@ -51,10 +69,16 @@ import TimesheetDomain
     @Test func timestampsMatchFoundation() {
         var generator = SystemRandomNumberGenerator()
         let edges: [Double] = [0, 0.0005, 0.9995, 1_700_000_001.001, 1_700_000_001.004, 951_782_400, 4_102_444_799.999]
-        let dates = edges.map(Date.init(timeIntervalSince1970:))
-            + (0..<2_000).map { _ in Date(timeIntervalSince1970: Double.random(in: 0..<4_000_000_000, using: &generator)) }
+        let dates =
+            edges.map(Date.init(timeIntervalSince1970:))
+            + (0..<2_000).map { _ in
+                Date(timeIntervalSince1970: Double.random(in: 0..<4_000_000_000, using: &generator))
+            }
         for date in dates {
-            #expect(ISO8601Timestamp.string(date) == date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+            #expect(
+                ISO8601Timestamp.string(date)
+                    == date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+            )
         }
     }
 }

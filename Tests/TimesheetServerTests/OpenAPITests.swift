@@ -43,17 +43,32 @@ import TimesheetDomainTesting
     @Test func everyRouteIsDocumentedAndEveryOperationIsServed() throws {
         let authenticator = BearerAuthenticator(
             configuration: AuthConfiguration(issuer: "http://127.0.0.1:1/", audiences: [apiAudience]),
-            httpClient: HTTPClient.shared, logger: Logger(label: "test"))
+            httpClient: HTTPClient.shared,
+            logger: Logger(label: "test")
+        )
         let router = buildRouter(
             RouterDependencies(
                 timesheets: TimesheetService(repository: InMemoryTimesheetRepository()),
                 identities: BearerIdentityVerifier(authenticator: authenticator, metrics: ServerMetrics()),
-                readiness: [], metrics: ServerMetrics()))
-        let served = Set(router.routes.map { "\($0.method.rawValue) \(Self.normalise("\($0.path)".hasPrefix("/") ? "\($0.path)" : "/\($0.path)"))" })
-            .subtracting(Self.webRoutes)
+                readiness: [],
+                metrics: ServerMetrics()
+            )
+        )
+        let served = Set(
+            router.routes.map {
+                "\($0.method.rawValue) \(Self.normalise("\($0.path)".hasPrefix("/") ? "\($0.path)" : "/\($0.path)"))"
+            }
+        )
+        .subtracting(Self.webRoutes)
         let documented = try Self.documentedOperations()
-        #expect(served.subtracting(documented).isEmpty, "served but not documented: \(served.subtracting(documented).sorted())")
-        #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served).sorted())")
+        #expect(
+            served.subtracting(documented).isEmpty,
+            "served but not documented: \(served.subtracting(documented).sorted())"
+        )
+        #expect(
+            documented.subtracting(served).isEmpty,
+            "documented but not served: \(documented.subtracting(served).sorted())"
+        )
         #expect(served.count == 19)
     }
 
@@ -71,17 +86,30 @@ import TimesheetDomainTesting
         try await APIHarness.run { [secured] api, client in
             // A valid token with no scopes at all.
             let bare = api.issuer.mint(
-                TestTokenIssuer.claims(issuer: api.server.issuerURL, audience: .string(apiAudience), extra: ["scope": ""]))
+                TestTokenIssuer.claims(
+                    issuer: api.server.issuerURL,
+                    audience: .string(apiAudience),
+                    extra: ["scope": ""]
+                )
+            )
             for (path, method, scope) in secured {
-                    let uri = path.replacingOccurrences(of: "{id}", with: "1")
-                    let httpMethod = try #require(HTTPRequest.Method(method.uppercased()))
-                    try await client.execute(uri: uri, method: httpMethod, headers: [.authorization: "Bearer \(bare)", .contentType: "application/json"], body: body("{}")) { response in
-                        #expect(response.status == .forbidden, "\(method) \(path)")
-                        #expect(response.headers[.wwwAuthenticate]?.contains(#"scope="\#(scope)""#) == true, "\(method) \(path) needs \(scope)")
-                    }
-                    try await client.execute(uri: uri, method: httpMethod) { response in
-                        #expect(response.status == .unauthorized, "\(method) \(path) without a token")
-                    }
+                let uri = path.replacingOccurrences(of: "{id}", with: "1")
+                let httpMethod = try #require(HTTPRequest.Method(method.uppercased()))
+                try await client.execute(
+                    uri: uri,
+                    method: httpMethod,
+                    headers: [.authorization: "Bearer \(bare)", .contentType: "application/json"],
+                    body: body("{}")
+                ) { response in
+                    #expect(response.status == .forbidden, "\(method) \(path)")
+                    #expect(
+                        response.headers[.wwwAuthenticate]?.contains(#"scope="\#(scope)""#) == true,
+                        "\(method) \(path) needs \(scope)"
+                    )
+                }
+                try await client.execute(uri: uri, method: httpMethod) { response in
+                    #expect(response.status == .unauthorized, "\(method) \(path) without a token")
+                }
             }
         }
     }

@@ -14,7 +14,8 @@ func timesheetsExecutable() throws -> URL {
         if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         directory.deleteLastPathComponent()
     }
-    let fallback = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let fallback = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
         .appendingPathComponent(".build/debug/timesheets")
     guard FileManager.default.isExecutableFile(atPath: fallback.path) else {
         throw ProcessFailure("the timesheets executable was not built; run `swift build --build-tests` first")
@@ -29,7 +30,10 @@ struct ProcessFailure: Error, CustomStringConvertible {
 
 /// A free TCP port on 127.0.0.1 (bound, read and released).
 func freePort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(
+        host: "127.0.0.1",
+        port: 0
+    ).get()
     let port = channel.localAddress!.port!
     try await channel.close().get()
     return port
@@ -90,7 +94,11 @@ struct LoopbackClient {
     init(port: Int) {
         client = HTTPClient(
             eventLoopGroupProvider: .singleton,
-            configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2), read: .seconds(20))))
+            configuration: .init(
+                redirectConfiguration: .disallow,
+                timeout: .init(connect: .seconds(2), read: .seconds(20))
+            )
+        )
         base = "http://127.0.0.1:\(port)"
     }
 
@@ -102,7 +110,12 @@ struct LoopbackClient {
         var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    func send(_ method: HTTPMethodName, _ path: String, headers: [String: String] = [:], body: String? = nil) async throws -> Reply {
+    func send(
+        _ method: HTTPMethodName,
+        _ path: String,
+        headers: [String: String] = [:],
+        body: String? = nil
+    ) async throws -> Reply {
         var request = HTTPClientRequest(url: base + path)
         request.method = .init(rawValue: method.rawValue)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -115,7 +128,11 @@ struct LoopbackClient {
     }
 
     /// Polls until `path` answers 200 or the deadline passes.
-    func waitUntilUp(_ path: String = "/health/live", timeout: Duration = .seconds(90), process: ChildProcess? = nil) async throws {
+    func waitUntilUp(
+        _ path: String = "/health/live",
+        timeout: Duration = .seconds(90),
+        process: ChildProcess? = nil
+    ) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let reply = try? await send(.GET, path), reply.status == 200 { return }

@@ -24,7 +24,9 @@ import Testing
 
     @Test func metricHandlesAreMadeOncePerMethodRouteAndStatus() {
         let metrics = ServerMetrics()
-        for _ in 0..<3 { metrics.recordRequest(method: "GET", route: "/timesheets", status: 200, duration: .milliseconds(2)) }
+        for _ in 0..<3 {
+            metrics.recordRequest(method: "GET", route: "/timesheets", status: 200, duration: .milliseconds(2))
+        }
         metrics.recordRequest(method: "GET", route: "/timesheets", status: 404, duration: .milliseconds(1))
         let text = metrics.exposition()
         #expect(text.contains(#"http_requests_total{method="GET",route="/timesheets",status="200"} 3"#), "\(text)")

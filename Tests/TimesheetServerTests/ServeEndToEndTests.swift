@@ -1,9 +1,9 @@
 import AuthKit
 import AuthKitTesting
 import Foundation
+import LocalPostgres
 import Synchronization
 import Testing
-import LocalPostgres
 
 /// `timesheets serve` as deployed: the real binary against a real PostgreSQL and a real JWKS server on 127.0.0.1.
 @Suite(.serialized) struct ServeEndToEndTests {
@@ -14,18 +14,28 @@ import LocalPostgres
         let apiPort: Int
 
         func token(_ role: Role) -> String {
-            var extra: [String: JSONClaimValue] = ["permissions": .array(role.scopes.map(JSONClaimValue.string)), "scope": ""]
+            var extra: [String: JSONClaimValue] = [
+                "permissions": .array(role.scopes.map(JSONClaimValue.string)), "scope": "",
+            ]
             if role == .machine { extra["gty"] = "client-credentials" }
             if let email = role.email { extra[emailClaim] = .string(email) }
             return jwks.issuer.mint(
-                TestTokenIssuer.claims(issuer: jwks.issuerURL, audience: .array([.string(apiAudience)]), subject: role.subject, extra: extra))
+                TestTokenIssuer.claims(
+                    issuer: jwks.issuerURL,
+                    audience: .array([.string(apiAudience)]),
+                    subject: role.subject,
+                    extra: extra
+                )
+            )
         }
 
         func headers(_ role: Role) -> [String: String] {
             ["authorization": "Bearer \(token(role))", "content-type": "application/json"]
         }
 
-        func startServe(_ settings: [String: String] = ["AUTH_ISSUER": "", "AUTH_AUDIENCE": apiAudience]) throws -> ChildProcess {
+        func startServe(
+            _ settings: [String: String] = ["AUTH_ISSUER": "", "AUTH_AUDIENCE": apiAudience]
+        ) throws -> ChildProcess {
             var environment = ["DATABASE_URL": databaseURL, "PORT": String(apiPort), "LOG_LEVEL": "warning"]
             for (name, value) in settings { environment[name] = value.isEmpty ? jwks.issuerURL : value }
             return try ChildProcess(try timesheetsExecutable(), arguments: ["serve"], environment: environment)
@@ -34,19 +44,33 @@ import LocalPostgres
 
     /// A private cluster, migrated by the real binary, and a JWKS server; torn down afterwards.
     static func withStack(_ body: (Stack) async throws -> Void) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("timesheets-e2e-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "timesheets-e2e-\(UUID().uuidString.prefix(8))"
+        )
+        try FileManager.default.createDirectory(
+            at: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755]
+        )
         defer { try? FileManager.default.removeItem(at: directory) }
-        let cluster = LocalPostgresCluster(dataDirectory: directory.appendingPathComponent("pg").path, port: try await freePort())
+        let cluster = LocalPostgresCluster(
+            dataDirectory: directory.appendingPathComponent("pg").path,
+            port: try await freePort()
+        )
         let databaseURL = try await cluster.start()
         do {
             let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("migrations").path
             let migrate = try ChildProcess(
-                try timesheetsExecutable(), arguments: ["migrate", "up", "--migrations-dir", migrations], environment: ["DATABASE_URL": databaseURL])
+                try timesheetsExecutable(),
+                arguments: ["migrate", "up", "--migrations-dir", migrations],
+                environment: ["DATABASE_URL": databaseURL]
+            )
             #expect(try await migrate.waitForExit() == 0, "\(migrate.text)")
             try await JWKSTestServer.withRunning(try APIHarness.sharedIssuer.get()) { jwks in
-                try await body(Stack(cluster: cluster, databaseURL: databaseURL, jwks: jwks, apiPort: try await freePort()))
+                try await body(
+                    Stack(cluster: cluster, databaseURL: databaseURL, jwks: jwks, apiPort: try await freePort())
+                )
             }
         } catch {
             try? await cluster.stop()
@@ -64,21 +88,38 @@ import LocalPostgres
             try await http.waitUntilUp("/health/ready", process: serve)
 
             // The reference flows: an employee records and lists, a manager approves, the batch client uploads.
-            let created = try await http.send(.POST, "/timesheets", headers: stack.headers(.employee), body: #"{"date":"2017-05-10","project":"StoreZero","hours":5}"#)
+            let created = try await http.send(
+                .POST,
+                "/timesheets",
+                headers: stack.headers(.employee),
+                body: #"{"date":"2017-05-10","project":"StoreZero","hours":5}"#
+            )
             #expect(created.status == 201, "\(created.text)")
             let id = try #require(created.json["id"] as? Int)
             let mine = try await http.send(.GET, "/timesheets", headers: stack.headers(.employee))
             #expect((mine.json["items"] as? [[String: Any]])?.map { $0["id"] as? Int } == [id])
             #expect((try await http.send(.GET, "/timesheets/\(id)", headers: stack.headers(.contractor))).status == 404)
-            #expect((try await http.send(.PATCH, "/timesheets/\(id)", headers: stack.headers(.contractor), body: #"{"hours":1}"#)).status == 404)
-            #expect(((try await http.send(.GET, "/timesheets", headers: stack.headers(.contractor))).json["items"] as? [Any])?.isEmpty == true)
+            #expect(
+                (try await http.send(
+                    .PATCH,
+                    "/timesheets/\(id)",
+                    headers: stack.headers(.contractor),
+                    body: #"{"hours":1}"#
+                )).status == 404
+            )
+            let contractorsList = try await http.send(.GET, "/timesheets", headers: stack.headers(.contractor))
+            #expect((contractorsList.json["items"] as? [Any])?.isEmpty == true)
             let queue = try await http.send(.GET, "/approvals", headers: stack.headers(.manager))
             #expect((queue.json["items"] as? [[String: Any]])?.contains { $0["id"] as? Int == id } == true)
             let approved = try await http.send(.PUT, "/approvals/\(id)", headers: stack.headers(.manager))
             #expect(approved.json["approved"] as? Bool == true)
             let upload = try await http.send(
-                .POST, "/timesheets/upload", headers: stack.headers(.machine),
-                body: #"[{"user_id":"007","date":"2017-05-10T17:40:20.095Z","project":"StoreZero","hours":5},{"user_id":"008","date":"2017-05-10","project":"StoreZero","hours":3}]"#)
+                .POST,
+                "/timesheets/upload",
+                headers: stack.headers(.machine),
+                body: #"[{"user_id":"007","date":"2017-05-10T17:40:20.095Z","project":"StoreZero","hours":5},"#
+                    + #"{"user_id":"008","date":"2017-05-10","project":"StoreZero","hours":3}]"#
+            )
             #expect(upload.status == 201, "\(upload.text)")
 
             let exported = try await http.send(.GET, "/metrics")
@@ -96,7 +137,8 @@ import LocalPostgres
             try await stack.cluster.start()
             var recovered = false
             for _ in 0..<100 where !recovered {
-                recovered = (try? await http.send(.GET, "/timesheets", headers: stack.headers(.employee)))?.status == 200
+                recovered =
+                    (try? await http.send(.GET, "/timesheets", headers: stack.headers(.employee)))?.status == 200
                 if !recovered { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(recovered, "the service recovers without a restart")
@@ -108,7 +150,11 @@ import LocalPostgres
                     group.addTask {
                         let day = String(format: "2018-%02d-%02d", index % 12 + 1, index / 12 + 1)
                         let reply = try? await http.send(
-                            .POST, "/timesheets", headers: stack.headers(.contractor), body: #"{"date":"\#(day)","project":"Load","hours":1}"#)
+                            .POST,
+                            "/timesheets",
+                            headers: stack.headers(.contractor),
+                            body: #"{"date":"\#(day)","project":"Load","hours":1}"#
+                        )
                         guard reply?.status == 201, let id = reply?.json["id"] as? Int else { return nil }
                         acknowledgedSoFar.increment()
                         return id
@@ -130,9 +176,16 @@ import LocalPostgres
             let again = try stack.startServe()
             defer { again.terminate() }
             try await http.waitUntilUp("/health/ready", process: again)
-            let stored = try await http.send(.GET, "/timesheets?limit=500&project=Load", headers: stack.headers(.contractor))
+            let stored = try await http.send(
+                .GET,
+                "/timesheets?limit=500&project=Load",
+                headers: stack.headers(.contractor)
+            )
             let ids = Set((stored.json["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int })
-            #expect(Set(acknowledged).isSubset(of: ids), "lost acknowledged writes: \(Set(acknowledged).subtracting(ids).sorted())")
+            #expect(
+                Set(acknowledged).isSubset(of: ids),
+                "lost acknowledged writes: \(Set(acknowledged).subtracting(ids).sorted())"
+            )
         }
     }
 
@@ -150,13 +203,20 @@ import LocalPostgres
 
             // The seed's cron client posts one object; an array works too.
             let single = try await http.send(
-                .POST, "/timesheets/upload", headers: stack.headers(.machine),
-                body: #"{"user_id":"employee@exampleco.com","date":"2017-05-12T17:40:20.095Z","project":"StoreZero","hours":5}"#)
+                .POST,
+                "/timesheets/upload",
+                headers: stack.headers(.machine),
+                body: #"{"user_id":"employee@exampleco.com","date":"2017-05-12T17:40:20.095Z","#
+                    + #""project":"StoreZero","hours":5}"#
+            )
             #expect(single.status == 201, "\(single.text)")
             let array = try await http.send(
-                .POST, "/timesheets/upload", headers: stack.headers(.machine),
+                .POST,
+                "/timesheets/upload",
+                headers: stack.headers(.machine),
                 body: #"[{"user_id":"employee@exampleco.com","date":"2017-05-13","project":"StoreZero","hours":2},"#
-                    + #"{"user_id":"contractor@exampleco.com","date":"2017-05-13","project":"StoreZero","hours":3}]"#)
+                    + #"{"user_id":"contractor@exampleco.com","date":"2017-05-13","project":"StoreZero","hours":3}]"#
+            )
             #expect(array.status == 201, "\(array.text)")
             let mine = try await http.send(.GET, "/timesheets", headers: stack.headers(.employee))
             let items = mine.json["items"] as? [[String: Any]] ?? []
@@ -165,8 +225,12 @@ import LocalPostgres
             // A user token without the email claim is still refused.
             let anonymous = stack.jwks.issuer.mint(
                 TestTokenIssuer.claims(
-                    issuer: stack.jwks.issuerURL, audience: .string(apiAudience), subject: "auth0|no-email",
-                    extra: ["permissions": ["read:timesheets"]]))
+                    issuer: stack.jwks.issuerURL,
+                    audience: .string(apiAudience),
+                    subject: "auth0|no-email",
+                    extra: ["permissions": ["read:timesheets"]]
+                )
+            )
             let refused = try await http.send(.GET, "/timesheets", headers: ["authorization": "Bearer \(anonymous)"])
             #expect(refused.status == 401)
         }

@@ -18,7 +18,10 @@ import TimesheetDomainTesting
         return try ServerSettings.load(from: reader, requireDatabase: requireDatabase)
     }
 
-    let minimal = ["DATABASE_URL": "postgres://u@127.0.0.1/db", "AUTH_ISSUER": "https://tenant.auth0.com/", "AUTH_AUDIENCE": "https://api"]
+    let minimal = [
+        "DATABASE_URL": "postgres://u@127.0.0.1/db", "AUTH_ISSUER": "https://tenant.auth0.com/",
+        "AUTH_AUDIENCE": "https://api",
+    ]
 
     @Test func defaultsAndRequiredSettings() throws {
         let settings = try load(minimal)
@@ -40,7 +43,9 @@ import TimesheetDomainTesting
     }
 
     @Test func theSeedsNamesAreAliases() throws {
-        let settings = try load(["DATABASE_URL": "postgres://u@h/db", "AUTH0_DOMAIN": "tenant.auth0.com", "AUTH0_AUDIENCE": "a, b"])
+        let settings = try load([
+            "DATABASE_URL": "postgres://u@h/db", "AUTH0_DOMAIN": "tenant.auth0.com", "AUTH0_AUDIENCE": "a, b",
+        ])
         #expect(settings.auth.issuer == "https://tenant.auth0.com/")
         #expect(settings.auth.audiences == ["a", "b"])
     }
@@ -55,7 +60,9 @@ import TimesheetDomainTesting
         #expect(settings.auth.audiences == ["https://api.exampleco.com/timesheets"])
         #expect(settings.auth.algorithms == ["ES512"])
         // The same value under two names is fine (a trailing slash on an issuer is not a difference).
-        let same = try load(minimal.merging(["ISSUER_BASE_URL": "https://tenant.auth0.com", "AUTH0_AUDIENCE": "https://api"]) { $1 })
+        let same = try load(
+            minimal.merging(["ISSUER_BASE_URL": "https://tenant.auth0.com", "AUTH0_AUDIENCE": "https://api"]) { $1 }
+        )
         #expect(same.auth.issuer == "https://tenant.auth0.com/")
     }
 
@@ -87,12 +94,14 @@ import TimesheetDomainTesting
 
     @Test func invalidValuesNameTheirSetting() {
         let cases: [(String, String)] = [
-            ("PORT", "eighty"), ("PORT", "70000"), ("AUTH_ISSUER", "http://tenant.auth0.com/"), ("AUTH_ISSUER", "not a url"),
+            ("PORT", "eighty"), ("PORT", "70000"), ("AUTH_ISSUER", "http://tenant.auth0.com/"),
+            ("AUTH_ISSUER", "not a url"),
             ("AUTH_ALGORITHMS", "RS256,XS999"), ("AUTH_CLOCK_TOLERANCE", "-1"), ("AUTH_JWKS_REQUESTS_PER_MINUTE", "0"),
             ("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml"), ("CORS_ALLOWED_ORIGINS", "not-an-origin"),
             ("AUTH_JWKS_URL", "http://tenant.auth0.com/jwks.json"), ("AUTH_ISSUER", "http://127.evil.example/"),
             ("AUTH_HS256_SECRET", "short"), ("AUTH_TOKEN_CACHE_SIZE", "-1"), ("AUTH_TOKEN_CACHE_SIZE", "lots"),
-            ("HTTP_IDLE_TIMEOUT", "soon"), ("HTTP_IDLE_TIMEOUT", "0"), ("HTTP_IDLE_TIMEOUT", "-5"), ("HTTP_IDLE_TIMEOUT", "1.5"),
+            ("HTTP_IDLE_TIMEOUT", "soon"), ("HTTP_IDLE_TIMEOUT", "0"), ("HTTP_IDLE_TIMEOUT", "-5"),
+            ("HTTP_IDLE_TIMEOUT", "1.5"),
             ("HTTP_IDLE_TIMEOUT", "3601"),
         ]
         for (name, value) in cases {
@@ -120,13 +129,18 @@ import TimesheetDomainTesting
         environment["AUTH_HS256_SECRET"] = "a-long-enough-shared-secret-for-hs256"
         #expect(try load(environment).auth.algorithms == ["HS256"])
         environment["AUTH_ALGORITHMS"] = "RS256"
-        do { _ = try load(environment); Issue.record("a secret with RS256 only was accepted") } catch {
+        do {
+            _ = try load(environment)
+            Issue.record("a secret with RS256 only was accepted")
+        } catch {
             #expect(error.setting == "AUTH_ALGORITHMS")
         }
     }
 
     @Test func flagsWinOverTheEnvironment() async throws {
-        var options = try SettingsOptions.parse(["--port", "9999", "--auth-issuer", "https://flag.example.com/", "--http-idle-timeout", "7"])
+        var options = try SettingsOptions.parse([
+            "--port", "9999", "--auth-issuer", "https://flag.example.com/", "--http-idle-timeout", "7",
+        ])
         options.envFile = "/nonexistent/.env"
         let reader = try await options.configReader(environment: minimal.merging(["PORT": "1234"]) { $1 })
         let settings = try ServerSettings.load(from: reader)
@@ -153,9 +167,11 @@ import TimesheetDomainTesting
     }
 
     @Test func spellingsAgreeRegardlessOfHostCaseAndListOrder() throws {
-        let settings = try load(minimal.merging([
-            "ISSUER_BASE_URL": "https://TENANT.Auth0.com", "AUTH_AUDIENCE": "a,b", "AUDIENCE": "b, a",
-        ]) { $1 })
+        let settings = try load(
+            minimal.merging([
+                "ISSUER_BASE_URL": "https://TENANT.Auth0.com", "AUTH_AUDIENCE": "a,b", "AUDIENCE": "b, a",
+            ]) { $1 }
+        )
         #expect(settings.auth.issuer == "https://tenant.auth0.com/")
         #expect(settings.auth.audiences == ["a", "b"])
         do {
@@ -197,15 +213,23 @@ import TimesheetDomainTesting
     }
 
     @Test func devTokensLookLikeAuth0s() throws {
-        let issuer = try DevSigningKey(path: FileManager.default.temporaryDirectory.appendingPathComponent("k-\(UUID().uuidString)/key.pem").path).load()
-        let minter = DevTokenMinter(issuer: issuer, issuerURL: "http://127.0.0.1:8080/dev-idp/", audience: "https://api.exampleco.com/timesheets")
+        let issuer = try DevSigningKey(
+            path: FileManager.default.temporaryDirectory.appendingPathComponent("k-\(UUID().uuidString)/key.pem").path
+        ).load()
+        let minter = DevTokenMinter(
+            issuer: issuer,
+            issuerURL: "http://127.0.0.1:8080/dev-idp/",
+            audience: "https://api.exampleco.com/timesheets"
+        )
         let token = minter.token(for: DevAccount.people[2], clientID: "timesheets-web")
         let payload = token.split(separator: ".")[1]
         var base64 = payload.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         let data = try #require(Data(base64Encoded: base64))
         let claims = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        for claim in ["iss", "sub", "aud", "iat", "exp", "scope", "permissions", "azp", "https://api.exampleco.com/email"] {
+        for claim in [
+            "iss", "sub", "aud", "iat", "exp", "scope", "permissions", "azp", "https://api.exampleco.com/email",
+        ] {
             #expect(claims[claim] != nil, "\(claim)")
         }
         #expect((claims["permissions"] as? [String])?.contains("approve:timesheets") == true)

@@ -8,9 +8,12 @@ import TimesheetDomainTesting
 @testable import TimesheetAPI
 
 @Suite struct StrictJSONTests {
-    @Test("Duplicate keys are found at any depth, also when spelled with escapes", arguments: [
-        #"{"hours":5,"hours":6}"#, #"{"hours":5,"hour\u0073":6}"#, #"[{"a":1},{"b":{"c":1,"c":2}}]"#,
-    ])
+    @Test(
+        "Duplicate keys are found at any depth, also when spelled with escapes",
+        arguments: [
+            #"{"hours":5,"hours":6}"#, #"{"hours":5,"hour\u0073":6}"#, #"[{"a":1},{"b":{"c":1,"c":2}}]"#,
+        ]
+    )
     func duplicateKeys(_ json: String) {
         guard case .duplicateKey? = StrictJSON.firstViolation(in: Array(json.utf8)) else {
             Issue.record("no duplicate key found in \(json)")
@@ -18,29 +21,41 @@ import TimesheetDomainTesting
         }
     }
 
-    @Test("Equal keys in sibling objects, and keys inside strings, are fine", arguments: [
-        #"[{"a":1},{"a":2}]"#, #"{"a":{"a":1}}"#, #"{"notes":"\"a\":1,\"a\":2"}"#, #"{"a":"}","b":"{"}"#,
-    ])
+    @Test(
+        "Equal keys in sibling objects, and keys inside strings, are fine",
+        arguments: [
+            #"[{"a":1},{"a":2}]"#, #"{"a":{"a":1}}"#, #"{"notes":"\"a\":1,\"a\":2"}"#, #"{"a":"}","b":"{"}"#,
+        ]
+    )
     func noViolation(_ json: String) {
         #expect(StrictJSON.firstViolation(in: Array(json.utf8)) == nil)
     }
 
     @Test func invalidUTF8AndDeepNesting() {
-        #expect(StrictJSON.firstViolation(in: Array(#"{"project":""#.utf8) + [0xFF] + Array(#""}"#.utf8)) == .invalidUTF8)
+        #expect(
+            StrictJSON.firstViolation(in: Array(#"{"project":""#.utf8) + [0xFF] + Array(#""}"#.utf8)) == .invalidUTF8
+        )
         let deep = String(repeating: "[", count: 33) + String(repeating: "]", count: 33)
         #expect(StrictJSON.firstViolation(in: Array(deep.utf8)) == .tooDeep)
         let fine = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
         #expect(StrictJSON.firstViolation(in: Array(fine.utf8)) == nil)
     }
 
-    @Test("A top-level array's elements are counted, whatever they hold", arguments: [
-        ("[]", 0), ("[ ]", 0), ("[{}]", 1), ("[1, 2,3]", 3), (#"["a,b", {"c":[1,2,3]}, [4,5]]"#, 3), ("[\n{}\n,\t{} ]", 2),
-        (#"{"a":[1,2,3,4]}"#, 0),
-    ])
+    @Test(
+        "A top-level array's elements are counted, whatever they hold",
+        arguments: [
+            ("[]", 0), ("[ ]", 0), ("[{}]", 1), ("[1, 2,3]", 3), (#"["a,b", {"c":[1,2,3]}, [4,5]]"#, 3),
+            ("[\n{}\n,\t{} ]", 2),
+            (#"{"a":[1,2,3,4]}"#, 0),
+        ]
+    )
     func elementsAreCounted(_ json: String, count: Int) {
         #expect(StrictJSON.firstViolation(in: Array(json.utf8), maximumElements: count) == nil, "\(json)")
         if count > 0 {
-            #expect(StrictJSON.firstViolation(in: Array(json.utf8), maximumElements: count - 1) == .tooManyElements, "\(json)")
+            #expect(
+                StrictJSON.firstViolation(in: Array(json.utf8), maximumElements: count - 1) == .tooManyElements,
+                "\(json)"
+            )
         }
     }
 
@@ -54,7 +69,12 @@ import TimesheetDomainTesting
         let arrays = #"[{"hours":["# + Array(repeating: "[]", count: limit + 1).joined(separator: ",") + "]}]"
         #expect(StrictJSON.firstViolation(in: Array(arrays.utf8)) == .tooManyNestedValues)
         // The structure itself never counts: a batch's entries, and the fields of each entry.
-        let batch = "[" + Array(repeating: #"{"user_id":"u","date":"2017-05-10","project":"P","hours":1,"notes":null}"#, count: 5_000)
+        let batch =
+            "["
+            + Array(
+                repeating: #"{"user_id":"u","date":"2017-05-10","project":"P","hours":1,"notes":null}"#,
+                count: 5_000
+            )
             .joined(separator: ",") + "]"
         #expect(StrictJSON.firstViolation(in: Array(batch.utf8), maximumElements: 10_000) == nil)
     }
@@ -73,7 +93,12 @@ import TimesheetDomainTesting
             ] {
                 var headers = api.headers(.employee)
                 headers[.contentType] = type
-                try await client.execute(uri: "/timesheets", method: .post, headers: headers, body: ByteBuffer(string: text)) { response in
+                try await client.execute(
+                    uri: "/timesheets",
+                    method: .post,
+                    headers: headers,
+                    body: ByteBuffer(string: text)
+                ) { response in
                     #expect(response.status == .badRequest)
                     #expect(response.json["code"] as? String == "duplicate_key")
                 }

@@ -74,8 +74,13 @@ struct APIHarness: Sendable {
         if let email = role.email { extra[emailClaim] = .string(email) }
         return issuer.mint(
             TestTokenIssuer.claims(
-                issuer: server.issuerURL, audience: .array([.string(audience)]), subject: role.subject,
-                lifetime: lifetime, extra: extra))
+                issuer: server.issuerURL,
+                audience: .array([.string(audience)]),
+                subject: role.subject,
+                lifetime: lifetime,
+                extra: extra
+            )
+        )
     }
 
     func headers(_ role: Role?, json: Bool = true) -> HTTPFields {
@@ -106,18 +111,29 @@ struct APIHarness: Sendable {
                 configureAuth(&configuration)
                 let authenticator = BearerAuthenticator(
                     configuration: configuration,
-                    httpClient: httpClient, logger: logger, metricsFactory: metrics.metricsFactory)
+                    httpClient: httpClient,
+                    logger: logger,
+                    metricsFactory: metrics.metricsFactory
+                )
                 let repository = InMemoryTimesheetRepository()
                 var dependencies = RouterDependencies(
                     timesheets: TimesheetService(repository: repository),
                     identities: callers == .fake
-                        ? FakeIdentityVerifier() : BearerIdentityVerifier(authenticator: authenticator, metrics: metrics),
-                    readiness: [SigningKeysCheck(authenticator: authenticator)], metrics: metrics,
-                    corsAllowedOrigins: ["http://localhost:4200"])
+                        ? FakeIdentityVerifier()
+                        : BearerIdentityVerifier(authenticator: authenticator, metrics: metrics),
+                    readiness: [SigningKeysCheck(authenticator: authenticator)],
+                    metrics: metrics,
+                    corsAllowedOrigins: ["http://localhost:4200"]
+                )
                 dependencies.bodyLimit = bodyLimit
                 let app = Application(router: buildRouter(dependencies), logger: logger)
                 let harness = APIHarness(
-                    issuer: issuer, server: server, repository: repository, metrics: metrics, callers: callers)
+                    issuer: issuer,
+                    server: server,
+                    repository: repository,
+                    metrics: metrics,
+                    callers: callers
+                )
                 try await app.test(.router) { client in try await body(harness, client) }
             } catch {
                 try await httpClient.shutdown()
@@ -139,12 +155,21 @@ struct FakeIdentityVerifier: IdentityVerifier {
             let role = Role(rawValue: String(header.dropFirst("Bearer fake:".count)))
         else {
             throw Problem(
-                status: .unauthorized, code: "missing_token", title: "Unauthorized", detail: "No fake caller named.",
-                headers: [.wwwAuthenticate: #"Bearer realm="api""#])
+                status: .unauthorized,
+                code: "missing_token",
+                title: "Unauthorized",
+                detail: "No fake caller named.",
+                headers: [.wwwAuthenticate: #"Bearer realm="api""#]
+            )
         }
         return Identity(
-            userID: role.subject, subject: role.subject, scopes: Set(role.scopes), clientID: "fake",
-            isMachine: role == .machine, expiresAt: Date(timeIntervalSinceNow: 3600))
+            userID: role.subject,
+            subject: role.subject,
+            scopes: Set(role.scopes),
+            clientID: "fake",
+            isMachine: role == .machine,
+            expiresAt: Date(timeIntervalSinceNow: 3600)
+        )
     }
 }
 

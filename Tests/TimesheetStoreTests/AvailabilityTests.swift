@@ -2,6 +2,7 @@ import Foundation
 import PostgresNIO
 import Testing
 import TimesheetDomain
+
 @testable import LocalPostgres
 @testable import TimesheetStore
 
@@ -21,8 +22,16 @@ import Glibc
             try await Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in }).up()
             try await withRepository(configuration) { repository in
                 let stored = try await repository.insert(
-                    [NewTimesheet(userID: "u", date: CalendarDay(daysSinceEpoch: 17_000), project: "P", hours: Hours(hundredths: 100))],
-                    at: Self.now)
+                    [
+                        NewTimesheet(
+                            userID: "u",
+                            date: CalendarDay(daysSinceEpoch: 17_000),
+                            project: "P",
+                            hours: Hours(hundredths: 100)
+                        )
+                    ],
+                    at: Self.now
+                )
                 #expect(try await repository.entry(stored[0].id) != nil)
                 try await cluster.stop()
                 for _ in 0..<3 {
@@ -41,7 +50,9 @@ import Glibc
     }
 
     @Test func aDatabaseThatNeverAnsweredIsUnavailableWithinTheTimeout() async throws {
-        var configuration = try DatabaseConfiguration(url: LocalPostgresCluster.url(port: try freeTestPort(), database: "x"))
+        var configuration = try DatabaseConfiguration(
+            url: LocalPostgresCluster.url(port: try freeTestPort(), database: "x")
+        )
         configuration.queryTimeout = .milliseconds(700)
         try await withRepository(configuration) { repository in
             let started = ContinuousClock.now
@@ -58,15 +69,26 @@ import Glibc
         let prepared = try await TestPostgres.shared.freshDatabase("timeout")
         let stored = try await withRepository(prepared) { repository in
             try await repository.insert(
-                [NewTimesheet(userID: "u", date: CalendarDay(daysSinceEpoch: 17_000), project: "P", hours: Hours(hundredths: 100))],
-                at: Self.now)
+                [
+                    NewTimesheet(
+                        userID: "u",
+                        date: CalendarDay(daysSinceEpoch: 17_000),
+                        project: "P",
+                        hours: Hours(hundredths: 100)
+                    )
+                ],
+                at: Self.now
+            )
         }
         var configuration = prepared
         configuration.queryTimeout = .seconds(1)
         try await withRepository(configuration) { repository in
             try await withConnection(configuration) { connection in
                 try await connection.query("BEGIN", logger: testLogger)
-                try await connection.query("SELECT 1 FROM timesheets WHERE id = \(stored[0].id.rawValue) FOR UPDATE", logger: testLogger)
+                try await connection.query(
+                    "SELECT 1 FROM timesheets WHERE id = \(stored[0].id.rawValue) FOR UPDATE",
+                    logger: testLogger
+                )
                 let started = ContinuousClock.now
                 await #expect {
                     _ = try await repository.update(stored[0].id) { try $0.approved(by: "m", at: Self.now) }

@@ -5,7 +5,9 @@ import TimesheetStore
 @Suite struct DatabaseConfigurationTests {
     @Test func aFullURL() throws {
         let configuration = try DatabaseConfiguration(
-            url: "postgres://app:s%40cret%2Fx@db.internal:6543/timesheets?sslmode=verify-full&pool_size=7&query_timeout=250ms")
+            url: "postgres://app:s%40cret%2Fx@db.internal:6543/timesheets"
+                + "?sslmode=verify-full&pool_size=7&query_timeout=250ms"
+        )
         #expect(configuration.endpoint == .tcp(host: "db.internal", port: 6543))
         #expect(configuration.username == "app")
         #expect(configuration.password == "s@cret/x")
@@ -35,16 +37,20 @@ import TimesheetStore
     @Test func unixSockets() throws {
         #expect(
             try DatabaseConfiguration(url: "postgres://u@%2Fvar%2Frun%2Fpostgresql/d").endpoint
-                == .unixSocket(path: "/var/run/postgresql/.s.PGSQL.5432"))
+                == .unixSocket(path: "/var/run/postgresql/.s.PGSQL.5432")
+        )
         #expect(
             try DatabaseConfiguration(url: "postgres://u@/d?host=/tmp/pg&port=6000").endpoint
-                == .unixSocket(path: "/tmp/pg/.s.PGSQL.6000"))
+                == .unixSocket(path: "/tmp/pg/.s.PGSQL.6000")
+        )
         #expect(
             try DatabaseConfiguration(url: "postgres://u@/d?host=/tmp/pg/.s.PGSQL.7000").endpoint
-                == .unixSocket(path: "/tmp/pg/.s.PGSQL.7000"))
+                == .unixSocket(path: "/tmp/pg/.s.PGSQL.7000")
+        )
         #expect(
             try DatabaseConfiguration(url: "postgres:///d").endpoint
-                == .unixSocket(path: "/var/run/postgresql/.s.PGSQL.5432"))
+                == .unixSocket(path: "/var/run/postgresql/.s.PGSQL.5432")
+        )
     }
 
     @Test(arguments: [

@@ -1,8 +1,8 @@
 import Foundation
+import LocalPostgres
 import PostgresNIO
 import Synchronization
 import Testing
-import LocalPostgres
 import TimesheetStore
 
 #if canImport(Glibc)
@@ -41,14 +41,20 @@ struct MigrationFixture {
         options.lockTimeout = .seconds(20)
         configure(&options)
         let output = self.output
-        return Migrator(configuration: configuration, directory: directory, options: options, output: { output.append($0) })
+        return Migrator(
+            configuration: configuration,
+            directory: directory,
+            options: options,
+            output: { output.append($0) }
+        )
     }
 
     func scalar<Value: PostgresDecodable & Sendable>(_ sql: String, as type: Value.Type) async throws -> Value? {
         try await withConnection(configuration) { connection in
             var result: Value?
             for try await value in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: testLogger)
-                .decode(Value.self) { result = result ?? value }
+                .decode(Value.self)
+            { result = result ?? value }
             return result
         }
     }
@@ -61,8 +67,10 @@ struct MigrationFixture {
 }
 
 func expectMigrationError(
-    _ code: MigrateExitCode, sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () async throws -> Void, where check: (MigrationError) -> Bool = { _ in true }
+    _ code: MigrateExitCode,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void,
+    where check: (MigrationError) -> Bool = { _ in true }
 ) async {
     do {
         try await body()
@@ -93,8 +101,14 @@ func expectMigrationError(
         let report = try await fixture.migrator().up()
         #expect(report.applied == ["0001_first.sql", "0002_second.sql"])
         #expect(try await fixture.tableExists("two"))
-        #expect(try await fixture.scalar("SELECT count(*) FROM schema_migrations WHERE status = 'applied'", as: Int.self) == 2)
-        let checksum = try await fixture.scalar("SELECT checksum FROM schema_migrations WHERE version = 1", as: String.self)
+        #expect(
+            try await fixture.scalar("SELECT count(*) FROM schema_migrations WHERE status = 'applied'", as: Int.self)
+                == 2
+        )
+        let checksum = try await fixture.scalar(
+            "SELECT checksum FROM schema_migrations WHERE version = 1",
+            as: String.self
+        )
         #expect(checksum == MigrationFile.checksum(of: "CREATE TABLE one (id int);\nINSERT INTO one VALUES (1);\n"))
 
         let again = try await fixture.migrator().up()
@@ -122,24 +136,29 @@ func expectMigrationError(
         defer { try? FileManager.default.removeItem(atPath: firstOnly) }
         try FileManager.default.copyItem(
             atPath: repositoryMigrations + "/0001_create_timesheets.sql",
-            toPath: firstOnly + "/0001_create_timesheets.sql")
+            toPath: firstOnly + "/0001_create_timesheets.sql"
+        )
         _ = try await Migrator(configuration: configuration, directory: firstOnly, output: { _ in }).up()
-        try await withConnection(configuration) { connection in
+        _ = try await withConnection(configuration) { connection in
             try await connection.query(
                 """
-                INSERT INTO timesheets (user_id, work_date, project, hours, status, created_at, updated_at, reviewed_by, reviewed_at)
+                INSERT INTO timesheets (user_id, work_date, project, hours, status, created_at, updated_at, \
+                reviewed_by, reviewed_at)
                 VALUES ('a', DATE '2017-05-10', 'P', 8, 'pending', now(), now(), NULL, NULL),
                        ('a', DATE '2017-05-10', 'Q', 7.5, 'approved', now(), now(), 'm', now()),
                        ('a', DATE '2017-05-10', 'R', 9, 'rejected', now(), now(), 'm', now()),
                        ('b', DATE '2017-05-11', 'P', 3.25, 'pending', now(), now(), NULL, NULL)
-                """, logger: testLogger)
+                """,
+                logger: testLogger
+            )
         }
         let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
         #expect(try await migrator.up().applied == ["0002_user_day_totals.sql"])
         let totals = try await withConnection(configuration) { connection in
             var rows: [String] = []
             for try await (user, hours) in try await connection.query(
-                "SELECT user_id, hours::text FROM timesheet_day_totals ORDER BY user_id", logger: testLogger
+                "SELECT user_id, hours::text FROM timesheet_day_totals ORDER BY user_id",
+                logger: testLogger
             ).decode((String, String).self) { rows.append("\(user)=\(hours)") }
             return rows
         }
@@ -170,7 +189,9 @@ func expectMigrationError(
 
         try fixture.write("0001_first.sql", "CREATE TABLE one (id bigint);\n")
         try fixture.write("0002_second.sql", "CREATE TABLE two (id int);\n")
-        await expectMigrationError(.validationFailure) { try await fixture.migrator().up() } where: {
+        await expectMigrationError(.validationFailure) {
+            try await fixture.migrator().up()
+        } where: {
             "\($0)".contains("0001_first.sql was changed")
         }
         #expect(try await fixture.tableExists("two") == false, "nothing runs after a failed validation")
@@ -189,7 +210,9 @@ func expectMigrationError(
         try fixture.write("0002_second.sql", "CREATE TABLE two (id int);")
         try await fixture.migrator().up()
         try fixture.remove("0002_second.sql")
-        await expectMigrationError(.validationFailure) { try await fixture.migrator().up() } where: {
+        await expectMigrationError(.validationFailure) {
+            try await fixture.migrator().up()
+        } where: {
             "\($0)".contains("version 0002 (second) is applied but has no file")
         }
         let status = try await fixture.migrator().status()
@@ -204,7 +227,9 @@ func expectMigrationError(
         try fixture.write("0003_third.sql", "CREATE TABLE three (id int);")
         try await fixture.migrator().up()
         try fixture.write("0002_second.sql", "CREATE TABLE two (id int);")
-        await expectMigrationError(.validationFailure) { try await fixture.migrator().up() } where: {
+        await expectMigrationError(.validationFailure) {
+            try await fixture.migrator().up()
+        } where: {
             "\($0)".contains("0002_second.sql is pending but older than the newest applied version 0003")
         }
         #expect(try await fixture.migrator().status().entries.map(\.state) == ["applied", "out of order", "applied"])
@@ -217,9 +242,12 @@ func expectMigrationError(
         try fixture.write("0001_first.sql", "CREATE TABLE one (id int);")
         try fixture.write(
             "0002_broken.sql",
-            "CREATE TABLE two (id int);\nINSERT INTO two VALUES (1);\n\nINSERT INTO two\n  VALUES ('not a number');\n")
+            "CREATE TABLE two (id int);\nINSERT INTO two VALUES (1);\n\nINSERT INTO two\n  VALUES ('not a number');\n"
+        )
         try fixture.write("0003_third.sql", "CREATE TABLE three (id int);")
-        await expectMigrationError(.sqlFailure) { try await fixture.migrator().up() } where: { error in
+        await expectMigrationError(.sqlFailure) {
+            try await fixture.migrator().up()
+        } where: { error in
             guard case .migrationFailed(let failure) = error else { return false }
             return failure.file.hasSuffix("0002_broken.sql") && failure.statement == 3 && failure.line == 5
                 && failure.column == 11 && failure.sqlState == "22P02" && failure.isTransactional
@@ -236,18 +264,31 @@ func expectMigrationError(
     @Test func aFailedNoTransactionFileBlocksUntilRepaired() async throws {
         let fixture = try await MigrationFixture.make("notx")
         defer { fixture.cleanUp() }
-        try fixture.write("0001_table.sql", "CREATE TABLE items (id int, name text);\nINSERT INTO items VALUES (1, 'a'), (1, 'b');")
+        try fixture.write(
+            "0001_table.sql",
+            "CREATE TABLE items (id int, name text);\nINSERT INTO items VALUES (1, 'a'), (1, 'b');"
+        )
         try fixture.write(
             "0002_index.sql",
-            "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY items_name_idx ON items (name);\nCREATE UNIQUE INDEX CONCURRENTLY items_id_idx ON items (id);\n")
-        await expectMigrationError(.sqlFailure) { try await fixture.migrator().up() } where: { error in
+            "-- migrate:no-transaction\n"
+                + "CREATE INDEX CONCURRENTLY items_name_idx ON items (name);\n"
+                + "CREATE UNIQUE INDEX CONCURRENTLY items_id_idx ON items (id);\n"
+        )
+        await expectMigrationError(.sqlFailure) {
+            try await fixture.migrator().up()
+        } where: { error in
             guard case .migrationFailed(let failure) = error else { return false }
             return failure.statement == 2 && failure.sqlState == "23505" && !failure.isTransactional
         }
-        #expect(try await fixture.scalar("SELECT status FROM schema_migrations WHERE version = 2", as: String.self) == "failed")
+        #expect(
+            try await fixture.scalar("SELECT status FROM schema_migrations WHERE version = 2", as: String.self)
+                == "failed"
+        )
         #expect(try await fixture.tableExists("items_name_idx"), "statements before the failure stay applied")
 
-        await expectMigrationError(.validationFailure) { try await fixture.migrator().up() } where: {
+        await expectMigrationError(.validationFailure) {
+            try await fixture.migrator().up()
+        } where: {
             "\($0)".contains("repair")
         }
         // The operator undoes the partial work, fixes the data and repairs.
@@ -258,7 +299,10 @@ func expectMigrationError(
         }
         #expect(try await fixture.migrator().repair().removedFailed == ["0002_index"])
         #expect(try await fixture.migrator().up().applied == ["0002_index.sql"])
-        #expect(try await fixture.scalar("SELECT transactional FROM schema_migrations WHERE version = 2", as: Bool.self) == false)
+        #expect(
+            try await fixture.scalar("SELECT transactional FROM schema_migrations WHERE version = 2", as: Bool.self)
+                == false
+        )
     }
 
     @Test func twoMigratorsAtOnceApplyEachFileOnce() async throws {
@@ -272,7 +316,9 @@ func expectMigrationError(
         #expect((a.applied + b.applied).sorted() == ["0001_slow.sql", "0002_next.sql"])
         #expect(a.applied.isEmpty || b.applied.isEmpty)
         #expect(try await fixture.scalar("SELECT count(*) FROM schema_migrations", as: Int.self) == 2)
-        #expect(fixture.output.all.contains { $0.contains("waiting for the migration lock, held by 'timesheets migrate") })
+        #expect(
+            fixture.output.all.contains { $0.contains("waiting for the migration lock, held by 'timesheets migrate") }
+        )
     }
 
     @Test func aHeldLockTimesOutNamingTheHolder() async throws {
@@ -284,7 +330,9 @@ func expectMigrationError(
             let started = ContinuousClock.now
             await expectMigrationError(.lockTimeout) {
                 try await fixture.migrator { $0.lockTimeout = .seconds(1) }.up()
-            } where: { "\($0)".contains("held by") && "\($0)".contains("pid") }
+            } where: {
+                "\($0)".contains("held by") && "\($0)".contains("pid")
+            }
             #expect(ContinuousClock.now - started < .seconds(5))
         }
         #expect(try await fixture.migrator().up().applied == ["0001_first.sql"])
@@ -303,8 +351,10 @@ func expectMigrationError(
         } catch {
             let text = "\(error)"
             #expect(error.exitCode == .validationFailure)
-            for mention in ["12_short.sql", "0003_Upper.sql", "0004-dash.sql", "version 0001 is used by several files",
-                            "0005_tx.sql:1: BEGIN"] {
+            for mention in [
+                "12_short.sql", "0003_Upper.sql", "0004-dash.sql", "version 0001 is used by several files",
+                "0005_tx.sql:1: BEGIN",
+            ] {
                 #expect(text.contains(mention), "\(mention) in \(text)")
             }
         }
@@ -315,10 +365,18 @@ func expectMigrationError(
         defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.createDirectory(atPath: root + "/migrations", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/.build/debug", withIntermediateDirectories: true)
-        #expect(try MigrationDirectory.locate(explicit: nil, workingDirectory: root, executablePath: "/nowhere/x") == root + "/migrations")
         #expect(
-            try MigrationDirectory.locate(explicit: nil, workingDirectory: "/", executablePath: root + "/.build/debug/timesheets")
-                == root + "/migrations")
+            try MigrationDirectory.locate(explicit: nil, workingDirectory: root, executablePath: "/nowhere/x") == root
+                + "/migrations"
+        )
+        #expect(
+            try MigrationDirectory.locate(
+                explicit: nil,
+                workingDirectory: "/",
+                executablePath: root + "/.build/debug/timesheets"
+            )
+                == root + "/migrations"
+        )
         #expect(throws: MigrationError.self) {
             try MigrationDirectory.locate(explicit: root + "/absent", workingDirectory: root, executablePath: "")
         }
@@ -334,13 +392,22 @@ func expectMigrationError(
             try await cluster.stop()
             let directory = try makeTemporaryDirectory(prefix: "tswait")
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            try "CREATE TABLE waited (id int);".write(toFile: directory + "/0001_waited.sql", atomically: true, encoding: .utf8)
+            try "CREATE TABLE waited (id int);".write(
+                toFile: directory + "/0001_waited.sql",
+                atomically: true,
+                encoding: .utf8
+            )
             var options = Migrator.Options()
             options.waitTimeout = .seconds(60)
             let output = OutputLines()
             let migrator = Migrator(
-                configuration: try DatabaseConfiguration(url: LocalPostgresCluster.url(port: port, database: "postgres")),
-                directory: directory, options: options, output: { output.append($0) })
+                configuration: try DatabaseConfiguration(
+                    url: LocalPostgresCluster.url(port: port, database: "postgres")
+                ),
+                directory: directory,
+                options: options,
+                output: { output.append($0) }
+            )
             async let applied = migrator.up()
             try await Task.sleep(for: .seconds(2))
             try await cluster.start()
@@ -361,7 +428,12 @@ func expectMigrationError(
         var options = Migrator.Options()
         options.waitTimeout = .seconds(1)
         await expectMigrationError(.unreachable) {
-            _ = try await Migrator(configuration: configuration, directory: directory, options: options, output: { _ in }).status()
+            _ = try await Migrator(
+                configuration: configuration,
+                directory: directory,
+                options: options,
+                output: { _ in }
+            ).status()
         }
         #expect(ContinuousClock.now - started < .seconds(5))
     }
@@ -375,13 +447,19 @@ func expectMigrationError(
         options.waitTimeout = .seconds(30)
         let started = ContinuousClock.now
         await expectMigrationError(.connectionRejected) {
-            try await Migrator(configuration: configuration, directory: directory, options: options, output: { _ in }).up()
-        } where: { "\($0)".contains("28000") }
+            try await Migrator(configuration: configuration, directory: directory, options: options, output: { _ in })
+                .up()
+        } where: {
+            "\($0)".contains("28000")
+        }
         configuration.username = "postgres"
         configuration.database = "no_such_database"
         await expectMigrationError(.connectionRejected) {
-            try await Migrator(configuration: configuration, directory: directory, options: options, output: { _ in }).up()
-        } where: { "\($0)".contains("3D000") }
+            try await Migrator(configuration: configuration, directory: directory, options: options, output: { _ in })
+                .up()
+        } where: {
+            "\($0)".contains("3D000")
+        }
         #expect(ContinuousClock.now - started < .seconds(5))
     }
 }

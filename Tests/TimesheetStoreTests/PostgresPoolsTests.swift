@@ -4,6 +4,7 @@ import NIOPosix
 import PostgresNIO
 import Testing
 import TimesheetDomain
+
 @testable import TimesheetStore
 
 /// One pool per event loop: a caller on a loop borrows connections that live on that same loop.
@@ -49,7 +50,10 @@ import TimesheetDomain
         // Fewer connections than loops: one pool too.
         var tiny = try await Self.database.get()
         tiny.poolSize = 1
-        #expect(try PostgresPools(configuration: tiny, group: MultiThreadedEventLoopGroup.singleton, logger: testLogger).clients.count == 1)
+        #expect(
+            try PostgresPools(configuration: tiny, group: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
+                .clients.count == 1
+        )
         #expect(try DatabaseConfiguration(url: "postgres://u@h/db?pool_per_event_loop=false").poolPerEventLoop == false)
         #expect(try DatabaseConfiguration(url: "postgres://u@h/db").poolPerEventLoop)
         #expect(throws: DatabaseConfiguration.ParseError.self) {
@@ -57,8 +61,16 @@ import TimesheetDomain
         }
         try await withRepository(configuration) { repository in
             let stored = try await repository.insert(
-                [NewTimesheet(userID: "single-pool", date: CalendarDay(daysSinceEpoch: 17_000), project: "P", hours: Hours(hundredths: 100))],
-                at: Date())
+                [
+                    NewTimesheet(
+                        userID: "single-pool",
+                        date: CalendarDay(daysSinceEpoch: 17_000),
+                        project: "P",
+                        hours: Hours(hundredths: 100)
+                    )
+                ],
+                at: Date()
+            )
             #expect(try await repository.entry(stored[0].id)?.userID == "single-pool")
         }
     }

@@ -31,8 +31,11 @@ import TimesheetStore
             // Every representable number of hours, each on its own day so no day passes 24.
             let entries = (1...2_400).map { hundredths in
                 NewTimesheet(
-                    userID: owner, date: CalendarDay(daysSinceEpoch: hundredths), project: "P",
-                    hours: Hours(hundredths: hundredths))
+                    userID: owner,
+                    date: CalendarDay(daysSinceEpoch: hundredths),
+                    project: "P",
+                    hours: Hours(hundredths: hundredths)
+                )
             }
             let stored = try await repository.insert(entries, at: Self.now)
             #expect(stored.map(\.hours) == entries.map(\.hours))
@@ -40,15 +43,21 @@ import TimesheetStore
             #expect(read.map(\.hours) == entries.map(\.hours))
             #expect(read.map(\.date) == entries.map(\.date))
             let totals = try await repository.dailyTotals(
-                userID: owner, from: CalendarDay(daysSinceEpoch: 0), to: CalendarDay(daysSinceEpoch: 3_000))
+                userID: owner,
+                from: CalendarDay(daysSinceEpoch: 0),
+                to: CalendarDay(daysSinceEpoch: 3_000)
+            )
             #expect(totals.map(\.hours.hundredths) == Array(1...2_400))
 
-            let edges = [CalendarDay(year: 1, month: 1, day: 1)!, CalendarDay(year: 9999, month: 12, day: 31)!,
-                         Self.day("2024-02-29"), Self.day("1969-12-31")]
+            let edges = [
+                CalendarDay(year: 1, month: 1, day: 1)!, CalendarDay(year: 9999, month: 12, day: 31)!,
+                Self.day("2024-02-29"), Self.day("1969-12-31"),
+            ]
             let edgeOwner = Self.user("edge")
             let edgeStored = try await repository.insert(
                 edges.map { NewTimesheet(userID: edgeOwner, date: $0, project: "P", hours: Hours(hundredths: 5)) },
-                at: Self.now)
+                at: Self.now
+            )
             for entry in edgeStored {
                 #expect(try await repository.entry(entry.id)?.date == entry.date)
             }
@@ -62,15 +71,26 @@ import TimesheetStore
             let owner = Self.user("batch")
             var entries = (0..<5_000).map { index in
                 NewTimesheet(
-                    userID: owner, date: CalendarDay(daysSinceEpoch: 17_000 + index), project: "P",
-                    hours: Hours(hundredths: 800), notes: index.isMultiple(of: 2) ? "note \(index)" : nil)
+                    userID: owner,
+                    date: CalendarDay(daysSinceEpoch: 17_000 + index),
+                    project: "P",
+                    hours: Hours(hundredths: 800),
+                    notes: index.isMultiple(of: 2) ? "note \(index)" : nil
+                )
             }
             // The last entry pushes its day past 24 hours: nothing of the batch may be stored.
             entries.append(
-                NewTimesheet(userID: owner, date: CalendarDay(daysSinceEpoch: 17_000), project: "P",
-                             hours: Hours(hundredths: 1_700)))
+                NewTimesheet(
+                    userID: owner,
+                    date: CalendarDay(daysSinceEpoch: 17_000),
+                    project: "P",
+                    hours: Hours(hundredths: 1_700)
+                )
+            )
             await #expect(throws: TimesheetError.self) { try await repository.insert(entries, at: Self.now) }
-            #expect(try await repository.entries(TimesheetQuery(userID: owner, order: .newestDayFirst, limit: 10)).isEmpty)
+            #expect(
+                try await repository.entries(TimesheetQuery(userID: owner, order: .newestDayFirst, limit: 10)).isEmpty
+            )
 
             entries.removeLast()
             let stored = try await repository.insert(entries, at: Self.now)
@@ -88,9 +108,14 @@ import TimesheetStore
             var entries: [NewTimesheet] = []
             for dayOffset in 0..<10 {
                 for _ in 0..<7 {
-                    entries.append(NewTimesheet(
-                        userID: owner, date: CalendarDay(daysSinceEpoch: 18_000 + dayOffset), project: "P",
-                        hours: Hours(hundredths: 100)))
+                    entries.append(
+                        NewTimesheet(
+                            userID: owner,
+                            date: CalendarDay(daysSinceEpoch: 18_000 + dayOffset),
+                            project: "P",
+                            hours: Hours(hundredths: 100)
+                        )
+                    )
                 }
             }
             let stored = try await repository.insert(entries, at: Self.now)
@@ -98,7 +123,8 @@ import TimesheetStore
             var cursor: TimesheetCursor?
             repeat {
                 let page = try await repository.entries(
-                    TimesheetQuery(userID: owner, order: .newestDayFirst, after: cursor, limit: 6))
+                    TimesheetQuery(userID: owner, order: .newestDayFirst, after: cursor, limit: 6)
+                )
                 seen += page.map(\.id)
                 cursor = page.count == 6 ? TimesheetCursor(order: .newestDayFirst, after: page.last!) : nil
             } while cursor != nil
@@ -114,15 +140,21 @@ import TimesheetStore
             try await connection.query("SET enable_seqscan = off", logger: testLogger)
             func plan(_ sql: String) async throws -> String {
                 var lines: [String] = []
-                for try await line in try await connection.query(PostgresQuery(unsafeSQL: "EXPLAIN " + sql), logger: testLogger)
-                    .decode(String.self) { lines.append(line) }
+                for try await line in try await connection.query(
+                    PostgresQuery(unsafeSQL: "EXPLAIN " + sql),
+                    logger: testLogger
+                )
+                .decode(String.self) { lines.append(line) }
                 return lines.joined(separator: "\n")
             }
             let own = try await plan(
-                "SELECT id FROM timesheets WHERE user_id = 'x' AND (work_date, id) < (DATE '2017-05-10', 5) ORDER BY work_date DESC, id DESC LIMIT 50")
+                "SELECT id FROM timesheets WHERE user_id = 'x' AND (work_date, id) < (DATE '2017-05-10', 5) "
+                    + "ORDER BY work_date DESC, id DESC LIMIT 50"
+            )
             #expect(own.contains("timesheets_user_list_idx"), "\(own)")
             let queue = try await plan(
-                "SELECT id FROM timesheets WHERE status = 'pending' AND id > 10 ORDER BY id LIMIT 50")
+                "SELECT id FROM timesheets WHERE status = 'pending' AND id > 10 ORDER BY id LIMIT 50"
+            )
             #expect(queue.contains("timesheets_pending_queue_idx"), "\(queue)")
         }
     }
@@ -134,7 +166,9 @@ import TimesheetStore
                 """
                 INSERT INTO timesheets (user_id, work_date, project, hours, created_at, updated_at)
                 VALUES ('schema-check', DATE '2017-05-10', 'P', 8, now(), now())
-                """, logger: testLogger)
+                """,
+                logger: testLogger
+            )
             let invalid = [
                 "hours = 0", "hours = 24.01", "hours = -1", "status = 'done'", "project = ''",
                 "project = repeat('x', 201)", "notes = repeat('x', 2001)", "status = 'approved'",
@@ -144,7 +178,8 @@ import TimesheetStore
                 await #expect(throws: PSQLError.self, "\(change)") {
                     try await connection.query(
                         PostgresQuery(unsafeSQL: "UPDATE timesheets SET \(change) WHERE user_id = 'schema-check'"),
-                        logger: testLogger)
+                        logger: testLogger
+                    )
                 }
             }
         }
@@ -163,7 +198,8 @@ import TimesheetStore
             for try await text in try await connection.query(
                 """
                 SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'timesheet_day_totals_daily_limit'
-                """, logger: testLogger
+                """,
+                logger: testLogger
             ).decode(String.self) { definition = text }
             let hundredths = Hours.dailyLimit.hundredths
             let text = hundredths % 100 == 0 ? "\(hundredths / 100)" : "\(hundredths / 100).\(hundredths % 100)"
@@ -177,7 +213,10 @@ import TimesheetStore
             func total() async throws -> String {
                 var value = "none"
                 for try await text in try await connection.query(
-                    "SELECT hours::text FROM timesheet_day_totals WHERE user_id = 'totals' AND work_date = DATE '2017-05-10'",
+                    """
+                    SELECT hours::text FROM timesheet_day_totals WHERE user_id = 'totals' \
+                    AND work_date = DATE '2017-05-10'
+                    """,
                     logger: testLogger
                 ).decode(String.self) { value = text }
                 return value
@@ -191,7 +230,8 @@ import TimesheetStore
             #expect(try await total() == "16.00")
             try await connection.query(
                 "UPDATE timesheets SET hours = 10 WHERE id = (SELECT min(id) FROM timesheets WHERE user_id = 'totals')",
-                logger: testLogger)
+                logger: testLogger
+            )
             #expect(try await total() == "18.00")
             // A third entry of 8 hours would make 26: refused by the database itself, whoever writes.
             await #expect(throws: PSQLError.self) {
@@ -202,16 +242,22 @@ import TimesheetStore
                 """
                 UPDATE timesheets SET status = 'rejected', reviewed_by = 'm', reviewed_at = now()
                 WHERE id = (SELECT min(id) FROM timesheets WHERE user_id = 'totals')
-                """, logger: testLogger)
+                """,
+                logger: testLogger
+            )
             #expect(try await total() == "8.00")
             try await connection.query(
                 "UPDATE timesheets SET work_date = DATE '2017-05-11' WHERE user_id = 'totals' AND status = 'pending'",
-                logger: testLogger)
+                logger: testLogger
+            )
             #expect(try await total() == "0.00")
             try await connection.query("DELETE FROM timesheets WHERE user_id = 'totals'", logger: testLogger)
             var next = ""
             for try await text in try await connection.query(
-                "SELECT hours::text FROM timesheet_day_totals WHERE user_id = 'totals' AND work_date = DATE '2017-05-11'",
+                """
+                SELECT hours::text FROM timesheet_day_totals WHERE user_id = 'totals' \
+                AND work_date = DATE '2017-05-11'
+                """,
                 logger: testLogger
             ).decode(String.self) { next = text }
             #expect(next == "0.00")
@@ -242,11 +288,17 @@ import TimesheetStore
             let owner = "heavy-\(UUID().uuidString.prefix(8))"
             let entries = (0..<50).map { index in
                 NewTimesheet(
-                    userID: owner, date: CalendarDay(daysSinceEpoch: 17_500 + index), project: "P",
-                    hours: Hours(hundredths: 100))
+                    userID: owner,
+                    date: CalendarDay(daysSinceEpoch: 17_500 + index),
+                    project: "P",
+                    hours: Hours(hundredths: 100)
+                )
             }
             let stored = try await repository.insert(entries, at: Self.now)
-            enum Outcome: Sendable { case edit(TimesheetID, Bool), approval(TimesheetID, Bool) }
+            enum Outcome: Sendable {
+                case edit(TimesheetID, Bool)
+                case approval(TimesheetID, Bool)
+            }
             let outcomes = await withTaskGroup(of: Outcome.self) { group in
                 for entry in stored {
                     group.addTask {
@@ -330,9 +382,14 @@ import TimesheetStore
             let stored = try await repository.insert(
                 (1...10).map {
                     NewTimesheet(
-                        userID: owner, date: CalendarDay(daysSinceEpoch: 17_900 + $0), project: "P",
-                        hours: Hours(hundredths: 700))
-                }, at: Self.now)
+                        userID: owner,
+                        date: CalendarDay(daysSinceEpoch: 17_900 + $0),
+                        project: "P",
+                        hours: Hours(hundredths: 700)
+                    )
+                },
+                at: Self.now
+            )
             let moved = await withTaskGroup(of: Bool.self) { group in
                 for entry in stored {
                     group.addTask {

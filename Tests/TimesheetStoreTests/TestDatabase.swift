@@ -1,7 +1,7 @@
 import Foundation
+import LocalPostgres
 import Logging
 import PostgresNIO
-import LocalPostgres
 import TimesheetStore
 
 #if canImport(Glibc)
@@ -83,7 +83,10 @@ actor TestPostgres {
 /// Creates a database through an admin connection.
 func createDatabase(_ name: String, on configuration: DatabaseConfiguration) async throws {
     let connection = try await PostgresConnection.connect(
-        configuration: try configuration.makeConnectionConfiguration(), id: 1, logger: testLogger)
+        configuration: try configuration.makeConnectionConfiguration(),
+        id: 1,
+        logger: testLogger
+    )
     do {
         try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: testLogger)
         try await connection.close()
@@ -111,7 +114,8 @@ func makeTemporaryDirectory(prefix: String) throws -> String {
 /// Runs `body` with a repository on running pools for `configuration`, as the server makes them (one pool per event
 /// loop unless the configuration says otherwise).
 func withRepository<Result: Sendable>(
-    _ configuration: DatabaseConfiguration, _ body: (PostgresTimesheetRepository) async throws -> Result
+    _ configuration: DatabaseConfiguration,
+    _ body: (PostgresTimesheetRepository) async throws -> Result
 ) async throws -> Result {
     let repository = try PostgresTimesheetRepository(configuration: configuration, logger: testLogger)
     return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
@@ -123,10 +127,14 @@ func withRepository<Result: Sendable>(
 
 /// Runs `body` on one plain connection.
 func withConnection<Result: Sendable>(
-    _ configuration: DatabaseConfiguration, _ body: (PostgresConnection) async throws -> Result
+    _ configuration: DatabaseConfiguration,
+    _ body: (PostgresConnection) async throws -> Result
 ) async throws -> Result {
     let connection = try await PostgresConnection.connect(
-        configuration: try configuration.makeConnectionConfiguration(), id: 2, logger: testLogger)
+        configuration: try configuration.makeConnectionConfiguration(),
+        id: 2,
+        logger: testLogger
+    )
     do {
         let result = try await body(connection)
         try await connection.close()
@@ -155,7 +163,8 @@ actor SuiteDatabase {
 
 /// A private cluster for a test that stops or restarts its server; removed afterwards even when the test fails.
 func withPrivateCluster<Result: Sendable>(
-    port: Int? = nil, _ body: (LocalPostgresCluster) async throws -> Result
+    port: Int? = nil,
+    _ body: (LocalPostgresCluster) async throws -> Result
 ) async throws -> Result {
     let root = try makeTemporaryDirectory(prefix: "tspc")
     let cluster = LocalPostgresCluster(dataDirectory: root + "/data", port: port, maxConnections: 50)

@@ -5,9 +5,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
-import UnixSignals
 import TimesheetDomain
 import TimesheetStore
+import UnixSignals
 
 /// Composes the deployed service: the PostgreSQL store, AuthKit verifier, domain service and router, run as one
 /// service group that shuts down gracefully on SIGTERM and SIGINT.
@@ -49,11 +49,16 @@ package struct APIServer {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         let metrics = ServerMetrics()
         let authenticator = BearerAuthenticator(
-            configuration: settings.auth, httpClient: httpClient, logger: logger,
-            metricsFactory: metrics.metricsFactory)
+            configuration: settings.auth,
+            httpClient: httpClient,
+            logger: logger,
+            metricsFactory: metrics.metricsFactory
+        )
 
         let dependencies = RouterDependencies(
-            timesheets: TimesheetService(repository: MeasuredRepository(repository, metrics: metrics, poolSize: database.poolSize)),
+            timesheets: TimesheetService(
+                repository: MeasuredRepository(repository, metrics: metrics, poolSize: database.poolSize)
+            ),
             identities: BearerIdentityVerifier(authenticator: authenticator, metrics: metrics),
             readiness: [
                 DatabaseCheck(timeout: database.queryTimeout, ping: store.ping),
@@ -64,31 +69,42 @@ package struct APIServer {
             bodyLimit: settings.bodyLimit,
             batchBodyLimit: settings.batchBodyLimit,
             webClient: settings.webClientID.map {
-                WebClient.Configuration(issuer: settings.auth.issuer, clientID: $0, audience: settings.auth.audiences.first ?? "")
-            })
+                WebClient.Configuration(
+                    issuer: settings.auth.issuer,
+                    clientID: $0,
+                    audience: settings.auth.audiences.first ?? ""
+                )
+            }
+        )
         let router = buildRouter(dependencies, extraRoutes: extraRoutes)
 
         var app = Application(
             router: router,
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [OversizedHeadHandler(limit: Self.headLimit)],
-                // Hummingbird's connection state handler closes a connection once no request part has arrived for
-                // this long (and no response is being written). A head counts only when complete, so a client that
-                // sends half a head and stops, or trickles it, is closed too.
-                idleTimeout: TimeAmount(settings.httpIdleTimeout))),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [OversizedHeadHandler(limit: Self.headLimit)],
+                    // Hummingbird's connection state handler closes a connection once no request part has arrived for
+                    // this long (and no response is being written). A head counts only when complete, so a client that
+                    // sends half a head and stops, or trickles it, is closed too.
+                    idleTimeout: TimeAmount(settings.httpIdleTimeout)
+                )
+            ),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "timesheets"),
             onServerRunning: { channel in await onReady(channel.localAddress?.port ?? 0) },
-            logger: logger)
+            logger: logger
+        )
         app.beforeServerStarts { try await prepare(repository) }
-        if prefetchKeys { app.beforeServerStarts { [logger, authenticator] in
-            // Load the signing keys before taking traffic; if the provider is down, readiness says so and the
-            // verifier keeps trying on demand.
-            do {
-                try await authenticator.prefetchKeys()
-            } catch {
-                logger.warning("could not load signing keys at start-up", metadata: ["error": .string("\(error)")])
+        if prefetchKeys {
+            app.beforeServerStarts { [logger, authenticator] in
+                // Load the signing keys before taking traffic; if the provider is down, readiness says so and the
+                // verifier keeps trying on demand.
+                do {
+                    try await authenticator.prefetchKeys()
+                } catch {
+                    logger.warning("could not load signing keys at start-up", metadata: ["error": .string("\(error)")])
+                }
             }
-        } }
+        }
 
         var configuration = ServiceGroupConfiguration(
             services: [
@@ -98,7 +114,8 @@ package struct APIServer {
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
-            logger: logger)
+            logger: logger
+        )
         // In-flight requests get this long to finish after SIGTERM; then the rest is cancelled.
         configuration.maximumGracefulShutdownDuration = .seconds(25)
         try await ServiceGroup(configuration: configuration).run()

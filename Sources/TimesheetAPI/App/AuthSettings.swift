@@ -29,8 +29,10 @@ package struct AliasedSetting: Sendable {
                 guard agree(first.value, value) else {
                     throw SettingError(
                         setting: first.name,
-                        message: "\(first.name)='\(first.raw)' and \(spelling.name)='\(raw)' name the same setting with "
-                            + "different values; set only one of them")
+                        message:
+                            "\(first.name)='\(first.raw)' and \(spelling.name)='\(raw)' name the same setting with "
+                            + "different values; set only one of them"
+                    )
                 }
             } else {
                 found = (value, spelling.name, raw)
@@ -49,7 +51,8 @@ extension AliasedSetting {
             .init(key: "auth0.domain", name: "AUTH0_DOMAIN", canonical: { $0.contains("://") ? $0 : "https://\($0)/" }),
             .init(key: "issuerBaseUrl", name: "ISSUER_BASE_URL", canonical: auth0Issuer),
         ],
-        agree: { comparableIssuer($0) == comparableIssuer($1) })
+        agree: { comparableIssuer($0) == comparableIssuer($1) }
+    )
 
     /// `AUTH_AUDIENCE`, `AUTH0_AUDIENCE` and `AUDIENCE`: comma-separated identifiers.
     static let audience = AliasedSetting(
@@ -58,7 +61,8 @@ extension AliasedSetting {
             .init(key: "auth0.audience", name: "AUTH0_AUDIENCE", canonical: canonicalList),
             .init(key: "audience", name: "AUDIENCE", canonical: canonicalList),
         ],
-        agree: { Set($0.split(separator: ",")) == Set($1.split(separator: ",")) })
+        agree: { Set($0.split(separator: ",")) == Set($1.split(separator: ",")) }
+    )
 
     /// `AUTH_ALGORITHMS` and `TOKEN_SIGNING_ALG`.
     static let algorithms = AliasedSetting(
@@ -66,7 +70,8 @@ extension AliasedSetting {
             .init(key: "auth.algorithms", name: "AUTH_ALGORITHMS", canonical: { canonicalList($0.uppercased()) }),
             .init(key: "tokenSigningAlg", name: "TOKEN_SIGNING_ALG", canonical: { canonicalList($0.uppercased()) }),
         ],
-        agree: { Set($0.split(separator: ",")) == Set($1.split(separator: ",")) })
+        agree: { Set($0.split(separator: ",")) == Set($1.split(separator: ",")) }
+    )
 
     /// Every setting with several names, for the flags (a flag speaks for all of its setting's names).
     package static let all = [issuer, audience, algorithms]
@@ -97,7 +102,8 @@ extension AliasedSetting {
 extension AuthConfiguration {
     /// Every signing algorithm AuthKit verifies, by the names `AUTH_ALGORITHMS` accepts (upper case).
     static let knownAlgorithmNames: Set<String> = [
-        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EDDSA", "HS256", "HS384", "HS512",
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EDDSA", "HS256", "HS384",
+        "HS512",
     ]
 
     /// Reads the token settings (`AUTH_*` and their aliases).
@@ -106,17 +112,20 @@ extension AuthConfiguration {
     ///   - requireIssuer: `serve` needs an issuer and an audience; dev mode brings its own.
     static func load(from config: ConfigReader, requireIssuer: Bool) throws(SettingError) -> AuthConfiguration {
         let issuer = try AliasedSetting.issuer.read(from: config)
-        let audiences = try AliasedSetting.audience.read(from: config)?.value.split(separator: ",").map(String.init) ?? []
+        let audiences =
+            try AliasedSetting.audience.read(from: config)?.value.split(separator: ",").map(String.init) ?? []
         if requireIssuer {
             guard issuer != nil else {
                 throw SettingError(
                     setting: "AUTH_ISSUER",
-                    message: "is required, e.g. https://TENANT.auth0.com/ (or set AUTH0_DOMAIN or ISSUER_BASE_URL)")
+                    message: "is required, e.g. https://TENANT.auth0.com/ (or set AUTH0_DOMAIN or ISSUER_BASE_URL)"
+                )
             }
             guard !audiences.isEmpty else {
                 throw SettingError(
                     setting: "AUTH_AUDIENCE",
-                    message: "is required: the API identifier tokens are issued for (or set AUTH0_AUDIENCE or AUDIENCE)")
+                    message: "is required: the API identifier tokens are issued for (or set AUTH0_AUDIENCE or AUDIENCE)"
+                )
             }
         }
         let issuerText = issuer?.value ?? "http://127.0.0.1/"
@@ -126,7 +135,10 @@ extension AuthConfiguration {
         var auth: AuthConfiguration
         if let secret {
             guard secret.utf8.count >= 32 else {
-                throw SettingError(setting: "AUTH_HS256_SECRET", message: "must be at least 32 bytes; a short secret can be guessed offline")
+                throw SettingError(
+                    setting: "AUTH_HS256_SECRET",
+                    message: "must be at least 32 bytes; a short secret can be guessed offline"
+                )
             }
             auth = AuthConfiguration(issuer: issuerText, audiences: audiences, hmacSecret: secret)
         } else {
@@ -160,14 +172,17 @@ extension AuthConfiguration {
             throw SettingError(
                 setting: name,
                 message: "unknown algorithm(s) \(unknown.sorted().joined(separator: ", ")); use some of "
-                    + Self.knownAlgorithmNames.sorted().map { $0 == "EDDSA" ? "EdDSA" : $0 }.joined(separator: ","))
+                    + Self.knownAlgorithmNames.sorted().map { $0 == "EDDSA" ? "EdDSA" : $0 }.joined(separator: ",")
+            )
         }
         algorithms = Set(names.map { $0 == "EDDSA" ? "EdDSA" : $0 })
         let usesHMAC = !algorithms.isDisjoint(with: ["HS256", "HS384", "HS512"])
         if usesHMAC != hasSecret {
             throw SettingError(
                 setting: name,
-                message: usesHMAC ? "HS algorithms need AUTH_HS256_SECRET" : "AUTH_HS256_SECRET is set but no HS algorithm is allowed")
+                message: usesHMAC
+                    ? "HS algorithms need AUTH_HS256_SECRET" : "AUTH_HS256_SECRET is set but no HS algorithm is allowed"
+            )
         }
     }
 
@@ -182,7 +197,11 @@ extension AuthConfiguration {
         if let size = try config.wholeNumber("auth.tokenCacheSize", name: "AUTH_TOKEN_CACHE_SIZE", in: 0...1_000_000) {
             tokenCacheSize = size
         }
-        if let perMinute = try config.wholeNumber("auth.jwksRequestsPerMinute", name: "AUTH_JWKS_REQUESTS_PER_MINUTE", in: 1...600) {
+        if let perMinute = try config.wholeNumber(
+            "auth.jwksRequestsPerMinute",
+            name: "AUTH_JWKS_REQUESTS_PER_MINUTE",
+            in: 1...600
+        ) {
             jwksRequestsPerMinute = perMinute
         }
     }
@@ -200,7 +219,9 @@ extension ConfigReader {
         guard let text = string(forKey: ConfigKey(key))?.nonEmpty else { return nil }
         guard let value = Int(text), range.contains(value) else {
             throw SettingError(
-                setting: name, message: "must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
+                setting: name,
+                message: "must be a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'"
+            )
         }
         return value
     }

@@ -14,14 +14,27 @@ final class MeasuredRepository<Base: TimesheetRepository>: TimesheetRepository {
     init(_ base: Base, metrics: ServerMetrics, poolSize: Int) {
         self.base = base
         metrics.registry.makeGauge(
-            descriptor: MetricNameDescriptor(metricName: "db_pool", unitName: "size", helpText: "Connections the pool may open.")
+            descriptor: MetricNameDescriptor(
+                metricName: "db_pool",
+                unitName: "size",
+                helpText: "Connections the pool may open."
+            )
         ).set(Double(poolSize))
         self.gauge = metrics.registry.makeGauge(
             descriptor: MetricNameDescriptor(
-                metricName: "db_operations_in_flight", unitName: "", helpText: "Database operations holding a pooled connection."))
+                metricName: "db_operations_in_flight",
+                unitName: "",
+                helpText: "Database operations holding a pooled connection."
+            )
+        )
         self.durations = metrics.registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(metricName: "db_operation_duration", unitName: "seconds", helpText: "Database operation latency."),
-            buckets: ServerMetrics.latencyBuckets)
+            descriptor: MetricNameDescriptor(
+                metricName: "db_operation_duration",
+                unitName: "seconds",
+                helpText: "Database operation latency."
+            ),
+            buckets: ServerMetrics.latencyBuckets
+        )
     }
 
     private func measure<Result>(_ operation: () async throws -> Result) async throws -> Result {
@@ -46,7 +59,10 @@ final class MeasuredRepository<Base: TimesheetRepository>: TimesheetRepository {
         try await measure { try await base.entries(query) }
     }
 
-    func update(_ id: TimesheetID, _ change: @escaping @Sendable (Timesheet) throws -> Timesheet) async throws -> Timesheet? {
+    func update(
+        _ id: TimesheetID,
+        _ change: @escaping @Sendable (Timesheet) throws -> Timesheet
+    ) async throws -> Timesheet? {
         try await measure { try await base.update(id, change) }
     }
 

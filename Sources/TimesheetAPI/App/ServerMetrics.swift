@@ -23,13 +23,21 @@ struct ServerMetrics: Sendable {
         let handles = requestHandles.handles(for: .init(method: method, route: route, status: status)) { key in
             let counter = registry.makeCounter(
                 descriptor: MetricNameDescriptor(
-                    metricName: "http_requests", unitName: "total", helpText: "HTTP requests by method, route and status."),
-                labels: [("method", key.method), ("route", key.route), ("status", String(key.status))])
+                    metricName: "http_requests",
+                    unitName: "total",
+                    helpText: "HTTP requests by method, route and status."
+                ),
+                labels: [("method", key.method), ("route", key.route), ("status", String(key.status))]
+            )
             let histogram = registry.makeDurationHistogram(
                 descriptor: MetricNameDescriptor(
-                    metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency."),
+                    metricName: "http_request_duration",
+                    unitName: "seconds",
+                    helpText: "HTTP request latency."
+                ),
                 labels: [("method", key.method), ("route", key.route)],
-                buckets: Self.latencyBuckets)
+                buckets: Self.latencyBuckets
+            )
             return (counter, histogram)
         }
         handles.counter.increment()
@@ -39,14 +47,18 @@ struct ServerMetrics: Sendable {
     func recordAuthFailure(reason: String) {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(
-                metricName: "auth_failures", unitName: "total", helpText: "Rejected credentials by reason."),
+                metricName: "auth_failures",
+                unitName: "total",
+                helpText: "Rejected credentials by reason."
+            ),
             labels: [("reason", reason)]
         ).increment()
     }
 
     func setGauge(_ name: String, help: String, value: Double, labels: [(String, String)] = []) {
         registry.makeGauge(
-            descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels
+            descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help),
+            labels: labels
         ).set(value)
     }
 
@@ -69,7 +81,8 @@ private final class RequestMetricHandles: Sendable {
     private let made = Mutex<[Key: (counter: Prometheus.Counter, histogram: DurationHistogram)]>([:])
 
     func handles(
-        for key: Key, make: (Key) -> (Prometheus.Counter, DurationHistogram)
+        for key: Key,
+        make: (Key) -> (Prometheus.Counter, DurationHistogram)
     ) -> (counter: Prometheus.Counter, histogram: DurationHistogram) {
         if let found = made.withLock({ $0[key] }) { return found }
         let fresh = make(key)

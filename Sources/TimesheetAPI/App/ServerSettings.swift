@@ -40,10 +40,17 @@ package struct ServerSettings: Sendable {
     ///   - config: Flags first, then the environment, then `.env`.
     ///   - requireDatabase: `serve` needs `DATABASE_URL`; dev mode brings its own database.
     ///   - requireIssuer: `serve` needs `AUTH_ISSUER` (or an alias, see ``AliasedSetting``); dev mode brings its own.
-    package static func load(from config: ConfigReader, requireDatabase: Bool = true, requireIssuer: Bool = true) throws(SettingError) -> ServerSettings {
+    package static func load(
+        from config: ConfigReader,
+        requireDatabase: Bool = true,
+        requireIssuer: Bool = true
+    ) throws(SettingError) -> ServerSettings {
         let databaseURL = config.string(forKey: "database.url", isSecret: true)?.nonEmpty
         if requireDatabase, databaseURL == nil {
-            throw SettingError(setting: "DATABASE_URL", message: "is required, e.g. postgres://timesheets:secret@127.0.0.1:5432/timesheets")
+            throw SettingError(
+                setting: "DATABASE_URL",
+                message: "is required, e.g. postgres://timesheets:secret@127.0.0.1:5432/timesheets"
+            )
         }
 
         let auth = try AuthConfiguration.load(from: config, requireIssuer: requireIssuer)
@@ -56,19 +63,28 @@ package struct ServerSettings: Sendable {
             settings.corsAllowedOrigins = origins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             for origin in settings.corsAllowedOrigins {
                 guard let url = URL(string: origin), url.scheme != nil, url.host != nil, url.path.isEmpty else {
-                    throw SettingError(setting: "CORS_ALLOWED_ORIGINS", message: "'\(origin)' is not an origin such as https://app.example.com")
+                    throw SettingError(
+                        setting: "CORS_ALLOWED_ORIGINS",
+                        message: "'\(origin)' is not an origin such as https://app.example.com"
+                    )
                 }
             }
         }
         if let timeout = config.string(forKey: "http.idleTimeout")?.nonEmpty {
             guard let seconds = Int(timeout), (1...3_600).contains(seconds) else {
-                throw SettingError(setting: "HTTP_IDLE_TIMEOUT", message: "must be whole seconds from 1 to 3600, got '\(timeout)'")
+                throw SettingError(
+                    setting: "HTTP_IDLE_TIMEOUT",
+                    message: "must be whole seconds from 1 to 3600, got '\(timeout)'"
+                )
             }
             settings.httpIdleTimeout = .seconds(seconds)
         }
         if let level = config.string(forKey: "log.level")?.nonEmpty {
             guard let value = Logger.Level(rawValue: level.lowercased()) else {
-                throw SettingError(setting: "LOG_LEVEL", message: "use one of trace, debug, info, notice, warning, error, critical")
+                throw SettingError(
+                    setting: "LOG_LEVEL",
+                    message: "use one of trace, debug, info, notice, warning, error, critical"
+                )
             }
             settings.logLevel = value
         }
@@ -91,7 +107,9 @@ package struct ServerSettings: Sendable {
         case "http" where isLoopback(host): return
         default:
             throw SettingError(
-                setting: setting, message: "must use https unless the host is loopback (127.0.0.1, ::1, localhost), got '\(issuer)'")
+                setting: setting,
+                message: "must use https unless the host is loopback (127.0.0.1, ::1, localhost), got '\(issuer)'"
+            )
         }
     }
 

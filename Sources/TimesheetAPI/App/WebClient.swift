@@ -49,7 +49,9 @@ struct WebClient: Sendable {
     let configuration: Configuration?
 
     var contentSecurityPolicy: String {
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' \(configuration?.issuerOrigin ?? ""); frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            + "connect-src 'self' \(configuration?.issuerOrigin ?? ""); "
+            + "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     }
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -58,8 +60,11 @@ struct WebClient: Sendable {
         router.get("config.json") { _, _ in
             guard let configuration else {
                 throw Problem(
-                    status: .notFound, code: "web_client_not_configured", title: "Web client not configured",
-                    detail: "Set WEB_CLIENT_ID (the Auth0 application's client id) to enable the browser client.")
+                    status: .notFound,
+                    code: "web_client_not_configured",
+                    title: "Web client not configured",
+                    detail: "Set WEB_CLIENT_ID (the Auth0 application's client id) to enable the browser client."
+                )
             }
             return try Response.json(configuration, headers: [.cacheControl: "no-cache"])
         }
@@ -86,7 +91,8 @@ struct WebClient: Sendable {
                 .xContentTypeOptions: "nosniff",
                 .referrerPolicy: "no-referrer",
             ],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 }
 

@@ -66,7 +66,9 @@ struct BearerIdentityVerifier: IdentityVerifier {
             metrics.recordAuthFailure(reason: failure.reason.rawValue)
             if failure.reason == .keysUnavailable {
                 // Our identity provider is unreachable and no keys are cached: our fault, not the token's.
-                var problem = Problem.unavailable("Signing keys cannot be loaded from the identity provider; retry shortly.")
+                var problem = Problem.unavailable(
+                    "Signing keys cannot be loaded from the identity provider; retry shortly."
+                )
                 problem.headers[.wwwAuthenticate] = failure.wwwAuthenticate
                 throw problem
             }
@@ -77,13 +79,24 @@ struct BearerIdentityVerifier: IdentityVerifier {
             context.facts.authFailureReason = "invalid_user_id"
             metrics.recordAuthFailure(reason: "invalid_user_id")
             throw Problem(
-                status: .unauthorized, code: "invalid_token", title: "Unauthorized",
+                status: .unauthorized,
+                code: "invalid_token",
+                title: "Unauthorized",
                 detail: "The token's user claim is empty or longer than \(TimesheetRules.maxUserIDLength) characters.",
-                headers: [.wwwAuthenticate: #"Bearer realm="\#(realm)", error="invalid_token", error_description="Invalid user claim""#])
+                headers: [
+                    .wwwAuthenticate:
+                        #"Bearer realm="\#(realm)", error="invalid_token", error_description="Invalid user claim""#
+                ]
+            )
         }
         return Identity(
-            userID: principal.userID, subject: principal.subject, scopes: principal.scopes, clientID: principal.clientID,
-            isMachine: principal.isMachine, expiresAt: principal.expiresAt)
+            userID: principal.userID,
+            subject: principal.subject,
+            scopes: principal.scopes,
+            clientID: principal.clientID,
+            isMachine: principal.isMachine,
+            expiresAt: principal.expiresAt
+        )
     }
 }
 
@@ -96,7 +109,11 @@ struct RequireAccess: RouterMiddleware {
     /// `nil`: any valid token.
     let scope: String?
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         var context = context
         let identity = try await verifier.identity(of: request, context: context)
         if let scope, !identity.scopes.contains(scope) {
@@ -152,8 +169,11 @@ extension Problem {
         default: title = "Unauthorized"
         }
         self.init(
-            status: status, code: failure.code ?? "missing_token", title: title,
+            status: status,
+            code: failure.code ?? "missing_token",
+            title: title,
             detail: failure.description ?? "Send an access token: Authorization: Bearer <token>.",
-            headers: [.wwwAuthenticate: failure.wwwAuthenticate])
+            headers: [.wwwAuthenticate: failure.wwwAuthenticate]
+        )
     }
 }

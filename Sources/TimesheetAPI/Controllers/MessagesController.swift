@@ -18,7 +18,9 @@ package struct MessagesController: Sendable {
             try Response.json(
                 Message(
                     "Hello from a private endpoint! You need to be authenticated and have a scope of "
-                        + "\(Self.messagesScope) to see this."))
+                        + "\(Self.messagesScope) to see this."
+                )
+            )
         }
     }
 

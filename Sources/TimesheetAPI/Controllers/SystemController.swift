@@ -43,16 +43,20 @@ struct SystemController: Sendable {
         router.group().add(middleware: access.anyValidToken).get("me", use: me)
         router.get("metrics") { _, _ in
             Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition()))
+            )
         }
         router.get("openapi.json") { _, _ in
             guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
                 let data = try? Data(contentsOf: url)
             else { throw Problem.notFound("The API description is not bundled with this build.") }
             return Response(
-                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
-                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+                status: .ok,
+                headers: [.contentType: "application/json", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data))
+            )
         }
     }
 
@@ -75,7 +79,9 @@ struct SystemController: Sendable {
         }
         return try .json(
             ReadyResponse(status: ready ? "ready" : "unavailable", checks: checks),
-            status: ready ? .ok : .serviceUnavailable, headers: ready ? [:] : [.retryAfter: "2"])
+            status: ready ? .ok : .serviceUnavailable,
+            headers: ready ? [:] : [.retryAfter: "2"]
+        )
     }
 
     struct MeResponse: Encodable {
@@ -110,7 +116,13 @@ struct SystemController: Sendable {
         let identity = try context.requireIdentity()
         return try .json(
             MeResponse(
-                userID: identity.userID, subject: identity.subject, permissions: identity.scopes.sorted(),
-                clientID: identity.clientID, isMachine: identity.isMachine, expiresAt: identity.expiresAt))
+                userID: identity.userID,
+                subject: identity.subject,
+                permissions: identity.scopes.sorted(),
+                clientID: identity.clientID,
+                isMachine: identity.isMachine,
+                expiresAt: identity.expiresAt
+            )
+        )
     }
 }

@@ -62,7 +62,9 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
         let caller = try context.caller()
         let id = try context.timesheetID()
         let input = try await bodies.entry(request)
-        return try .json(TimesheetResponse(try await timesheets.update(id, with: input, replacing: replacing, by: caller)))
+        return try .json(
+            TimesheetResponse(try await timesheets.update(id, with: input, replacing: replacing, by: caller))
+        )
     }
 
     /// DELETE /timesheets/{id}.

@@ -11,18 +11,25 @@ struct CORSPolicyMiddleware: RouterMiddleware {
     static let allowMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
     static let allowHeaders = "Authorization, Content-Type, X-Request-Id"
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         guard let origin = request.headers[.origin], allowedOrigins.contains(origin) else {
             return try await next(request, context)
         }
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
-            return Response(status: .noContent, headers: [
-                .accessControlAllowOrigin: origin,
-                .accessControlAllowMethods: Self.allowMethods,
-                .accessControlAllowHeaders: Self.allowHeaders,
-                .accessControlMaxAge: "600",
-                .vary: "Origin",
-            ])
+            return Response(
+                status: .noContent,
+                headers: [
+                    .accessControlAllowOrigin: origin,
+                    .accessControlAllowMethods: Self.allowMethods,
+                    .accessControlAllowHeaders: Self.allowHeaders,
+                    .accessControlMaxAge: "600",
+                    .vary: "Origin",
+                ]
+            )
         }
         var response = try await next(request, context)
         response.headers[.accessControlAllowOrigin] = origin

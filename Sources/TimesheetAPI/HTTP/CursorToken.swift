@@ -47,8 +47,11 @@ enum CursorToken {
         guard let cursor = decode(token, order: order) else {
             return .failure(
                 FieldError(
-                    field: field, code: .invalidCursor,
-                    message: "Pass back the next_cursor of an earlier page of this list unchanged."))
+                    field: field,
+                    code: .invalidCursor,
+                    message: "Pass back the next_cursor of an earlier page of this list unchanged."
+                )
+            )
         }
         return .success(cursor)
     }

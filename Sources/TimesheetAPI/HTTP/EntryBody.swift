@@ -16,9 +16,12 @@ enum EntryField: String, CaseIterable, Sendable {
 /// it does not know become `unknown_field` errors that validation reports with its own.
 struct EntryBody: Decodable, Sendable {
     private(set) var input = TimesheetInput(
-        userID: InputField(EntryField.userID.rawValue, nil), date: InputField(EntryField.date.rawValue, nil),
-        project: InputField(EntryField.project.rawValue, nil), hours: InputField(EntryField.hours.rawValue, nil),
-        notes: InputField(EntryField.notes.rawValue, nil))
+        userID: InputField(EntryField.userID.rawValue, nil),
+        date: InputField(EntryField.date.rawValue, nil),
+        project: InputField(EntryField.project.rawValue, nil),
+        hours: InputField(EntryField.hours.rawValue, nil),
+        notes: InputField(EntryField.notes.rawValue, nil)
+    )
 
     /// Text fields, as a form body (`application/x-www-form-urlencoded`) carries them, in the form's order.
     init(form: [(name: String, value: String)]) {

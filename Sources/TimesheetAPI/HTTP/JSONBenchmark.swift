@@ -25,13 +25,23 @@ package struct JSONBenchmark {
         let entries = (0..<500).map { index in
             let approved = index % 10 != 0
             return Timesheet(
-                id: TimesheetID(Int64(1_000_000 + index)), userID: "auth0|bench-user-\(index % 50)",
-                date: CalendarDay(daysSinceEpoch: 19_000 + index), project: "Project \(index % 13)",
-                hours: Hours(hundredths: 100 + index % 700), notes: index % 5 == 0 ? "sprint work, \"ticket\" \(index)\t/ C:\\x\n café ✓\u{1}" : nil,
-                status: approved ? .approved : .pending, createdAt: now, updatedAt: now,
-                reviewedBy: approved ? "auth0|bench-manager" : nil, reviewedAt: approved ? now : nil)
+                id: TimesheetID(Int64(1_000_000 + index)),
+                userID: "auth0|bench-user-\(index % 50)",
+                date: CalendarDay(daysSinceEpoch: 19_000 + index),
+                project: "Project \(index % 13)",
+                hours: Hours(hundredths: 100 + index % 700),
+                notes: index % 5 == 0 ? "sprint work, \"ticket\" \(index)\t/ C:\\x\n café ✓\u{1}" : nil,
+                status: approved ? .approved : .pending,
+                createdAt: now,
+                updatedAt: now,
+                reviewedBy: approved ? "auth0|bench-manager" : nil,
+                reviewedAt: approved ? now : nil
+            )
         }
-        let page = TimesheetPage(items: entries, nextCursor: TimesheetCursor(order: .newestDayFirst, after: entries[499]))
+        let page = TimesheetPage(
+            items: entries,
+            nextCursor: TimesheetCursor(order: .newestDayFirst, after: entries[499])
+        )
         let encoded = try JSONEncoder.api.encode(PageResponse(page))
         var writer = JSONWriter(capacity: 512)
         PageResponse(page).writeJSON(to: &writer)
@@ -48,14 +58,18 @@ package struct JSONBenchmark {
 
         // The batch upload's body: 500 entry objects, decoded by the same reader the route uses.
         let inputs: [[String: Any]] = entries.map { entry in
-            var object: [String: Any] = ["date": entry.date.description, "project": entry.project, "hours": entry.hours.value]
+            var object: [String: Any] = [
+                "date": entry.date.description, "project": entry.project, "hours": entry.hours.value,
+            ]
             if let notes = entry.notes { object["notes"] = notes }
             return object
         }
         let json = try JSONSerialization.data(withJSONObject: inputs)
         let body = ByteBuffer(bytes: json)
         let decode = try measure {
-            let decoded = try RequestBodyReader.decodeJSON([EntryBody].self, from: body, expecting: "an array").map(\.input)
+            let decoded = try RequestBodyReader.decodeJSON([EntryBody].self, from: body, expecting: "an array").map(
+                \.input
+            )
             precondition(decoded.count == 500)
         }
         report(Self.line("decode 500 entry inputs (POST /timesheets/upload)", decode, bytes: body.readableBytes))

@@ -11,7 +11,12 @@ extension QueryParameters {
 
     /// `from`, `to`, `project` and `status` of a user's own list.
     func timesheetFilter() -> Result<TimesheetFilter, TimesheetError> {
-        TimesheetFilter.validate(from: field("from"), to: field("to"), project: field("project"), status: field("status"))
+        TimesheetFilter.validate(
+            from: field("from"),
+            to: field("to"),
+            project: field("project"),
+            status: field("status")
+        )
     }
 
     /// `from` and `to` of the weekly summary.

@@ -14,7 +14,11 @@ struct RequestLogMiddleware: RouterMiddleware {
     let metrics: ServerMetrics
     let requestIDs = RequestIDs()
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         var context = context
         context.requestID = Self.acceptedRequestID(request.headers[.xRequestID]) ?? requestIDs.next()
         context.logger[metadataKey: "request_id"] = .string(context.requestID)
@@ -29,14 +33,26 @@ struct RequestLogMiddleware: RouterMiddleware {
         response.headers[.xRequestID] = context.requestID
         let duration = ContinuousClock.now - start
         let route = context.endpointPath ?? "unmatched"
-        metrics.recordRequest(method: Self.methodLabel(request.method), route: route, status: Int(response.status.code), duration: duration)
+        metrics.recordRequest(
+            method: Self.methodLabel(request.method),
+            route: route,
+            status: Int(response.status.code),
+            duration: duration
+        )
         // Built only when the line is written (the logger takes autoclosures), so a quieter LOG_LEVEL costs nothing.
-        context.logger.info("request", metadata: Self.metadata(request, response, route: route, duration: duration, facts: context.facts))
+        context.logger.info(
+            "request",
+            metadata: Self.metadata(request, response, route: route, duration: duration, facts: context.facts)
+        )
         return response
     }
 
     static func metadata(
-        _ request: Request, _ response: Response, route: String, duration: Duration, facts: RequestFacts
+        _ request: Request,
+        _ response: Response,
+        route: String,
+        duration: Duration,
+        facts: RequestFacts
     ) -> Logger.Metadata {
         var metadata: Logger.Metadata = [
             "method": .string(methodLabel(request.method)),
@@ -104,7 +120,11 @@ final class RequestIDs: Sendable {
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
@@ -127,18 +147,30 @@ struct ErrorMiddleware: RouterMiddleware {
         case let error as TimesheetError:
             return Problem(error)
         case is NIOTooManyBytesError:
-            return Problem(status: .contentTooLarge, code: "body_too_large", title: "Request body too large", detail: "The body is too large.")
+            return Problem(
+                status: .contentTooLarge,
+                code: "body_too_large",
+                title: "Request body too large",
+                detail: "The body is too large."
+            )
         case let error as any DependencyError where error.isUnavailable:
             logger.warning("dependency unavailable", metadata: ["error": .string(String(reflecting: error))])
             return .unavailable(error.clientMessage)
         case let error as HTTPError:
             return Problem(
-                status: error.status, code: Self.code(for: error.status), title: error.status.reasonPhrase,
-                detail: error.body ?? Self.detail(for: error.status), headers: error.headers)
+                status: error.status,
+                code: Self.code(for: error.status),
+                title: error.status.reasonPhrase,
+                detail: error.body ?? Self.detail(for: error.status),
+                headers: error.headers
+            )
         case let error as any HTTPResponseError:
             return Problem(
-                status: error.status, code: Self.code(for: error.status), title: error.status.reasonPhrase,
-                detail: Self.detail(for: error.status))
+                status: error.status,
+                code: Self.code(for: error.status),
+                title: error.status.reasonPhrase,
+                detail: Self.detail(for: error.status)
+            )
         default:
             logger.error("unexpected error", metadata: ["error": .string(String(reflecting: error))])
             return .internalError()

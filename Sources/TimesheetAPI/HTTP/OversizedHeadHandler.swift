@@ -35,9 +35,12 @@ final class OversizedHeadHandler: ChannelInboundHandler, RemovableChannelHandler
         }
         answered = true
         let problem = Problem(
-            status: .init(code: 431, reasonPhrase: "Request Header Fields Too Large"), code: "headers_too_large",
+            status: .init(code: 431, reasonPhrase: "Request Header Fields Too Large"),
+            code: "headers_too_large",
             title: "Request header fields too large",
-            detail: "The request line and headers may be at most \(limit) bytes together; send a shorter URL, fewer cookies or a shorter token.")
+            detail: "The request line and headers may be at most \(limit) bytes together; "
+                + "send a shorter URL, fewer cookies or a shorter token."
+        )
         let buffer = problem.encodedBody(requestID: nil)
         var fields = problem.responseHeaders
         fields[.connection] = "close"

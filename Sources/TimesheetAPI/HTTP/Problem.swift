@@ -21,7 +21,11 @@ package struct Problem: HTTPResponseError, Sendable {
     static let maximumListedErrors = 100
 
     package init(
-        status: HTTPResponse.Status, code: String, title: String, detail: String, errors: [FieldError] = [],
+        status: HTTPResponse.Status,
+        code: String,
+        title: String,
+        detail: String,
+        errors: [FieldError] = [],
         headers: HTTPFields = [:]
     ) {
         self.status = status
@@ -52,11 +56,18 @@ package struct Problem: HTTPResponseError, Sendable {
     func encodedBody(requestID: String?) -> ByteBuffer {
         let body = Body(
             type: Problem.typeBase + code.replacingOccurrences(of: "_", with: "-"),
-            title: title, status: Int(status.code), detail: detail, code: code,
+            title: title,
+            status: Int(status.code),
+            detail: detail,
+            code: code,
             errors: errors.isEmpty
-                ? nil : errors.prefix(Self.maximumListedErrors).map { .init(field: $0.field, code: $0.code.rawValue, message: $0.message) },
+                ? nil
+                : errors.prefix(Self.maximumListedErrors).map {
+                    .init(field: $0.field, code: $0.code.rawValue, message: $0.message)
+                },
             errorCount: errors.isEmpty ? nil : errors.count,
-            requestID: requestID)
+            requestID: requestID
+        )
         return ByteBuffer(bytes: (try? JSONEncoder.api.encode(body)) ?? Data())
     }
 
@@ -88,15 +99,19 @@ package struct Problem: HTTPResponseError, Sendable {
 extension Problem {
     static func validation(_ errors: [FieldError], detail: String? = nil) -> Problem {
         Problem(
-            status: .badRequest, code: "validation_failed", title: "Invalid request",
+            status: .badRequest,
+            code: "validation_failed",
+            title: "Invalid request",
             detail: detail ?? Self.validationDetail(count: errors.count),
-            errors: errors)
+            errors: errors
+        )
     }
 
     /// How many problems there are, and whether `errors` lists them all.
     static func validationDetail(count: Int) -> String {
         if count > maximumListedErrors {
-            return "The request has \(count) problems; errors lists the first \(maximumListedErrors). Fix those and send it again."
+            return "The request has \(count) problems; errors lists the first \(maximumListedErrors). "
+                + "Fix those and send it again."
         }
         return "The request has \(count) problem\(count == 1 ? "" : "s"); see errors."
     }
@@ -110,32 +125,51 @@ extension Problem {
     }
 
     static func unsupportedMediaType(_ detail: String) -> Problem {
-        Problem(status: .unsupportedMediaType, code: "unsupported_media_type", title: "Unsupported media type", detail: detail)
+        Problem(
+            status: .unsupportedMediaType,
+            code: "unsupported_media_type",
+            title: "Unsupported media type",
+            detail: detail
+        )
     }
 
     static func tooLarge(limit: Int) -> Problem {
         Problem(
-            status: .contentTooLarge, code: "body_too_large", title: "Request body too large",
-            detail: "The body may be at most \(limit) bytes; split the request.")
+            status: .contentTooLarge,
+            code: "body_too_large",
+            title: "Request body too large",
+            detail: "The body may be at most \(limit) bytes; split the request."
+        )
     }
 
     /// A batch upload with more entries than one upload may hold, refused while its array is scanned.
     static func tooManyEntries(limit: Int) -> Problem {
         Problem(
-            status: .contentTooLarge, code: "too_many_entries", title: "Too many entries",
-            detail: "An upload may hold at most \(limit) entries and this one has more; split it into several uploads.")
+            status: .contentTooLarge,
+            code: "too_many_entries",
+            title: "Too many entries",
+            detail: "An upload may hold at most \(limit) entries and this one has more; split it into several uploads."
+        )
     }
 
     static func unavailable(_ detail: String) -> Problem {
-        var problem = Problem(status: .serviceUnavailable, code: "unavailable", title: "Service unavailable", detail: detail)
+        var problem = Problem(
+            status: .serviceUnavailable,
+            code: "unavailable",
+            title: "Service unavailable",
+            detail: detail
+        )
         problem.headers[.retryAfter] = "2"
         return problem
     }
 
     static func internalError() -> Problem {
         Problem(
-            status: .internalServerError, code: "internal_error", title: "Internal server error",
-            detail: "Something went wrong on our side. Quote the request_id when you report it.")
+            status: .internalServerError,
+            code: "internal_error",
+            title: "Internal server error",
+            detail: "Something went wrong on our side. Quote the request_id when you report it."
+        )
     }
 
     /// The problem for a domain refusal.
@@ -149,8 +183,11 @@ extension Problem {
             self.init(status: .conflict, code: conflict.code.rawValue, title: "Conflict", detail: conflict.message)
         case .forbidden(let permission):
             self.init(
-                status: .forbidden, code: "insufficient_scope", title: "Forbidden",
-                detail: "This needs the \(Scopes.scope(for: permission)) permission.")
+                status: .forbidden,
+                code: "insufficient_scope",
+                title: "Forbidden",
+                detail: "This needs the \(Scopes.scope(for: permission)) permission."
+            )
         }
     }
 }

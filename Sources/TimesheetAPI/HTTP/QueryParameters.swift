@@ -42,7 +42,9 @@ struct QueryParameters: Sendable {
 
     private static var malformed: Problem {
         Problem.badRequest(
-            code: "malformed_query", "The query string has an invalid percent-encoding; encode parameters as UTF-8.")
+            code: "malformed_query",
+            "The query string has an invalid percent-encoding; encode parameters as UTF-8."
+        )
     }
 }
 

@@ -42,7 +42,9 @@ package struct RequestBodyReader: Sendable {
 
     static func format(of request: Request) throws -> Format {
         guard let contentType = request.headers[.contentType] else {
-            throw Problem.unsupportedMediaType("Send the body as application/json or application/x-www-form-urlencoded.")
+            throw Problem.unsupportedMediaType(
+                "Send the body as application/json or application/x-www-form-urlencoded."
+            )
         }
         let mediaType = (contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
             .trimmingCharacters(in: .whitespaces).lowercased()
@@ -51,7 +53,8 @@ package struct RequestBodyReader: Sendable {
         case "application/x-www-form-urlencoded": return .form
         default:
             throw Problem.unsupportedMediaType(
-                "\(mediaType) is not supported; send application/json or application/x-www-form-urlencoded.")
+                "\(mediaType) is not supported; send application/json or application/x-www-form-urlencoded."
+            )
         }
     }
 
@@ -76,12 +79,15 @@ package struct RequestBodyReader: Sendable {
             let firstByte = buffer.readableBytesView.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
             if firstByte == UInt8(ascii: "[") {
                 return try Self.decodeJSON(
-                    [EntryBody].self, from: buffer, expecting: "an array of entry objects",
+                    [EntryBody].self,
+                    from: buffer,
+                    expecting: "an array of entry objects",
                     maximumElements: TimesheetRules.maxBatchSize
                 ).map(\.input)
             }
             return [
-                try Self.decodeJSON(EntryBody.self, from: buffer, expecting: "an entry object or an array of them").input
+                try Self.decodeJSON(EntryBody.self, from: buffer, expecting: "an entry object or an array of them")
+                    .input
             ]
         }
     }
@@ -115,7 +121,10 @@ package struct RequestBodyReader: Sendable {
 
     /// Decodes a body after ``StrictJSON``'s checks; `maximumElements` bounds a top-level array.
     static func decodeJSON<Value: Decodable>(
-        _ type: Value.Type, from buffer: ByteBuffer, expecting: String, maximumElements: Int = .max
+        _ type: Value.Type,
+        from buffer: ByteBuffer,
+        expecting: String,
+        maximumElements: Int = .max
     ) throws -> Value {
         let data = Data(buffer.readableBytesView)
         switch StrictJSON.firstViolation(in: data, maximumElements: maximumElements) {
@@ -124,17 +133,22 @@ package struct RequestBodyReader: Sendable {
             throw Problem.badRequest(code: "malformed_json", "The body is not valid UTF-8; send JSON encoded as UTF-8.")
         case .tooDeep:
             throw Problem.badRequest(
-                code: "malformed_json", "The body nests deeper than \(StrictJSON.maximumDepth) levels; expected \(expecting).")
+                code: "malformed_json",
+                "The body nests deeper than \(StrictJSON.maximumDepth) levels; expected \(expecting)."
+            )
         case .duplicateKey(let key):
             throw Problem.badRequest(
-                code: "duplicate_key", "The field '\(key.prefix(40))' appears twice in one object; send each field once.")
+                code: "duplicate_key",
+                "The field '\(key.prefix(40))' appears twice in one object; send each field once."
+            )
         case .tooManyElements:
             throw Problem.tooManyEntries(limit: maximumElements)
         case .tooManyNestedValues:
             throw Problem.badRequest(
                 code: "nested_values",
-                "The body holds more than \(StrictJSON.maximumNestedValues) values nested inside fields; every field is "
-                    + "a string, a number or null.")
+                "The body holds more than \(StrictJSON.maximumNestedValues) values nested inside fields; "
+                    + "every field is a string, a number or null."
+            )
         }
         do {
             return try JSONDecoder().decode(type, from: data)
@@ -144,7 +158,10 @@ package struct RequestBodyReader: Sendable {
         } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
             throw Problem.badRequest(code: "invalid_body", "Expected \(expecting).")
         } catch {
-            throw Problem.badRequest(code: "malformed_json", "The body is not valid JSON (UTF-8); expected \(expecting).")
+            throw Problem.badRequest(
+                code: "malformed_json",
+                "The body is not valid JSON (UTF-8); expected \(expecting)."
+            )
         }
     }
 
@@ -169,7 +186,9 @@ package struct RequestBodyReader: Sendable {
             let name = try decode(parts[0])
             guard names.insert(name).inserted else {
                 throw Problem.badRequest(
-                    code: "duplicate_key", "The field '\(name.prefix(40))' appears twice in the form; send each field once.")
+                    code: "duplicate_key",
+                    "The field '\(name.prefix(40))' appears twice in the form; send each field once."
+                )
             }
             fields.append((name, parts.count > 1 ? try decode(parts[1]) : ""))
         }

@@ -6,7 +6,11 @@ import TimesheetDomain
 
 extension Response {
     /// A JSON response encoded with the API's encoder.
-    package static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    package static func json(
+        _ value: some Encodable,
+        status: HTTPResponse.Status = .ok,
+        headers: HTTPFields = [:]
+    ) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         let data = try JSONEncoder.api.encode(value)
@@ -14,7 +18,11 @@ extension Response {
     }
 
     /// The same response for the bodies the API writes itself (entries and pages of them).
-    static func json(_ value: some JSONWritable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    static func json(
+        _ value: some JSONWritable,
+        status: HTTPResponse.Status = .ok,
+        headers: HTTPFields = [:]
+    ) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         var writer = JSONWriter(capacity: 512)

@@ -5,8 +5,10 @@ import TimesheetAPI
 /// `scripts/bench --micro`. Prints figures; asserts nothing. Meaningful only in a release build.
 struct BenchJSONCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-json", abstract: "Time JSON encoding and decoding of a page of 500 entries.",
-        shouldDisplay: false)
+        commandName: "bench-json",
+        abstract: "Time JSON encoding and decoding of a page of 500 entries.",
+        shouldDisplay: false
+    )
 
     @Option(help: "Seconds per measurement.")
     var seconds: Double = 2

@@ -1,11 +1,11 @@
 import ArgumentParser
 import AuthKit
 import Foundation
+import LocalPostgres
 import Logging
 import NIOCore
 import NIOPosix
 import TimesheetAPI
-import LocalPostgres
 import TimesheetDevTools
 import TimesheetDomain
 import TimesheetStore
@@ -14,8 +14,11 @@ import TimesheetStore
 struct DevCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dev",
-        abstract: "Run the whole stack locally: PostgreSQL under .data/, a dev identity provider, the API and web client.",
-        discussion: "Needs only PostgreSQL's server binaries (apt-get install postgresql). Set DATABASE_URL to use an existing database instead.")
+        abstract:
+            "Run the whole stack locally: PostgreSQL under .data/, a dev identity provider, the API and web client.",
+        discussion: "Needs only PostgreSQL's server binaries (apt-get install postgresql). "
+            + "Set DATABASE_URL to use an existing database instead."
+    )
 
     @OptionGroup var options: SettingsOptions
     @Option(help: "Where dev mode keeps its database and signing key.")
@@ -24,12 +27,19 @@ struct DevCommand: AsyncParsableCommand {
     var rotateKey = false
     @Flag(help: "Fill a few weeks of entries for the seeded users (once; re-running adds nothing).")
     var seed = false
-    @Option(help: "Secret of the machine client timesheets-batch (default: random, kept in DATA_DIR/dev-machine-client-secret).")
+    @Option(
+        help: """
+            Secret of the machine client timesheets-batch \
+            (default: random, kept in DATA_DIR/dev-machine-client-secret).
+            """
+    )
     var machineClientSecret: String?
-    @Flag(help: """
-        Listen on a non-loopback HOST anyway. Dev mode's identity provider signs in anyone as any seeded user and \
-        its tokens are accepted by this API: only use this inside a container whose port is published on 127.0.0.1.
-        """)
+    @Flag(
+        help: """
+            Listen on a non-loopback HOST anyway. Dev mode's identity provider signs in anyone as any seeded user and \
+            its tokens are accepted by this API: only use this inside a container whose port is published on 127.0.0.1.
+            """
+    )
     var unsafeAllowRemoteDevLogin = false
 
     static let audience = "https://api.exampleco.com/timesheets"
@@ -39,16 +49,22 @@ struct DevCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         var settings: ServerSettings
         do {
-            settings = try ServerSettings.load(from: try await options.configReader(), requireDatabase: false, requireIssuer: false)
+            settings = try ServerSettings.load(
+                from: try await options.configReader(),
+                requireDatabase: false,
+                requireIssuer: false
+            )
         } catch let error as SettingError {
             fail("\(error)")
         }
         let logger = LogOutput.logger(label: "timesheets-dev", level: settings.logLevel, format: settings.logFormat)
         if !ServerSettings.isLoopback(settings.host), !unsafeAllowRemoteDevLogin {
             fail(
-                "dev mode listens on loopback only (HOST=\(settings.host) was given): its identity provider lets anyone sign "
-                    + "in as any user. Use HOST=127.0.0.1, or pass --unsafe-allow-remote-dev-login inside a container whose "
-                    + "port is published on 127.0.0.1 only.")
+                "dev mode listens on loopback only (HOST=\(settings.host) was given): "
+                    + "its identity provider lets anyone sign in as any user. Use HOST=127.0.0.1, "
+                    + "or pass --unsafe-allow-remote-dev-login inside a container "
+                    + "whose port is published on 127.0.0.1 only."
+            )
         }
         try ensureWritable(dataDir)
         try await ensurePortFree(host: settings.host, port: settings.port)
@@ -64,22 +80,34 @@ struct DevCommand: AsyncParsableCommand {
         }
         let machineClientSecret: String
         do {
-            machineClientSecret = try self.machineClientSecret ?? DevClientSecret(path: dataDir + "/dev-machine-client-secret").load()
+            machineClientSecret =
+                try self.machineClientSecret ?? DevClientSecret(path: dataDir + "/dev-machine-client-secret").load()
         } catch {
             fail("could not load or create the dev client secret: \(error)")
         }
-        let identityProvider = DevIdentityProvider(minter: minter, port: settings.port, machineClientSecret: machineClientSecret)
+        let identityProvider = DevIdentityProvider(
+            minter: minter,
+            port: settings.port,
+            machineClientSecret: machineClientSecret
+        )
         settings.auth = DevCommand.authConfiguration(issuerURL: issuerURL, base: settings)
         settings.webClientID = DevIdentityProvider.webClientID
         if settings.corsAllowedOrigins.isEmpty {
-            settings.corsAllowedOrigins = ["http://localhost:\(settings.port)", "http://127.0.0.1:\(settings.port)", "http://localhost:4200"]
+            settings.corsAllowedOrigins = [
+                "http://localhost:\(settings.port)", "http://127.0.0.1:\(settings.port)", "http://localhost:4200",
+            ]
         }
 
         // PostgreSQL: DATABASE_URL if given, else a private cluster under .data/postgres.
         var cluster: LocalPostgresCluster?
         if settings.databaseURL == nil {
             // Durable: dev data survives restarts and crashes.
-            let local = LocalPostgresCluster(dataDirectory: dataDir + "/postgres", durable: true, maxConnections: 100, logger: logger)
+            let local = LocalPostgresCluster(
+                dataDirectory: dataDir + "/postgres",
+                durable: true,
+                maxConnections: 100,
+                logger: logger
+            )
             do {
                 settings.databaseURL = try await local.start()
             } catch {
@@ -110,8 +138,14 @@ struct DevCommand: AsyncParsableCommand {
                 extraRoutes: { router in identityProvider.addRoutes(to: router) },
                 onReady: { _ in
                     let elapsed = ContinuousClock.now - started
-                    DevCommand.printBanner(port: port, token: employeeToken, elapsed: elapsed, secret: machineClientSecret)
-                })
+                    DevCommand.printBanner(
+                        port: port,
+                        token: employeeToken,
+                        elapsed: elapsed,
+                        secret: machineClientSecret
+                    )
+                }
+            )
         } catch {
             if let cluster { try? await cluster.stop() }
             throw error
@@ -123,7 +157,12 @@ struct DevCommand: AsyncParsableCommand {
     static func migrate(url: String, logger: Logger) async throws {
         let configuration = try DatabaseConfiguration(url: url)
         let directory = try MigrationDirectory.locate(explicit: nil)
-        let migrator = Migrator(configuration: configuration, directory: directory, logger: logger, output: { logger.info("\($0)") })
+        let migrator = Migrator(
+            configuration: configuration,
+            directory: directory,
+            logger: logger,
+            output: { logger.info("\($0)") }
+        )
         _ = try await migrator.up()
     }
 
@@ -137,6 +176,9 @@ struct DevCommand: AsyncParsableCommand {
 
     static func printBanner(port: Int, token: String, elapsed: Duration, secret: String) {
         let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        let tokenRequest =
+            #"{"grant_type":"client_credentials","client_id":"\#(DevIdentityProvider.machineClientID)","#
+            + #""client_secret":"\#(secret)","audience":"\#(audience)"}"#
         let banner = """
 
             Timesheets dev stack ready in \(ms) ms.
@@ -152,7 +194,7 @@ struct DevCommand: AsyncParsableCommand {
               Mint other tokens:
                 swift run timesheets token --user manager          (employee, contractor, manager, machine)
                 curl -s -X POST http://127.0.0.1:\(port)/dev-idp/oauth/token -H 'content-type: application/json' \\
-                  -d '{"grant_type":"client_credentials","client_id":"\(DevIdentityProvider.machineClientID)","client_secret":"\(secret)","audience":"\(audience)"}'
+                  -d '\(tokenRequest)'
 
             Ctrl-C stops the API and PostgreSQL.
 
@@ -165,7 +207,10 @@ struct DevCommand: AsyncParsableCommand {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            fail("cannot create \(directory): \(error.localizedDescription). Make it writable or pass --data-dir /some/writable/dir.")
+            fail(
+                "cannot create \(directory): \(error.localizedDescription). "
+                    + "Make it writable or pass --data-dir /some/writable/dir."
+            )
         }
         guard FileManager.default.isWritableFile(atPath: directory) else {
             fail("\(directory) is not writable. Fix its permissions or pass --data-dir /some/writable/dir.")

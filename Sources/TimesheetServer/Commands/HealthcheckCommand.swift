@@ -1,14 +1,16 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
-import NIOHTTP1
 import NIOCore
+import NIOHTTP1
 
 /// `timesheets healthcheck`: asks the local server's readiness route; exit 0 when ready, 1 otherwise.
 /// Lets a container image have a HEALTHCHECK without curl.
 struct HealthcheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "healthcheck", abstract: "Exit 0 if the local server is ready (GET /health/ready), else 1.")
+        commandName: "healthcheck",
+        abstract: "Exit 0 if the local server is ready (GET /health/ready), else 1."
+    )
 
     @Option(help: "Port of the local server (PORT, default 8080).")
     var port: Int?

@@ -23,16 +23,25 @@ struct MigrateCommand: AsyncParsableCommand {
               64  usage error (bad arguments, no DATABASE_URL, no migrations directory)
             """,
         subcommands: [Up.self, Status.self, Validate.self, Create.self, Repair.self],
-        defaultSubcommand: Up.self)
+        defaultSubcommand: Up.self
+    )
 
     struct Connection: ParsableArguments {
-        @Option(name: .customLong("database-url"), help: "postgres:// URL (default: the DATABASE_URL environment variable).")
+        @Option(
+            name: .customLong("database-url"),
+            help: "postgres:// URL (default: the DATABASE_URL environment variable)."
+        )
         var databaseURL: String?
 
-        @Option(name: .customLong("migrations-dir"), help: "Folder of NNNN_name.sql files (default: ./migrations, else next to the executable).")
+        @Option(
+            name: .customLong("migrations-dir"),
+            help: "Folder of NNNN_name.sql files (default: ./migrations, else next to the executable)."
+        )
         var migrationsDirectory: String?
 
-        @Flag(help: "Keep retrying while the database is starting or unreachable (wrong credentials still fail at once).")
+        @Flag(
+            help: "Keep retrying while the database is starting or unreachable (wrong credentials still fail at once)."
+        )
         var wait = false
 
         @Option(name: .customLong("wait-timeout"), help: "Seconds to keep retrying with --wait.")
@@ -57,8 +66,11 @@ struct MigrateCommand: AsyncParsableCommand {
             options.waitTimeout = wait ? .milliseconds(Int64(waitTimeout * 1_000)) : nil
             configure(&options)
             return Migrator(
-                configuration: configuration, directory: try MigrationDirectory.locate(explicit: migrationsDirectory),
-                options: options, output: { print($0) })
+                configuration: configuration,
+                directory: try MigrationDirectory.locate(explicit: migrationsDirectory),
+                options: options,
+                output: { print($0) }
+            )
         }
     }
 
@@ -78,7 +90,9 @@ struct MigrateCommand: AsyncParsableCommand {
     }
 
     struct Up: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Validate, then apply every pending migration (the default).")
+        static let configuration = CommandConfiguration(
+            abstract: "Validate, then apply every pending migration (the default)."
+        )
         @OptionGroup var connection: Connection
         @OptionGroup var allowances: Allowances
         @Flag(help: "List what would run without running it.")
@@ -98,7 +112,8 @@ struct MigrateCommand: AsyncParsableCommand {
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show applied and pending migrations; exit 1 when some are pending, 3 on problems.")
+            abstract: "Show applied and pending migrations; exit 1 when some are pending, 3 on problems."
+        )
         @OptionGroup var connection: Connection
         @Flag(help: "Print JSON instead of a table.")
         var json = false
@@ -113,7 +128,9 @@ struct MigrateCommand: AsyncParsableCommand {
     }
 
     struct Validate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check the files against the database's history; change nothing.")
+        static let configuration = CommandConfiguration(
+            abstract: "Check the files against the database's history; change nothing."
+        )
         @OptionGroup var connection: Connection
         @OptionGroup var allowances: Allowances
 
@@ -134,7 +151,8 @@ struct MigrateCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await MigrateCommand.finish {
-                let directory = migrationsDirectory
+                let directory =
+                    migrationsDirectory
                     ?? (try? MigrationDirectory.locate(explicit: nil)) ?? "migrations"
                 print("created \(try Migrator.create(name: name, in: directory))")
                 return .success
@@ -144,7 +162,9 @@ struct MigrateCommand: AsyncParsableCommand {
 
     struct Repair: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Clear failed no-transaction migrations so they run again (after you undid their partial effects).")
+            abstract:
+                "Clear failed no-transaction migrations so they run again (after you undid their partial effects)."
+        )
         @OptionGroup var connection: Connection
         @Flag(help: "Also record the current checksum of applied files that were changed.")
         var realignChecksums = false

@@ -9,7 +9,9 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the API service (needs DATABASE_URL, AUTH_ISSUER and AUTH_AUDIENCE).",
-        discussion: "Every flag also reads an environment variable of the same name (--auth-issuer is AUTH_ISSUER); a .env file in the working directory is read too.")
+        discussion: "Every flag also reads an environment variable of the same name (--auth-issuer is AUTH_ISSUER); "
+            + "a .env file in the working directory is read too."
+    )
 
     @OptionGroup var options: SettingsOptions
 
@@ -23,7 +25,13 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let logger = LogOutput.logger(label: "timesheets", level: settings.logLevel, format: settings.logFormat)
-        logger.info("starting", metadata: ["host": .string(settings.host), "port": .stringConvertible(settings.port), "issuer": .string(settings.auth.issuer)])
+        logger.info(
+            "starting",
+            metadata: [
+                "host": .string(settings.host), "port": .stringConvertible(settings.port),
+                "issuer": .string(settings.auth.issuer),
+            ]
+        )
         do {
             try await APIServer(settings: settings, logger: logger).run()
         } catch let error as SettingError {

@@ -29,13 +29,23 @@ struct SettingsOptions: ParsableArguments {
     var authClockTolerance: String?
     @Option(help: "Most JWKS refetches per minute for unknown keys (AUTH_JWKS_REQUESTS_PER_MINUTE, default 5).")
     var authJwksRequestsPerMinute: String?
-    @Option(help: "Verified tokens kept so a repeated token skips the signature check; 0 turns it off (AUTH_TOKEN_CACHE_SIZE, default 10000).")
+    @Option(
+        help: """
+            Verified tokens kept so a repeated token skips the signature check; \
+            0 turns it off (AUTH_TOKEN_CACHE_SIZE, default 10000).
+            """
+    )
     var authTokenCacheSize: String?
     @Option(help: "Shared secret that enables HS256 instead of JWKS (AUTH_HS256_SECRET).")
     var authHs256Secret: String?
     @Option(help: "Browser origins allowed by CORS, comma-separated (CORS_ALLOWED_ORIGINS).")
     var corsAllowedOrigins: String?
-    @Option(help: "Seconds a connection may wait for a request's head or body before it is closed (HTTP_IDLE_TIMEOUT, default 60).")
+    @Option(
+        help: """
+            Seconds a connection may wait for a request's head or body before it is closed \
+            (HTTP_IDLE_TIMEOUT, default 60).
+            """
+    )
     var httpIdleTimeout: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (LOG_LEVEL, default info).")
     var logLevel: String?
@@ -45,14 +55,16 @@ struct SettingsOptions: ParsableArguments {
     var envFile: String = ".env"
 
     /// Flags, then the process environment, then the environment file.
-    func configReader(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ConfigReader {
+    func configReader(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ConfigReader
+    {
         let flags: [(AbsoluteConfigKey, String?)] = [
             ("database.url", databaseURL), ("host", host), ("port", port), ("auth.issuer", authIssuer),
             ("auth.audience", authAudience), ("auth.jwksUrl", authJwksURL), ("auth.algorithms", authAlgorithms),
             ("auth.userIdClaim", authUserIDClaim), ("auth.scopeClaims", authScopeClaims),
             ("auth.clockTolerance", authClockTolerance), ("auth.jwksRequestsPerMinute", authJwksRequestsPerMinute),
             ("auth.tokenCacheSize", authTokenCacheSize),
-            ("auth.hs256.secret", authHs256Secret), ("cors.allowedOrigins", corsAllowedOrigins), ("http.idleTimeout", httpIdleTimeout), ("log.level", logLevel),
+            ("auth.hs256.secret", authHs256Secret), ("cors.allowedOrigins", corsAllowedOrigins),
+            ("http.idleTimeout", httpIdleTimeout), ("log.level", logLevel),
             ("log.format", logFormat),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
@@ -60,7 +72,8 @@ struct SettingsOptions: ParsableArguments {
         // A flag wins over the environment under every name of its setting: `--auth-issuer` with an inherited
         // ISSUER_BASE_URL is the flag's issuer, not a conflict between two names.
         for setting in AliasedSetting.all {
-            guard let primary = setting.spellings.first, let value = values[AbsoluteConfigKey(ConfigKey(primary.key))] else { continue }
+            guard let primary = setting.spellings.first, let value = values[AbsoluteConfigKey(ConfigKey(primary.key))]
+            else { continue }
             for alias in setting.spellings.dropFirst() { values[AbsoluteConfigKey(ConfigKey(alias.key))] = value }
         }
         var providers: [any ConfigProvider] = [

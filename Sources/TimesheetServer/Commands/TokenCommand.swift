@@ -6,7 +6,9 @@ import TimesheetDevTools
 /// `curl -H "Authorization: Bearer $(swift run timesheets token)"` works.
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "token", abstract: "Print a dev-mode access token (for the API started by `timesheets dev`).")
+        commandName: "token",
+        abstract: "Print a dev-mode access token (for the API started by `timesheets dev`)."
+    )
 
     @Option(help: "employee, contractor, manager or machine.")
     var user: String = "employee"
@@ -38,9 +40,14 @@ struct TokenCommand: AsyncParsableCommand {
     func run() async throws {
         let account = DevAccount.named(user)!
         let issuer = try DevSigningKey(path: dataDir + "/dev-idp-key.pem").load()
-        let minter = DevTokenMinter(issuer: issuer, issuerURL: "http://127.0.0.1:\(port)/dev-idp/", audience: DevCommand.audience)
+        let minter = DevTokenMinter(
+            issuer: issuer,
+            issuerURL: "http://127.0.0.1:\(port)/dev-idp/",
+            audience: DevCommand.audience
+        )
         let scopes = scope.map { $0.split(separator: " ").map(String.init) }
-        let clientID = account == DevAccount.machine ? DevIdentityProvider.machineClientID : DevIdentityProvider.webClientID
+        let clientID =
+            account == DevAccount.machine ? DevIdentityProvider.machineClientID : DevIdentityProvider.webClientID
         let lifetime = Self.lifetime(expiresIn)!
         guard count > 1 else {
             print(minter.token(for: account, subject: subject, scopes: scopes, lifetime: lifetime, clientID: clientID))
@@ -54,9 +61,18 @@ struct TokenCommand: AsyncParsableCommand {
             for worker in 0..<workers {
                 group.addTask {
                     let range = (count * worker / workers)..<(count * (worker + 1) / workers)
-                    return (worker, range.map { index in
-                        minter.token(for: account, subject: "\(base)-\(index)", scopes: scopes, lifetime: lifetime, clientID: clientID)
-                    })
+                    return (
+                        worker,
+                        range.map { index in
+                            minter.token(
+                                for: account,
+                                subject: "\(base)-\(index)",
+                                scopes: scopes,
+                                lifetime: lifetime,
+                                clientID: clientID
+                            )
+                        }
+                    )
                 }
             }
             return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }

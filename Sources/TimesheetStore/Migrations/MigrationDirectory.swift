@@ -5,7 +5,8 @@ public enum MigrationDirectory {
     /// `explicit` when given; else `migrations` in the working directory; else next to the executable (or up to
     /// five folders above it, which covers `swift run`), or in `share/timesheets/migrations` beside its `bin`.
     public static func locate(
-        explicit: String?, workingDirectory: String = FileManager.default.currentDirectoryPath,
+        explicit: String?,
+        workingDirectory: String = FileManager.default.currentDirectoryPath,
         executablePath: String = CommandLine.arguments.first ?? ""
     ) throws(MigrationError) -> String {
         let fileManager = FileManager.default
@@ -32,6 +33,7 @@ public enum MigrationDirectory {
         if let found = candidates.first(where: isDirectory) { return found }
         throw .usage(
             "no migrations directory found; pass --migrations-dir. Looked in:\n"
-                + candidates.map { "  \($0)" }.joined(separator: "\n"))
+                + candidates.map { "  \($0)" }.joined(separator: "\n")
+        )
     }
 }

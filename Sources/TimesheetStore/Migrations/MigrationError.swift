@@ -79,7 +79,8 @@ public struct MigrationFailure: Hashable, Sendable, CustomStringConvertible {
         text += ": \(message)"
         if let detail { text += "\n  detail: \(detail)" }
         if let hint { text += "\n  hint: \(hint)" }
-        text += isTransactional
+        text +=
+            isTransactional
             ? "\n  The file's transaction was rolled back: nothing of it was applied."
             : "\n  This file runs without a transaction: it is now marked failed. Undo its partial effects, then run "
                 + "`timesheets migrate repair`."

@@ -107,7 +107,8 @@ public struct MigrationFile: Hashable, Sendable {
         for (version, group) in byVersion.sorted(by: { $0.key < $1.key }) where group.count > 1 {
             problems.append(
                 "version \(label(version)) is used by several files: "
-                    + group.map(\.fileName).sorted().joined(separator: ", "))
+                    + group.map(\.fileName).sorted().joined(separator: ", ")
+            )
         }
         for file in files {
             for statement in SQLScript.statements(in: file.sql) where file.isTransactional {
@@ -118,7 +119,8 @@ public struct MigrationFile: Hashable, Sendable {
                     problems.append(
                         "\(file.fileName):\(statement.line): \(keyword) controls the transaction, which the migrator "
                             + "already opens for each file; remove it, or make the first line "
-                            + "\(noTransactionMarker)")
+                            + "\(noTransactionMarker)"
+                    )
                 }
             }
         }

@@ -37,9 +37,15 @@ public struct MigrationStatus: Sendable, Encodable {
             }
             entries.append(
                 Entry(
-                    version: MigrationFile.label(version), name: file?.name ?? record?.name ?? "",
-                    state: state, appliedAt: record?.appliedAt, executionMilliseconds: record?.executionMilliseconds,
-                    appliedBy: record?.appliedBy, transactional: file?.isTransactional ?? record?.transactional ?? true))
+                    version: MigrationFile.label(version),
+                    name: file?.name ?? record?.name ?? "",
+                    state: state,
+                    appliedAt: record?.appliedAt,
+                    executionMilliseconds: record?.executionMilliseconds,
+                    appliedBy: record?.appliedBy,
+                    transactional: file?.isTransactional ?? record?.transactional ?? true
+                )
+            )
         }
         self.entries = entries
         self.pending = entries.filter { $0.state == "pending" || $0.state == "out of order" }.count
@@ -72,7 +78,8 @@ public struct MigrationStatus: Sendable, Encodable {
         var lines = ["database: \(database)", line(header)] + rows.map(line)
         if entries.isEmpty { lines.append("(no migrations)") }
         lines.append(
-            pending == 0 ? "up to date" : "\(pending) pending")
+            pending == 0 ? "up to date" : "\(pending) pending"
+        )
         lines += problems.map { "problem: \($0)" }
         return lines.joined(separator: "\n")
     }

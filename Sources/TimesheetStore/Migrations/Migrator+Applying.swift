@@ -19,10 +19,12 @@ extension Migrator {
                 }
                 try await connection.query(
                     """
-                    INSERT INTO schema_migrations (version, name, checksum, status, transactional, execution_ms, applied_by)
+                    INSERT INTO schema_migrations (version, name, checksum, status, transactional, execution_ms, \
+                    applied_by)
                     VALUES (\(file.version), \(file.name), \(file.checksum), 'applied', true, \(elapsed()),
                             current_user || '@' || \(appliedBy))
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).drain()
                 do {
                     try await connection.query("COMMIT", logger: logger).drain()
@@ -39,8 +41,10 @@ extension Migrator {
         try await connection.query(
             """
             INSERT INTO schema_migrations (version, name, checksum, status, transactional, applied_by)
-            VALUES (\(file.version), \(file.name), \(file.checksum), 'running', false, current_user || '@' || \(appliedBy))
-            """, logger: logger
+            VALUES (\(file.version), \(file.name), \(file.checksum), 'running', false, \
+            current_user || '@' || \(appliedBy))
+            """,
+            logger: logger
         ).drain()
         do {
             for (index, statement) in statements.enumerated() {
@@ -48,13 +52,15 @@ extension Migrator {
             }
         } catch let error as MigrationError {
             if case .migrationFailed(let failure) = error {
-                let summary = "statement \(failure.statement) at line \(failure.line) failed"
+                let summary =
+                    "statement \(failure.statement) at line \(failure.line) failed"
                     + (failure.sqlState.map { " [SQLSTATE \($0)]" } ?? "") + ": \(failure.message)"
                 try? await connection.query(
                     """
                     UPDATE schema_migrations SET status = 'failed', error = \(summary), execution_ms = \(elapsed())
                     WHERE version = \(file.version)
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).drain()
             }
             throw error
@@ -63,13 +69,17 @@ extension Migrator {
             """
             UPDATE schema_migrations SET status = 'applied', applied_at = now(), execution_ms = \(elapsed())
             WHERE version = \(file.version)
-            """, logger: logger
+            """,
+            logger: logger
         ).drain()
         return elapsed()
     }
 
     func execute(
-        _ statement: SQLScript.Statement, number: Int, of file: MigrationFile, on connection: PostgresConnection
+        _ statement: SQLScript.Statement,
+        number: Int,
+        of file: MigrationFile,
+        on connection: PostgresConnection
     ) async throws {
         do {
             try await connection.query(PostgresQuery(unsafeSQL: statement.text), logger: logger).drain()
@@ -78,7 +88,12 @@ extension Migrator {
         }
     }
 
-    func failure(_ error: any Error, statement: SQLScript.Statement?, number: Int, of file: MigrationFile)
+    func failure(
+        _ error: any Error,
+        statement: SQLScript.Statement?,
+        number: Int,
+        of file: MigrationFile
+    )
         -> MigrationError
     {
         guard let psql = error as? PSQLError, psql.code == .server, let info = psql.serverInfo else {
@@ -91,8 +106,16 @@ extension Migrator {
         }
         return .migrationFailed(
             MigrationFailure(
-                file: file.path, statement: number, line: line, column: column, sqlState: info[.sqlState],
-                message: info[.message] ?? "unknown error", detail: info[.detail], hint: info[.hint],
-                isTransactional: file.isTransactional))
+                file: file.path,
+                statement: number,
+                line: line,
+                column: column,
+                sqlState: info[.sqlState],
+                message: info[.message] ?? "unknown error",
+                detail: info[.detail],
+                hint: info[.hint],
+                isTransactional: file.isTransactional
+            )
+        )
     }
 }

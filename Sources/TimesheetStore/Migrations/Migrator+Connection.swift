@@ -35,14 +35,18 @@ extension Migrator {
         while true {
             do {
                 return try await PostgresConnection.connect(
-                    configuration: connectionConfiguration, id: 1, logger: logger)
+                    configuration: connectionConfiguration,
+                    id: 1,
+                    logger: logger
+                )
             } catch {
                 logger.debug("connection attempt failed", metadata: ["error": "\(String(reflecting: error))"])
                 let (retryable, message) = Self.classify(error)
                 guard retryable else { throw .connectionRejected("\(configuration.redactedDescription): \(message)") }
                 guard let waitTimeout = options.waitTimeout else {
                     throw .unreachable(
-                        "\(configuration.redactedDescription): \(message) (pass --wait to retry while it starts)")
+                        "\(configuration.redactedDescription): \(message) (pass --wait to retry while it starts)"
+                    )
                 }
                 let waited = ContinuousClock.now - started
                 guard waited < waitTimeout else {

@@ -18,7 +18,8 @@ extension Migrator {
                 applied_by    text NOT NULL,
                 error         text
             )
-            """, logger: logger
+            """,
+            logger: logger
         ).drain()
     }
 
@@ -26,7 +27,8 @@ extension Migrator {
     func readHistory(_ connection: PostgresConnection) async throws -> [MigrationRecord] {
         var exists = false
         for try await value in try await connection.query(
-            "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger
+            "SELECT to_regclass('schema_migrations') IS NOT NULL",
+            logger: logger
         ).decode(Bool.self) {
             exists = value
         }
@@ -35,15 +37,26 @@ extension Migrator {
             """
             SELECT version, name, checksum, status, transactional, applied_at, execution_ms, applied_by, error
             FROM schema_migrations ORDER BY version
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var records: [MigrationRecord] = []
         for try await (version, name, checksum, status, transactional, appliedAt, milliseconds, appliedBy, error)
             in rows.decode((Int64, String, String, String, Bool, Date, Int64, String, String?).self)
         {
             records.append(
                 MigrationRecord(
-                    version: version, name: name, checksum: checksum, status: status, transactional: transactional,
-                    appliedAt: appliedAt, executionMilliseconds: milliseconds, appliedBy: appliedBy, error: error))
+                    version: version,
+                    name: name,
+                    checksum: checksum,
+                    status: status,
+                    transactional: transactional,
+                    appliedAt: appliedAt,
+                    executionMilliseconds: milliseconds,
+                    appliedBy: appliedBy,
+                    error: error
+                )
+            )
         }
         return records
     }

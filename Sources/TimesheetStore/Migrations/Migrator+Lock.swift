@@ -12,7 +12,8 @@ extension Migrator {
         while true {
             var acquired = false
             for try await value in try await connection.query(
-                "SELECT pg_try_advisory_lock(\(unescaped: Self.lockKey))", logger: logger
+                "SELECT pg_try_advisory_lock(\(unescaped: Self.lockKey))",
+                logger: logger
             ).decode(Bool.self) {
                 acquired = value
             }
@@ -45,10 +46,14 @@ extension Migrator {
             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
               AND l.classid = 1953066341::bigint::oid AND l.objid = 1::bigint::oid
               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var holder: String?
-        for try await (pid, application, user, client, since) in rows.decode((Int, String, String, String, String).self) {
-            holder = "\(application.isEmpty ? "a session" : "'\(application)'") (user \(user), \(client), pid \(pid), "
+        for try await (pid, application, user, client, since) in rows.decode((Int, String, String, String, String).self)
+        {
+            holder =
+                "\(application.isEmpty ? "a session" : "'\(application)'") (user \(user), \(client), pid \(pid), "
                 + "connected since \(since) UTC)"
         }
         return holder

@@ -21,7 +21,8 @@ extension Migrator {
             var report = RepairReport(removedFailed: [], realigned: [])
             for record in history where record.status != "applied" {
                 try await connection.query(
-                    "DELETE FROM schema_migrations WHERE version = \(record.version)", logger: logger
+                    "DELETE FROM schema_migrations WHERE version = \(record.version)",
+                    logger: logger
                 ).drain()
                 let label = "\(MigrationFile.label(record.version))_\(record.name)"
                 report.removedFailed.append(label)

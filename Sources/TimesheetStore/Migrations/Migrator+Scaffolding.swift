@@ -23,10 +23,11 @@ extension Migrator {
         let version = (existing.max() ?? 0) + 1
         let fileName = "\(MigrationFile.label(version))_\(cleaned).sql"
         let path = (directory as NSString).appendingPathComponent(fileName)
+        let marker = MigrationFile.noTransactionMarker
         let template = """
             -- \(cleaned.replacingOccurrences(of: "_", with: " ")): what this changes and why.
             -- It runs in one transaction together with its history row. Statements that cannot run in a
-            -- transaction (CREATE INDEX CONCURRENTLY) need a file whose first line is \(MigrationFile.noTransactionMarker)
+            -- transaction (CREATE INDEX CONCURRENTLY) need a file whose first line is \(marker)
 
             """
         guard fileManager.createFile(atPath: path, contents: Data(template.utf8)) else {

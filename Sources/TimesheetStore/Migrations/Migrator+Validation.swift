@@ -9,13 +9,18 @@ extension Migrator {
         for record in history {
             if record.status != "applied" {
                 problems.append(
-                    .failed(version: record.version, name: record.name, status: record.status, error: record.error))
+                    .failed(version: record.version, name: record.name, status: record.status, error: record.error)
+                )
             } else if let file = byVersion[record.version] {
                 if file.checksum != record.checksum {
                     problems.append(
                         .modified(
-                            version: record.version, file: file.fileName, applied: record.checksum,
-                            current: file.checksum))
+                            version: record.version,
+                            file: file.fileName,
+                            applied: record.checksum,
+                            current: file.checksum
+                        )
+                    )
                 }
             } else {
                 problems.append(.missingFile(version: record.version, name: record.name))

@@ -43,8 +43,11 @@ public struct Migrator: Sendable {
     ///   - directory: The folder with the `.sql` files.
     ///   - output: Receives progress lines meant for the operator (standard output in the command).
     public init(
-        configuration: DatabaseConfiguration, directory: String, options: Options = Options(),
-        logger: Logger = Logger(label: "timesheets.migrate"), output: @escaping @Sendable (String) -> Void = { print($0) }
+        configuration: DatabaseConfiguration,
+        directory: String,
+        options: Options = Options(),
+        logger: Logger = Logger(label: "timesheets.migrate"),
+        output: @escaping @Sendable (String) -> Void = { print($0) }
     ) {
         self.configuration = configuration
         self.directory = directory
@@ -100,8 +103,11 @@ public struct Migrator: Sendable {
         return try await withSession { connection in
             let history = try await readHistory(connection)
             return MigrationStatus(
-                database: configuration.redactedDescription, files: files, history: history,
-                problems: Self.problems(files: files, history: history))
+                database: configuration.redactedDescription,
+                files: files,
+                history: history,
+                problems: Self.problems(files: files, history: history)
+            )
         }
     }
 

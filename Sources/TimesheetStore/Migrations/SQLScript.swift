@@ -89,7 +89,8 @@ public enum SQLScript {
                 index = skipBlockComment(scalars, from: index)
                 continue
             case "'":
-                let backslashes = index > 0 && (scalars[index - 1] == "E" || scalars[index - 1] == "e")
+                let backslashes =
+                    index > 0 && (scalars[index - 1] == "E" || scalars[index - 1] == "e")
                     && (index < 2 || !isIdentifier(scalars[index - 2]))
                 index = skipQuoted(scalars, from: index, quote: "'", backslashEscapes: backslashes)
                 hasCode = true
@@ -161,7 +162,10 @@ public enum SQLScript {
     }
 
     private static func skipQuoted(
-        _ scalars: [Unicode.Scalar], from start: Int, quote: Unicode.Scalar, backslashEscapes: Bool
+        _ scalars: [Unicode.Scalar],
+        from start: Int,
+        quote: Unicode.Scalar,
+        backslashEscapes: Bool
     ) -> Int {
         var index = start + 1
         while index < scalars.count {
@@ -187,7 +191,8 @@ public enum SQLScript {
         var tag = [Unicode.Scalar("$")]
         while index < scalars.count, scalars[index] != "$" {
             let scalar = scalars[index]
-            let allowed = scalar == "_" || scalar.properties.isAlphabetic || scalar.value > 127
+            let allowed =
+                scalar == "_" || scalar.properties.isAlphabetic || scalar.value > 127
                 || (index > start + 1 && ("0"..."9").contains(scalar))
             guard allowed else { return nil }
             tag.append(scalar)
