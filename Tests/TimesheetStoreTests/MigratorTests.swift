@@ -165,6 +165,36 @@ func expectMigrationError(
         #expect(totals == ["a=15.50", "b=3.25"])
     }
 
+    /// A day already above 24 hours (written around the old checks) stops the migration with the days named, and the
+    /// migration is rolled back, so it can run again once they are fixed.
+    @Test func theDayTotalsMigrationNamesDaysAlreadyOverTheLimit() async throws {
+        let configuration = try await TestPostgres.shared.freshDatabase("overfull", migrated: false)
+        let firstOnly = try makeTemporaryDirectory(prefix: "tsoverfull")
+        defer { try? FileManager.default.removeItem(atPath: firstOnly) }
+        try FileManager.default.copyItem(
+            atPath: repositoryMigrations + "/0001_create_timesheets.sql",
+            toPath: firstOnly + "/0001_create_timesheets.sql"
+        )
+        _ = try await Migrator(configuration: configuration, directory: firstOnly, output: { _ in }).up()
+        _ = try await withConnection(configuration) { connection in
+            try await connection.query(
+                """
+                INSERT INTO timesheets (user_id, work_date, project, hours, created_at, updated_at)
+                VALUES ('late', DATE '2017-05-10', 'P', 20, now(), now()),
+                       ('late', DATE '2017-05-10', 'Q', 8, now(), now())
+                """,
+                logger: testLogger
+            )
+        }
+        let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
+        await expectMigrationError(.sqlFailure) {
+            _ = try await migrator.up()
+        } where: { error in
+            "\(error)".contains("user-days above 24 hours: late on 2017-05-10 (28.00 h)")
+        }
+        #expect(try await migrator.status().exitCode == .pending, "nothing of 0002 was recorded or left behind")
+    }
+
     @Test func createPicksTheNextNumber() async throws {
         let directory = try makeTemporaryDirectory(prefix: "tscreate")
         defer { try? FileManager.default.removeItem(atPath: directory) }
