@@ -371,6 +371,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
 
     /// One row of ``columns``.
     static func timesheet(_ row: PostgresRow) throws -> Timesheet {
+        if let timesheet = TimesheetRowDecoder.timesheet(row) { return timesheet }
         let (
             id, userID, day, project, hundredths, notes, status, createdAt, updatedAt, reviewedBy, reviewedAt, reason
         ) =

@@ -3,7 +3,8 @@ import PostgresNIO
 import Testing
 import TimesheetDomain
 import TimesheetDomainTesting
-import TimesheetStore
+
+@testable import TimesheetStore
 
 /// The same behavioural suite the in-memory repository passes, against PostgreSQL.
 @Suite struct PostgresRepositoryContract {
@@ -182,6 +183,76 @@ import TimesheetStore
                     )
                 }
             }
+        }
+    }
+}
+
+/// The direct binary reading of entry rows gives exactly what PostgresNIO's generic decoding gives.
+@Suite struct TimesheetRowDecoderTests {
+    static let database = SuiteDatabase("row-decoder")
+
+    @Test func binaryCellsDecodeLikeTheGenericPath() async throws {
+        let configuration = try await Self.database.get()
+        let owner = "rows-\(UUID().uuidString.prefix(8))"
+        try await withRepository(configuration) { repository in
+            let stored = try await repository.insert(
+                [
+                    NewTimesheet(
+                        userID: owner,
+                        date: CalendarDay(daysSinceEpoch: 17_000),
+                        project: "Ünïcode ✓",
+                        hours: Hours(hundredths: 725),
+                        notes: "late shift"
+                    ),
+                    NewTimesheet(
+                        userID: owner,
+                        date: CalendarDay(daysSinceEpoch: -400),
+                        project: "P",
+                        hours: Hours(hundredths: 1),
+                        notes: nil
+                    ),
+                    NewTimesheet(
+                        userID: owner,
+                        date: CalendarDay(daysSinceEpoch: 20_000),
+                        project: "Q",
+                        hours: Hours(hundredths: 2_400),
+                        notes: ""
+                    ),
+                ],
+                at: Date(timeIntervalSince1970: 1_700_000_000.123456)
+            )
+            _ = try await repository.update(stored[0].id) {
+                try $0.approved(by: "boss", at: Date(timeIntervalSince1970: 1_700_000_100.5))
+            }
+            _ = try await repository.update(stored[1].id) {
+                try $0.rejected(by: "boss", reason: "Wrong project", at: Date(timeIntervalSince1970: 1_700_000_200))
+            }
+        }
+        try await withConnection(configuration) { connection in
+            var count = 0
+            for try await row in try await connection.query(
+                "SELECT \(unescaped: PostgresTimesheetRepository.columns) FROM timesheets WHERE user_id = \(owner)",
+                logger: testLogger
+            ) {
+                let fast = try #require(TimesheetRowDecoder.timesheet(row), "a row of the expected shape")
+                let (
+                    id, userID, day, project, hundredths, notes, status, createdAt, updatedAt, reviewedBy, reviewedAt,
+                    reason
+                ) =
+                    try row.decode(
+                        (Int64, String, Int, String, Int, String?, String, Date, Date, String?, Date?, String?).self
+                    )
+                #expect(
+                    fast.id == TimesheetID(id) && fast.userID == userID && fast.date == CalendarDay(daysSinceEpoch: day)
+                )
+                #expect(fast.project == project && fast.hours == Hours(hundredths: hundredths) && fast.notes == notes)
+                #expect(fast.status.rawValue == status && fast.createdAt == createdAt && fast.updatedAt == updatedAt)
+                #expect(
+                    fast.reviewedBy == reviewedBy && fast.reviewedAt == reviewedAt && fast.rejectionReason == reason
+                )
+                count += 1
+            }
+            #expect(count == 3)
         }
     }
 }
