@@ -129,10 +129,10 @@ func expectMigrationError(
         #expect(try await migrator.status().exitCode == .success)
     }
 
-    /// A database that already holds entries gets its user-day totals from them (rejected entries do not count).
-    @Test func theDayTotalsMigrationBackfillsExistingEntries() async throws {
-        let configuration = try await TestPostgres.shared.freshDatabase("backfill", migrated: false)
-        let firstOnly = try makeTemporaryDirectory(prefix: "tsbackfill")
+    /// A fresh database migrated to 0001 only, holding what `sql` inserts: a database as the previous release left it.
+    static func databaseAtTheFirstMigration(_ name: String, holding sql: String) async throws -> DatabaseConfiguration {
+        let configuration = try await TestPostgres.shared.freshDatabase(name, migrated: false)
+        let firstOnly = try makeTemporaryDirectory(prefix: "ts\(name)")
         defer { try? FileManager.default.removeItem(atPath: firstOnly) }
         try FileManager.default.copyItem(
             atPath: repositoryMigrations + "/0001_create_timesheets.sql",
@@ -140,18 +140,24 @@ func expectMigrationError(
         )
         _ = try await Migrator(configuration: configuration, directory: firstOnly, output: { _ in }).up()
         _ = try await withConnection(configuration) { connection in
-            try await connection.query(
-                """
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: testLogger)
+        }
+        return configuration
+    }
+
+    /// A database that already holds entries gets its user-day totals from them (rejected entries do not count).
+    @Test func theDayTotalsMigrationBackfillsExistingEntries() async throws {
+        let configuration = try await Self.databaseAtTheFirstMigration(
+            "backfill",
+            holding: """
                 INSERT INTO timesheets (user_id, work_date, project, hours, status, created_at, updated_at, \
                 reviewed_by, reviewed_at)
                 VALUES ('a', DATE '2017-05-10', 'P', 8, 'pending', now(), now(), NULL, NULL),
                        ('a', DATE '2017-05-10', 'Q', 7.5, 'approved', now(), now(), 'm', now()),
                        ('a', DATE '2017-05-10', 'R', 9, 'rejected', now(), now(), 'm', now()),
                        ('b', DATE '2017-05-11', 'P', 3.25, 'pending', now(), now(), NULL, NULL)
-                """,
-                logger: testLogger
-            )
-        }
+                """
+        )
         let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
         #expect(try await migrator.up().applied == ["0002_user_day_totals.sql"])
         let totals = try await withConnection(configuration) { connection in
@@ -168,24 +174,14 @@ func expectMigrationError(
     /// A day already above 24 hours (written around the old checks) stops the migration with the days named, and the
     /// migration is rolled back, so it can run again once they are fixed.
     @Test func theDayTotalsMigrationNamesDaysAlreadyOverTheLimit() async throws {
-        let configuration = try await TestPostgres.shared.freshDatabase("overfull", migrated: false)
-        let firstOnly = try makeTemporaryDirectory(prefix: "tsoverfull")
-        defer { try? FileManager.default.removeItem(atPath: firstOnly) }
-        try FileManager.default.copyItem(
-            atPath: repositoryMigrations + "/0001_create_timesheets.sql",
-            toPath: firstOnly + "/0001_create_timesheets.sql"
-        )
-        _ = try await Migrator(configuration: configuration, directory: firstOnly, output: { _ in }).up()
-        _ = try await withConnection(configuration) { connection in
-            try await connection.query(
-                """
+        let configuration = try await Self.databaseAtTheFirstMigration(
+            "overfull",
+            holding: """
                 INSERT INTO timesheets (user_id, work_date, project, hours, created_at, updated_at)
                 VALUES ('late', DATE '2017-05-10', 'P', 20, now(), now()),
                        ('late', DATE '2017-05-10', 'Q', 8, now(), now())
-                """,
-                logger: testLogger
-            )
-        }
+                """
+        )
         let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
         await expectMigrationError(.sqlFailure) {
             _ = try await migrator.up()
