@@ -154,8 +154,11 @@ class DevStack:
         try:
             wait_until(self._ready, 120, "timesheets dev to answer /health/live")
         except AssertionError:
+            # Read the log before stop() removes the data directory it lives in.
+            self.log.flush()
+            log = pathlib.Path(self.log_path).read_text(errors="replace")[-3000:]
             self.stop()
-            raise AssertionError("timesheets dev did not come up:\n" + open(self.log_path).read()[-3000:])
+            raise AssertionError(f"timesheets dev did not come up (exit {self.process.returncode}):\n{log}")
         pem = open(os.path.join(self.data_dir, "dev-idp-key.pem")).read()
         self.issuer = f"{self.base}/dev-idp/"
         self.signer = Signer(pem.encode(), dev_key_id(pem), self.issuer)
