@@ -31,6 +31,7 @@ public actor LocalPostgresCluster {
 
     public nonisolated let dataDirectory: String
     private let requestedPort: Int?
+    private let avoidedPorts: Set<Int>
     private let durable: Bool
     private let maxConnections: Int
     private let logger: Logger
@@ -39,17 +40,21 @@ public actor LocalPostgresCluster {
     /// - Parameters:
     ///   - dataDirectory: The cluster's directory; created and initialised when it holds no cluster yet.
     ///   - port: The TCP port on 127.0.0.1, or `nil` for a free one.
+    ///   - avoiding: Ports a free one must not be, such as the port a server of ours is about to bind: the system
+    ///     can hand out a port that was free a moment ago and is promised to someone else.
     ///   - durable: `false` turns off fsync and synchronous commit: fast, and fine for throw-away test data.
     ///   - maxConnections: The server's `max_connections`.
     public init(
         dataDirectory: String,
         port: Int? = nil,
+        avoiding: Set<Int> = [],
         durable: Bool = false,
         maxConnections: Int = 300,
         logger: Logger = Logger(label: "LocalPostgresCluster")
     ) {
         self.dataDirectory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         self.requestedPort = port
+        self.avoidedPorts = avoiding
         self.durable = durable
         self.maxConnections = maxConnections
         self.logger = logger
@@ -77,7 +82,7 @@ public actor LocalPostgresCluster {
 
         var lastFailure = ""
         for attempt in 1...5 {
-            let port = try requestedPort ?? Self.freePort()
+            let port = try requestedPort ?? Self.freePort(avoiding: avoidedPorts)
             try writeLocalConfiguration(port: port)
             let result = try await Self.run(
                 binaries.pgCtl,
@@ -339,6 +344,15 @@ public actor LocalPostgresCluster {
     }
 
     /// A TCP port on 127.0.0.1 that was free a moment ago.
+    /// A free port on 127.0.0.1 that is none of `avoided`.
+    static func freePort(avoiding avoided: Set<Int>) throws -> Int {
+        for _ in 0..<20 {
+            let port = try freePort()
+            if !avoided.contains(port) { return port }
+        }
+        throw Failure("could not find a free port other than \(avoided.sorted())")
+    }
+
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("could not open a socket to find a free port") }

@@ -141,6 +141,22 @@ class DevStack:
     """`timesheets dev` on a free port with its own data directory (and so its own PostgreSQL cluster)."""
 
     def __init__(self):
+        # A free port can be taken by another process between choosing it and binding it; one fresh try covers that.
+        for attempt in (1, 2):
+            try:
+                self._start()
+                break
+            except AssertionError as error:
+                if attempt == 2 or "already in use" not in str(error).lower():
+                    raise
+        pem = open(os.path.join(self.data_dir, "dev-idp-key.pem")).read()
+        self.issuer = f"{self.base}/dev-idp/"
+        self.signer = Signer(pem.encode(), dev_key_id(pem), self.issuer)
+        self.api = API(self.base)
+        self.db_port = int(next(line.split("=")[1] for line in open(os.path.join(self.data_dir, "postgres", "timesheets-local.conf"))
+                                if line.startswith("port")))
+
+    def _start(self):
         self.port = free_port()
         self.data_dir = temp_dir("timesheets-hardening-")
         self.base = f"http://127.0.0.1:{self.port}"
@@ -159,12 +175,6 @@ class DevStack:
             log = pathlib.Path(self.log_path).read_text(errors="replace")[-3000:]
             self.stop()
             raise AssertionError(f"timesheets dev did not come up (exit {self.process.returncode}):\n{log}")
-        pem = open(os.path.join(self.data_dir, "dev-idp-key.pem")).read()
-        self.issuer = f"{self.base}/dev-idp/"
-        self.signer = Signer(pem.encode(), dev_key_id(pem), self.issuer)
-        self.api = API(self.base)
-        self.db_port = int(next(line.split("=")[1] for line in open(os.path.join(self.data_dir, "postgres", "timesheets-local.conf"))
-                                if line.startswith("port")))
 
     def _ready(self):
         if self.process.poll() is not None:

@@ -102,8 +102,10 @@ struct DevCommand: AsyncParsableCommand {
         var cluster: LocalPostgresCluster?
         if settings.databaseURL == nil {
             // Durable: dev data survives restarts and crashes.
+            // Never the API's own port: it is free until the server binds it, so the system could offer it.
             let local = LocalPostgresCluster(
                 dataDirectory: dataDir + "/postgres",
+                avoiding: [settings.port],
                 durable: true,
                 maxConnections: 100,
                 logger: logger
