@@ -9,6 +9,9 @@
 -- writers to one day queue there, and the CHECK refuses the one that would pass 24 hours.
 -- Writers wait until this migration commits: an entry committed between the backfill below and the trigger's
 -- creation would never be counted (the previous release may still be serving while migrations run).
+-- A session of the old release left idle inside a transaction would make the lock wait for ever while every new write
+-- queued behind it; give up after a while instead (the migration fails, changes nothing, and can run again).
+SET LOCAL lock_timeout = '10s';
 LOCK TABLE timesheets IN SHARE ROW EXCLUSIVE MODE;
 
 -- A day already above 24 hours (written around the old checks by hand) would make the backfill fail on the CHECK

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 import TimesheetDomain
 
@@ -6,6 +7,14 @@ import TimesheetDomain
 
 /// Entry bodies as clients send them, read under the wire names and validated by the domain: what a client is told.
 @Suite struct EntryBodyTests {
+    /// Forms split on bytes, as query strings do: a combining mark after `&` or `=` does not hide the separator.
+    @Test func formFieldsSplitOnBytes() throws {
+        let fields = try RequestBodyReader.formFields(ByteBuffer(string: "a=1&\u{301}b=2&c=x%3D%26y+z"))
+        #expect(fields.map(\.name) == ["a", "\u{301}b", "c"])
+        #expect(fields.map(\.value) == ["1", "2", "x=&y z"])
+        #expect(throws: Problem.self) { try RequestBodyReader.formFields(ByteBuffer(string: "a=1&a\u{301}=2&a=3")) }
+    }
+
     func decode(_ json: String) throws -> TimesheetInput {
         try JSONDecoder().decode(EntryBody.self, from: Data(json.utf8)).input
     }

@@ -60,6 +60,10 @@ def temp_dir(prefix):
     return path
 
 
+class ProcessExited(AssertionError):
+    """The process being waited for is gone: no use waiting out the timeout."""
+
+
 def wait_until(condition, timeout, what, interval=0.05):
     deadline = time.monotonic() + timeout
     last = None
@@ -68,6 +72,8 @@ def wait_until(condition, timeout, what, interval=0.05):
             result = condition()
             if result:
                 return result
+        except ProcessExited:
+            raise
         except Exception as error:  # noqa: BLE001 - the thing may not be up yet
             last = error
         time.sleep(interval)
@@ -178,7 +184,7 @@ class DevStack:
 
     def _ready(self):
         if self.process.poll() is not None:
-            raise AssertionError("timesheets dev exited early")
+            raise ProcessExited("timesheets dev exited early")
         return requests.get(self.base + "/health/live", timeout=2).status_code == 200
 
     def cli_token(self, role, *arguments):
@@ -353,7 +359,7 @@ class Serve:
 
     def _ready(self):
         if self.process.poll() is not None:
-            raise AssertionError("timesheets serve exited early:\n" + self.log())
+            raise ProcessExited("timesheets serve exited early:\n" + self.log())
         return requests.get(self.base + "/health/ready", timeout=5).status_code == 200
 
     def log(self):

@@ -39,7 +39,7 @@ def start_serve(database_url, identity, settings, wait_ready=True):
 
     def live():
         if process.poll() is not None:
-            raise AssertionError("serve exited early: " + open(log.name).read())
+            raise stack.ProcessExited("serve exited early: " + open(log.name).read())
         try:
             return requests.get(url + "/health/live", timeout=2).status_code == 200
         except requests.ConnectionError:

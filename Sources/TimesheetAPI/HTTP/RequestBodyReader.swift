@@ -175,9 +175,11 @@ package struct RequestBodyReader: Sendable {
         // A set, not a scan of `fields`: a 1 MiB form can hold 100,000 names, and a quadratic check would be a
         // denial of service.
         var names = Set<String>()
-        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ part: Substring) throws -> String {
+        // Split on bytes, as query strings are: splitting characters would not see a `&` or `=` that a combining
+        // mark follows (`&\u{301}b=2` is one grapheme cluster), and would join two fields into one.
+        for pair in text.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ part: Substring.UTF8View) throws -> String {
                 guard let value = PercentDecoding.decode(part, plus: .space) else {
                     throw Problem.badRequest(code: "malformed_form", "The form body has an invalid percent-encoding.")
                 }
