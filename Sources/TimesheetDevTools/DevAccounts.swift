@@ -36,7 +36,7 @@ package struct DevAccount: Sendable, Hashable {
             subject: "auth0|dev-manager",
             email: "manager@exampleco.com",
             role: "Manager",
-            permissions: basic + [Scopes.scope(for: .approve), MessagesController.messagesScope]
+            permissions: basic + [Scopes.scope(for: .approve), Scopes.readMessages]
         ),
     ]
 

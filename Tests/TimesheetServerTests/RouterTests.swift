@@ -502,14 +502,7 @@ import TimesheetDomainTesting
                 #expect(response.json["user_id"] as? String == "batch-client@clients")
             }
             // A user's token without the email claim is still refused.
-            let noEmail = api.issuer.mint(
-                TestTokenIssuer.claims(
-                    issuer: api.server.issuerURL,
-                    audience: .string(apiAudience),
-                    subject: "auth0|someone",
-                    extra: ["scope": "read:timesheets"]
-                )
-            )
+            let noEmail = api.token(subject: "auth0|someone", scope: "read:timesheets")
             try await client.execute(uri: "/timesheets", method: .get, headers: [.authorization: "Bearer \(noEmail)"]) {
                 response in
                 #expect(response.status == .unauthorized)
@@ -527,13 +520,9 @@ import TimesheetDomainTesting
             if !String(decoding: issuer.jwks(), as: UTF8.self).contains(issuer.keyID(for: .es512)) {
                 issuer.addJWKEntry(issuer.jwk(for: .es512))
             }
-            let token = issuer.mint(
-                TestTokenIssuer.claims(
-                    issuer: api.server.issuerURL,
-                    audience: .string(apiAudience),
-                    subject: "auth0|es512",
-                    extra: ["scope": "read:timesheets create:timesheets"]
-                ),
+            let token = api.token(
+                subject: "auth0|es512",
+                scope: "read:timesheets create:timesheets",
                 signer: .extra(.es512)
             )
             let headers: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
@@ -570,14 +559,7 @@ import TimesheetDomainTesting
                 #expect(response.headers[.wwwAuthenticate]?.contains(#"scope="read:messages""#) == true)
                 #expect(response.json["code"] as? String == "insufficient_scope")
             }
-            let reader = api.issuer.mint(
-                TestTokenIssuer.claims(
-                    issuer: api.server.issuerURL,
-                    audience: .string(apiAudience),
-                    subject: "auth0|reader",
-                    extra: ["scope": "openid read:messages"]
-                )
-            )
+            let reader = api.token(subject: "auth0|reader", scope: "openid read:messages")
             try await client.execute(
                 uri: "/api/private-scoped",
                 method: .get,

@@ -151,6 +151,17 @@ import TimesheetDomainTesting
     }
 
     /// A flag speaks for every name of its setting: it wins over an inherited alias instead of conflicting with it.
+    /// Without Auth0's RBAC option, `scope` holds whatever a client asked for: the browser client asks only for the
+    /// OpenID scopes and a person's own-entry scopes, never approval or batch upload.
+    @Test func theWebClientAsksOnlyForTheScopesItNeeds() {
+        let scopes = Set(
+            WebClient.Configuration(issuer: "https://t/", clientID: "c", audience: "a").scope.split(separator: " ")
+                .map(String.init)
+        )
+        #expect(scopes == Set(["openid", "profile", "email"] + Scopes.ownEntries))
+        #expect(!scopes.contains(Scopes.scope(for: .approve)) && !scopes.contains(Scopes.scope(for: .batchUpload)))
+    }
+
     @Test func aFlagWinsOverEveryNameOfItsSetting() async throws {
         var options = try SettingsOptions.parse([
             "--auth-issuer", "https://flag.example.com/", "--auth-audience", "flag-api", "--auth-algorithms", "ES256",

@@ -64,6 +64,19 @@ struct APIHarness: Sendable {
     let metrics: ServerMetrics
     let callers: Callers
 
+    /// A real token for any subject with exactly `scope` (no `permissions`, no email claim), signed by `signer`.
+    func token(subject: String, scope: String, signer: TestTokenIssuer.Signer = .rsa()) -> String {
+        issuer.mint(
+            TestTokenIssuer.claims(
+                issuer: server.issuerURL,
+                audience: .string(apiAudience),
+                subject: subject,
+                extra: ["scope": .string(scope)]
+            ),
+            signer: signer
+        )
+    }
+
     func token(_ role: Role, audience: String = apiAudience, lifetime: Duration = .seconds(3600)) -> String {
         if callers == .fake { return FakeIdentityVerifier.credential(for: role) }
         var extra: [String: JSONClaimValue] = [

@@ -13,6 +13,10 @@ package enum Scopes {
 
     package static func scope(for permission: Permission) -> String { byPermission[permission]! }
 
+    /// The scope of `/api/private-scoped`, as Auth0's quickstart APIs name it (no domain permission: it guards a
+    /// message, not entries).
+    package static let readMessages = "read:messages"
+
     /// The scopes of a person working on their own entries: read, create, update and delete.
     package static let ownEntries: [String] = [Permission.read, .create, .update, .delete].map(scope(for:))
 

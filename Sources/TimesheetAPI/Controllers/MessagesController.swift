@@ -3,10 +3,7 @@ import Hummingbird
 /// `/api/public`, `/api/private` and `/api/private-scoped`: the open, members-only and protected endpoints of Auth0's
 /// quickstart APIs, so that a client built against a quickstart (or the seed's single-page app) can check its
 /// login and its scopes against this service before it touches timesheets.
-package struct MessagesController: Sendable {
-    /// The scope `/api/private-scoped` needs, as Auth0's quickstarts name it.
-    package static let messagesScope = "read:messages"
-
+struct MessagesController: Sendable {
     func addRoutes(to group: RouterGroup<AppRequestContext>, access: AccessPolicy) {
         group.get("public") { _, _ in
             try Response.json(Message("Hello from a public endpoint! You don't need to be authenticated to see this."))
@@ -14,11 +11,11 @@ package struct MessagesController: Sendable {
         group.group().add(middleware: access.anyValidToken).get("private") { _, _ in
             try Response.json(Message("Hello from a private endpoint! You need to be authenticated to see this."))
         }
-        group.group().add(middleware: access.requiring(scope: Self.messagesScope)).get("private-scoped") { _, _ in
+        group.group().add(middleware: access.requiring(scope: Scopes.readMessages)).get("private-scoped") { _, _ in
             try Response.json(
                 Message(
                     "Hello from a private endpoint! You need to be authenticated and have a scope of "
-                        + "\(Self.messagesScope) to see this."
+                        + "\(Scopes.readMessages) to see this."
                 )
             )
         }
