@@ -43,11 +43,31 @@ struct TokenCacheTests {
             for index in 0..<200 {
                 _ = try await h.auth.verify(token: h.token(["jti": .string("\(index)")]))
             }
-            #expect(h.auth.cachedTokenCount <= 32)
+            // The bound is the whole cache's; a shard left empty may take one entry beyond it (15 at most).
+            #expect(h.auth.cachedTokenCount <= 32 + 15)
             #expect(h.auth.cachedTokenCount > 0)
             let off = h.authenticator { $0.tokenCacheSize = 0 }
             _ = try await off.verify(token: h.token())
             #expect(off.cachedTokenCount == 0)
+        }
+    }
+
+    @Test("A cache sized for N tokens keeps N distinct tokens used in turn")
+    func holdsItsCapacity() async throws {
+        // Before the bound covered the whole cache, each of the 16 shards kept a fixed 1/16 of it: the shards that
+        // got more keys than that evicted, in turn, every token they held before its next use.
+        let configure: (inout AuthConfiguration) -> Void = { $0.tokenCacheSize = 400 }
+        try await withHarness(configure: configure) { h in
+            let tokens = (0..<400).map { h.token(["jti": .string("user-\($0)")]) }
+            for _ in 0..<2 {
+                for token in tokens { _ = try await h.auth.verify(token: token) }
+                #expect(h.auth.cachedTokenCount == 400)
+            }
+            for index in 0..<100 {
+                _ = try await h.auth.verify(token: h.token(["jti": .string("more-\(index)")]))
+            }
+            #expect(h.auth.cachedTokenCount >= 400)
+            #expect(h.auth.cachedTokenCount <= 400 + 15)
         }
     }
 

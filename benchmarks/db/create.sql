@@ -2,6 +2,6 @@
 -- trigger of migration 0002), one durable commit each, on a user-day spread so the 24-hour rule never refuses one.
 \set g random(0, 999999999)
 INSERT INTO timesheets (user_id, work_date, project, hours, notes, created_at, updated_at)
-VALUES ('bench-user-' || (:g % 10000), DATE '1970-01-01' + 30000 + :g / 10000, 'Bench', 100::int4::numeric / 100,
+VALUES ('bench-user-' || (:g % :users), DATE '1970-01-01' + 30000 + :g / :users, 'Bench', 100::int4::numeric / 100,
         NULL, now(), now())
 RETURNING id;

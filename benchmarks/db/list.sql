@@ -1,6 +1,6 @@
 -- The database ceiling of `list`: the statement GET /timesheets?limit=20 runs (FirstPageStatement), prepared
--- (pgbench -M prepared), for a random one of the 10,000 seeded users.
-\set u random(0, 9999)
+-- (pgbench -M prepared), for a random one of the seeded users (`-D users=N`).
+\set u random(0, :users - 1)
 SELECT id, user_id, work_date - DATE '1970-01-01', project, (hours * 100)::int4, notes, status,
        created_at, updated_at, reviewed_by, reviewed_at, rejection_reason
 FROM timesheets WHERE user_id = 'bench-user-' || :u ORDER BY work_date DESC, id DESC LIMIT 20;
