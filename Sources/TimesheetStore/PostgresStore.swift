@@ -21,15 +21,42 @@ public struct PostgresStore: Service, CustomStringConvertible {
     /// Makes the pool (it connects lazily, once ``run()`` is running) and the repository on it.
     /// - Parameters:
     ///   - configuration: Where the database is, the pool size and the query timeout.
+    ///   - standby: A streaming-replication standby of that database for reads (`DATABASE_READ_URL`), used while it
+    ///     is at most `maxReadLag` behind (see ``StandbyReads``).
     ///   - logger: The pool's background logger and the repository's logger.
-    public init(configuration: DatabaseConfiguration, logger: Logger) throws {
-        self.repository = try PostgresTimesheetRepository(configuration: configuration, logger: logger)
-        self.description = "PostgresStore(\(configuration.redactedDescription))"
+    public init(
+        configuration: DatabaseConfiguration,
+        standby: DatabaseConfiguration? = nil,
+        maxReadLag: Duration = .seconds(5),
+        logger: Logger
+    ) throws {
+        var repository = try PostgresTimesheetRepository(configuration: configuration, logger: logger)
+        var description = "PostgresStore(\(configuration.redactedDescription)"
+        if let standby {
+            repository.standby = StandbyReads(
+                standby: try PostgresPools(configuration: standby, logger: logger),
+                primary: repository.pools,
+                maxLag: maxReadLag,
+                queryTimeout: min(standby.queryTimeout, .seconds(2)),
+                logger: logger
+            )
+            description += ", reads: \(standby.redactedDescription)"
+        }
+        self.repository = repository
+        self.description = description + ")"
     }
 
-    /// Runs the connection pool until the service group shuts down.
+    /// Where reads go when a standby is configured; `nil` without one.
+    public var standby: StandbyReads? { repository.standby }
+
+    /// Runs the connection pools (and the standby's monitor) until the service group shuts down.
     public func run() async throws {
-        await repository.pools.run()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await repository.pools.run() }
+            if let standby = repository.standby {
+                group.addTask { await standby.run() }
+            }
+        }
     }
 
     /// Succeeds when the database answers; for readiness checks (bound it with the query timeout).

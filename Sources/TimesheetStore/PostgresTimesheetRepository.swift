@@ -17,6 +17,8 @@ import TimesheetDomain
 public struct PostgresTimesheetRepository: TimesheetRepository {
     public let pools: PostgresPools
     public let queryTimeout: Duration
+    /// Where reads may go instead of the primary (`DATABASE_READ_URL`); `nil`: every read goes to the primary.
+    public var standby: StandbyReads?
     private let logger: Logger
 
     /// The pool of the event loop this call runs on (see ``PostgresPools``).
@@ -161,7 +163,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     }
 
     public func entry(_ id: TimesheetID) async throws -> Timesheet? {
-        try await perform {
+        try await read { client in
             let rows = try await client.query(
                 "SELECT \(unescaped: Self.columns) FROM timesheets WHERE id = \(id.rawValue)",
                 logger: logger
@@ -176,12 +178,12 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         if query.from == nil, query.to == nil, query.project == nil {
             switch (query.order, query.userID, query.status, query.after) {
             case (.newestDayFirst, let userID?, nil, nil):
-                return try await perform {
+                return try await read { client in
                     try await client.execute(FirstPageStatement(userID: userID, limit: query.limit), logger: logger)
                         .reduce(into: []) { $0.append($1) }
                 }
             case (.oldestFirst, nil, .pending, let after):
-                return try await perform {
+                return try await read { client in
                     try await client.execute(
                         PendingPageStatement(afterID: after?.id.rawValue ?? 0, limit: query.limit),
                         logger: logger
@@ -233,7 +235,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         sql.appendLiteral(" LIMIT ")
         sql.appendInterpolation(query.limit)
         let statement = PostgresQuery(stringInterpolation: sql)
-        return try await perform {
+        return try await read { client in
             try await Self.decode(try await client.query(statement, logger: logger))
         }
     }
@@ -320,7 +322,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     }
 
     public func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours] {
-        try await perform {
+        try await read { client in
             let rows = try await client.query(
                 """
                 SELECT work_date - DATE '1970-01-01', project, (sum(hours) * 100)::int4
@@ -477,6 +479,22 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     /// A refusal that may pass on a second try, or a deadlock PostgreSQL broke by cancelling this write.
     private static func isRetryable(_ error: PSQLError) -> Bool {
         isDailyLimitRefusal(error) || (error.code == .server && error.serverInfo?[.sqlState] == "40P01")
+    }
+
+    /// Runs a read on the standby when ``standby`` allows it for this caller (``ReadSession``), else on the primary.
+    /// A read the standby fails (down, or a query cancelled by replay) runs again on the primary, and the standby is
+    /// skipped until its monitor sees it answer.
+    private func read<Result: Sendable>(
+        _ operation: @escaping @Sendable (PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        if let standby, let replica = standby.client(forReadBy: ReadSession.callerID) {
+            do {
+                return try await perform { try await operation(replica) }
+            } catch let error as StoreError {
+                standby.standbyFailed(error)
+            }
+        }
+        return try await perform { [pools] in try await operation(pools.current) }
     }
 
     /// Runs one store operation within the deadline and turns driver errors into ``StoreError``.

@@ -340,11 +340,11 @@ class IdentityProvider:
 class Serve:
     """`timesheets serve` against our PostgreSQL and identity provider."""
 
-    def __init__(self, database_url, identity, extra_env=None):
-        self.port = free_port()
+    def __init__(self, database_url, identity, extra_env=None, port=None):
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_file = tempfile.NamedTemporaryFile(prefix="timesheets-serve-", suffix=".log", delete=False)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH", "DATABASE_URL"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH", "DATABASE_", "SHUTDOWN_"))}
         env.update({"DATABASE_URL": database_url, "PORT": str(self.port), "AUTH_ISSUER": identity.issuer,
                     "AUTH_AUDIENCE": AUDIENCE, "LOG_LEVEL": "warning"})
         env.update(extra_env or {})
@@ -386,3 +386,75 @@ def migrate(database_url):
     result = subprocess.run([binary(), "migrate", "up", "--migrations-dir", str(ROOT / "migrations")],
                             env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+class Standby(Postgres):
+    """A streaming-replication standby of `primary`, made with `pg_basebackup -R` (hot standby, read-only)."""
+
+    def __init__(self, primary):
+        self.dir = temp_dir("timesheets-hardening-standby-")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.user = None
+        if os.geteuid() == 0:
+            self.user = pwd.getpwnam("postgres")
+            os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
+        self._run(_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                  "-D", self.data, "-R", "-X", "stream", "--no-sync")
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as conf:
+            # The copied file names the primary's port and socket directory; later lines win.
+            conf.write(f"\nport = {self.port}\nunix_socket_directories = '{self.dir}'\nhot_standby = on\n")
+        self.start()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
+
+
+class HAProxy:
+    """HAProxy from Debian's package in front of `servers` (base URLs), configured in a temporary folder.
+
+    Requests are spread by a hash of the Authorization header (one caller, one replica, as read-your-writes needs),
+    a replica leaves the pool as soon as its readiness answers 503 and returns after two good checks, and a request
+    whose connection could not be made is sent to another replica. Answers carry `X-Served-By`."""
+
+    def __init__(self, servers):
+        executable = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        if not os.path.exists(executable):
+            raise RuntimeError("haproxy is missing: apt-get install -y haproxy")
+        self.dir = temp_dir("timesheets-hardening-haproxy-")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        lines = [
+            "global", "    maxconn 4096",
+            "defaults", "    mode http", "    timeout connect 2s", "    timeout client 60s", "    timeout server 60s",
+            "    retries 3", "    option redispatch", "    retry-on conn-failure",
+            "frontend api", f"    bind 127.0.0.1:{self.port}", "    default_backend replicas",
+            "backend replicas", "    balance hdr(Authorization)", "    hash-type consistent",
+            "    option httpchk GET /health/ready", "    http-check expect status 200",
+            "    default-server inter 300ms fall 1 rise 2",
+            "    http-response set-header X-Served-By %s",
+        ]
+        for index, server in enumerated_servers(servers):
+            lines.append(f"    server replica{index} {server} check")
+        self.config = os.path.join(self.dir, "haproxy.cfg")
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log = open(os.path.join(self.dir, "haproxy.log"), "w")
+        self.process = subprocess.Popen([executable, "-db", "-f", self.config], stdout=self.log, stderr=subprocess.STDOUT)
+        self.api = API(self.base)
+        wait_until(lambda: requests.get(self.base + "/health/live", timeout=2).status_code == 200, 30,
+                   "haproxy to route a request")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def enumerated_servers(servers):
+    """(1, "127.0.0.1:PORT"), ... from base URLs."""
+    return [(index, urllib.parse.urlsplit(base).netloc) for index, base in enumerate(servers, start=1)]

@@ -40,7 +40,21 @@ package struct APIServer {
         } catch {
             throw SettingError(setting: "DATABASE_URL", message: error.description)
         }
-        let store = try PostgresStore(configuration: database, logger: logger)
+        var standbyDatabase: DatabaseConfiguration?
+        if let readURL = settings.databaseReadURL {
+            do {
+                standbyDatabase = try DatabaseConfiguration(url: readURL)
+            } catch {
+                throw SettingError(setting: "DATABASE_READ_URL", message: error.description)
+            }
+        }
+        let store = try PostgresStore(
+            configuration: database,
+            standby: standbyDatabase,
+            maxReadLag: settings.databaseReadMaxLag,
+            logger: logger
+        )
+        let drain = DrainState()
         let repository = store.repository
         // Discovery and JWKS answers are trusted only from the issuer's own origin (AuthKit checks the discovered URL);
         // a redirect could send the fetch elsewhere after that check, so none is followed.
@@ -61,9 +75,10 @@ package struct APIServer {
             ),
             identities: BearerIdentityVerifier(authenticator: authenticator, metrics: metrics),
             readiness: [
+                DrainingCheck(state: drain),
                 DatabaseCheck(timeout: database.queryTimeout, ping: store.ping),
                 SigningKeysCheck(authenticator: authenticator),
-            ],
+            ] + (store.standby.map { [StandbyCheck(standby: $0)] } ?? []),
             metrics: metrics,
             corsAllowedOrigins: settings.corsAllowedOrigins,
             bodyLimit: settings.bodyLimit,
@@ -74,15 +89,19 @@ package struct APIServer {
                     clientID: $0,
                     audience: settings.auth.audiences.first ?? ""
                 )
-            }
+            },
+            reads: store.standby.map { StandbyReadConsistency(standby: $0) }
         )
+        if let standby = store.standby { metrics.observe(standby) }
         let router = buildRouter(dependencies, extraRoutes: extraRoutes)
 
         var app = Application(
             router: router,
             server: .http1(
                 configuration: .init(
-                    additionalChannelHandlers: [OversizedHeadHandler(limit: Self.headLimit)],
+                    additionalChannelHandlers: [
+                        OversizedHeadHandler(limit: Self.headLimit), CloseWhileDrainingHandler(state: drain),
+                    ],
                     // Hummingbird's connection state handler closes a connection once no request part has arrived for
                     // this long (and no response is being written). A head counts only when complete, so a client that
                     // sends half a head and stops, or trickles it, is closed too.
@@ -111,13 +130,15 @@ package struct APIServer {
                 .init(service: store),
                 .init(service: HTTPClientService(client: httpClient)),
                 .init(service: app),
+                // Last, so that it is told of a shutdown first: readiness goes red before the listener closes.
+                .init(service: DrainService(state: drain, duration: settings.shutdownDrain)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
             logger: logger
         )
-        // In-flight requests get this long to finish after SIGTERM; then the rest is cancelled.
-        configuration.maximumGracefulShutdownDuration = .seconds(25)
+        // In-flight requests get this long to finish after SIGTERM (and the drain); then the rest is cancelled.
+        configuration.maximumGracefulShutdownDuration = .seconds(25) + settings.shutdownDrain
         try await ServiceGroup(configuration: configuration).run()
     }
 }

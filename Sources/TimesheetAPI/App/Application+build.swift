@@ -15,6 +15,8 @@ struct RouterDependencies<Repository: TimesheetRepository>: Sendable {
     var bodyLimit = 1 << 20
     var batchBodyLimit = 10 << 20
     var webClient: WebClient.Configuration? = nil
+    /// Read-your-writes for reads that may go to a standby (`DATABASE_READ_URL`).
+    var reads: (any ReadConsistency)? = nil
 }
 
 /// The API's routes and middleware. `extraRoutes` lets dev mode mount its identity provider; `serve` never does.
@@ -28,7 +30,11 @@ func buildRouter<Repository: TimesheetRepository>(
     router.add(middleware: CORSPolicyMiddleware(allowedOrigins: Set(dependencies.corsAllowedOrigins)))
     router.add(middleware: ErrorMiddleware())
 
-    let access = AccessPolicy(verifier: dependencies.identities, metrics: dependencies.metrics)
+    let access = AccessPolicy(
+        verifier: dependencies.identities,
+        metrics: dependencies.metrics,
+        reads: dependencies.reads
+    )
     let bodies = RequestBodyReader(limit: dependencies.bodyLimit, batchLimit: dependencies.batchBodyLimit)
 
     SystemController(readiness: dependencies.readiness, metrics: dependencies.metrics)

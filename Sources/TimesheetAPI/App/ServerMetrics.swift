@@ -1,11 +1,13 @@
 import Metrics
 import Prometheus
 import Synchronization
+import TimesheetStore
 
 /// The service's Prometheus metrics, in a registry of its own (no process-global metrics system).
 struct ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     private let requestHandles = RequestMetricHandles()
+    private let expositionHooks = ExpositionHooks()
 
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -65,8 +67,59 @@ struct ServerMetrics: Sendable {
     /// A swift-metrics factory writing into this registry, for libraries that take one (AuthKit).
     var metricsFactory: any MetricsFactory { PrometheusMetricsFactory(registry: registry) }
 
+    /// Reports where reads go at each scrape: `database_standby_usable` (1 or 0), `database_standby_lag_seconds`
+    /// (how old the standby's safe time is) and `database_reads_total{target="standby|primary"}`.
+    func observe(_ standby: StandbyReads) {
+        let usable = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "database_standby_usable",
+                unitName: "",
+                helpText: "1 while reads go to the standby (DATABASE_READ_URL), 0 while it is skipped."
+            )
+        )
+        let lag = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "database_standby_lag",
+                unitName: "seconds",
+                helpText: "How far the standby is known to be behind the primary."
+            )
+        )
+        let readsDescriptor = MetricNameDescriptor(
+            metricName: "database_reads",
+            unitName: "total",
+            helpText: "Reads by the server they went to."
+        )
+        let standbyReads = registry.makeCounter(descriptor: readsDescriptor, labels: [("target", "standby")])
+        let primaryReads = registry.makeCounter(descriptor: readsDescriptor, labels: [("target", "primary")])
+        let counted = Mutex((standby: 0, primary: 0))
+        expositionHooks.add {
+            let status = standby.status
+            usable.set(Double(status.isUsable ? 1 : 0))
+            lag.set(status.lag.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? -1)
+            counted.withLock { counted in
+                standbyReads.increment(by: Int64(status.standbyReads - counted.standby))
+                primaryReads.increment(by: Int64(status.primaryReads - counted.primary))
+                counted = (status.standbyReads, status.primaryReads)
+            }
+        }
+    }
+
     /// The Prometheus text exposition.
-    func exposition() -> String { registry.emitToString() }
+    func exposition() -> String {
+        expositionHooks.run()
+        return registry.emitToString()
+    }
+}
+
+/// Work done just before each scrape: metrics read off a component's state rather than counted as they happen.
+private final class ExpositionHooks: Sendable {
+    private let hooks = Mutex<[@Sendable () -> Void]>([])
+
+    func add(_ hook: @escaping @Sendable () -> Void) { hooks.withLock { $0.append(hook) } }
+
+    func run() {
+        for hook in hooks.withLock({ $0 }) { hook() }
+    }
 }
 
 /// The request metrics already made, by method, route and status. Routes are the router's templates and methods a

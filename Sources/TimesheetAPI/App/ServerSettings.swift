@@ -18,6 +18,14 @@ package struct ServerSettings: Sendable {
     }
 
     package var databaseURL: String?
+    /// A standby for reads (DATABASE_READ_URL); see `StandbyReads`.
+    package var databaseReadURL: String?
+    /// How far behind the standby may be before reads go to the primary (DATABASE_READ_MAX_LAG).
+    var databaseReadMaxLag: Duration = .seconds(5)
+    /// After SIGTERM: how long readiness answers 503 (and answers close their connections) before the listener
+    /// closes and in-flight requests finish (SHUTDOWN_DRAIN). A load balancer's health check sees the 503 and stops
+    /// sending new requests first, so a rolling restart fails none.
+    var shutdownDrain: Duration = .zero
     package var host = "127.0.0.1"
     package var port = 8080
     package var auth: AuthConfiguration
@@ -56,6 +64,13 @@ package struct ServerSettings: Sendable {
         let auth = try AuthConfiguration.load(from: config, requireIssuer: requireIssuer)
 
         var settings = ServerSettings(databaseURL: databaseURL, auth: auth)
+        settings.databaseReadURL = config.string(forKey: "database.readUrl", isSecret: true)?.nonEmpty
+        if let lag = try config.seconds("database.readMaxLag", name: "DATABASE_READ_MAX_LAG", in: 0.1...3_600) {
+            settings.databaseReadMaxLag = lag
+        }
+        if let drain = try config.seconds("shutdown.drain", name: "SHUTDOWN_DRAIN", in: 0...60) {
+            settings.shutdownDrain = drain
+        }
         if let host = config.string(forKey: "host")?.nonEmpty { settings.host = host }
         settings.webClientID = config.string(forKey: "web.clientId")?.nonEmpty
         if let port = try config.wholeNumber("port", name: "PORT", in: 0...65_535) { settings.port = port }
@@ -121,4 +136,20 @@ package struct ServerSettings: Sendable {
 
 extension String {
     var nonEmpty: String? { isEmpty ? nil : self }
+}
+
+extension ConfigReader {
+    /// A duration in seconds (`5`, `0.5`) within `range`, or `nil` when unset.
+    func seconds(_ key: String, name: String, in range: ClosedRange<Double>) throws(SettingError) -> Duration? {
+        guard let text = string(forKey: ConfigKey(key))?.nonEmpty else { return nil }
+        guard let value = Double(text), value.isFinite, range.contains(value) else {
+            func written(_ bound: Double) -> String { bound == bound.rounded() ? "\(Int(bound))" : "\(bound)" }
+            throw SettingError(
+                setting: name,
+                message: "must be seconds from \(written(range.lowerBound)) to \(written(range.upperBound)), "
+                    + "got '\(text)'"
+            )
+        }
+        return .milliseconds(Int64((value * 1000).rounded()))
+    }
 }

@@ -108,6 +108,8 @@ struct RequireAccess: RouterMiddleware {
     let metrics: ServerMetrics
     /// `nil`: any valid token.
     let scope: String?
+    /// Read-your-writes when reads may go to a standby; `nil` without one.
+    var reads: (any ReadConsistency)? = nil
 
     func handle(
         _ request: Request,
@@ -123,7 +125,9 @@ struct RequireAccess: RouterMiddleware {
         }
         context.identity = identity
         context.facts.userID = identity.userID
-        return try await next(request, context)
+        guard let reads else { return try await next(request, context) }
+        let isWrite = request.method != .get && request.method != .head
+        return try await reads.serving(identity.userID, isWrite: isWrite) { try await next(request, context) }
     }
 }
 
@@ -131,6 +135,7 @@ struct RequireAccess: RouterMiddleware {
 struct AccessPolicy: Sendable {
     let verifier: any IdentityVerifier
     let metrics: ServerMetrics
+    var reads: (any ReadConsistency)? = nil
 
     /// A valid token holding the scope of `permission`.
     func requiring(_ permission: Permission) -> RequireAccess {
@@ -139,7 +144,7 @@ struct AccessPolicy: Sendable {
 
     /// A valid token holding `scope` (`nil`: any valid token).
     func requiring(scope: String?) -> RequireAccess {
-        RequireAccess(verifier: verifier, metrics: metrics, scope: scope)
+        RequireAccess(verifier: verifier, metrics: metrics, scope: scope, reads: reads)
     }
 
     /// Any valid token.

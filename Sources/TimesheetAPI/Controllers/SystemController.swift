@@ -7,7 +7,13 @@ import NIOCore
 /// A dependency the readiness check asks: `nil` when ready, else why not.
 protocol ReadinessCheck: Sendable {
     var name: String { get }
+    /// `false`: a problem is reported but the service stays ready (an optional dependency).
+    var isRequired: Bool { get }
     func problem() async -> String?
+}
+
+extension ReadinessCheck {
+    var isRequired: Bool { true }
 }
 
 /// Ready when the signing keys are loaded (fresh, or stale within the stale window).
@@ -72,7 +78,7 @@ struct SystemController: Sendable {
         for check in readiness {
             if let problem = await check.problem() {
                 checks[check.name] = problem
-                ready = false
+                if check.isRequired { ready = false }
             } else {
                 checks[check.name] = "ok"
             }

@@ -9,6 +9,26 @@ import TimesheetAPI
 struct SettingsOptions: ParsableArguments {
     @Option(help: "PostgreSQL URL (DATABASE_URL), e.g. postgres://user:pass@127.0.0.1:5432/timesheets?sslmode=disable")
     var databaseURL: String?
+    @Option(
+        help: """
+            A streaming-replication standby for list, summary, review-queue and report reads (DATABASE_READ_URL); \
+            same form as --database-url.
+            """
+    )
+    var databaseReadURL: String?
+    @Option(
+        help: """
+            Seconds the standby may be behind before reads go to the primary (DATABASE_READ_MAX_LAG, default 5).
+            """
+    )
+    var databaseReadMaxLag: String?
+    @Option(
+        help: """
+            Seconds between SIGTERM and closing the listener, while readiness answers 503 so a load balancer stops \
+            sending (SHUTDOWN_DRAIN, default 0).
+            """
+    )
+    var shutdownDrain: String?
     @Option(help: "Address to bind (HOST, default 127.0.0.1).")
     var host: String?
     @Option(help: "Port to listen on (PORT, default 8080).")
@@ -58,7 +78,8 @@ struct SettingsOptions: ParsableArguments {
     func configReader(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ConfigReader
     {
         let flags: [(AbsoluteConfigKey, String?)] = [
-            ("database.url", databaseURL), ("host", host), ("port", port), ("auth.issuer", authIssuer),
+            ("database.url", databaseURL), ("database.readUrl", databaseReadURL),
+            ("database.readMaxLag", databaseReadMaxLag), ("shutdown.drain", shutdownDrain), ("host", host), ("port", port), ("auth.issuer", authIssuer),
             ("auth.audience", authAudience), ("auth.jwksUrl", authJwksURL), ("auth.algorithms", authAlgorithms),
             ("auth.userIdClaim", authUserIDClaim), ("auth.scopeClaims", authScopeClaims),
             ("auth.clockTolerance", authClockTolerance), ("auth.jwksRequestsPerMinute", authJwksRequestsPerMinute),
