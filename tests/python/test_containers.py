@@ -48,11 +48,31 @@ def test_api_waits_for_migrations_and_publishes_only_to_localhost(compose):
         assert api["depends_on"]["db"]["condition"] == "service_healthy"
         assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert api["environment"]["HOST"] == "0.0.0.0"
-        for port in api["ports"]:
-            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond localhost"
+    for name in ("api-dev", "lb"):
+        for port in compose["services"][name]["ports"]:
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
     assert compose["services"]["api"]["command"] == ["serve"]
     assert compose["services"]["api-dev"]["profiles"] == ["dev"]
     assert compose["services"]["api-dev"]["command"] == ["dev", "--unsafe-allow-remote-dev-login"]
+
+
+def test_replicas_run_behind_the_load_balancer(compose):
+    """Three `serve` replicas, reached only through HAProxy, which takes a replica out on a red readiness check
+    before that replica stops listening (SHUTDOWN_DRAIN longer than the check interval)."""
+    api, lb = compose["services"]["api"], compose["services"]["lb"]
+    assert api["deploy"]["replicas"] == 3
+    assert "ports" not in api, "replicas are reached through the load balancer only"
+    assert lb["image"].startswith("haproxy:")
+    mount = next(v for v in lb["volumes"] if "haproxy.cfg" in v)
+    source = mount.split(":")[0]
+    config = (ROOT / source).read_text()
+    assert "option httpchk GET /health/ready" in config
+    assert "balance hdr(Authorization)" in config
+    interval = float(re.search(r"default-server inter (\d+(?:\.\d+)?)s", config).group(1))
+    assert float(api["environment"]["SHUTDOWN_DRAIN"]) > interval
+    assert re.search(r"server-template api \d+ api:8080 check", config)
+    # Migrations run once, before any replica starts.
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
 def test_the_browser_client_gets_every_setting_it_needs(compose):
