@@ -119,7 +119,9 @@ public final class StandbyReads: Sendable {
         let lag = safeTime.map { now - $0 }
         var reason = problem
         if reason == nil, let lag, lag > maxLag {
-            reason = "the standby is \(Self.seconds(lag)) behind, more than DATABASE_READ_MAX_LAG (\(Self.seconds(maxLag)))"
+            reason =
+                "the standby is \(Self.seconds(lag)) behind, "
+                + "more than DATABASE_READ_MAX_LAG (\(Self.seconds(maxLag)))"
         }
         return Status(
             isUsable: reason == nil && lag != nil,

@@ -79,7 +79,8 @@ struct SettingsOptions: ParsableArguments {
     {
         let flags: [(AbsoluteConfigKey, String?)] = [
             ("database.url", databaseURL), ("database.readUrl", databaseReadURL),
-            ("database.readMaxLag", databaseReadMaxLag), ("shutdown.drain", shutdownDrain), ("host", host), ("port", port), ("auth.issuer", authIssuer),
+            ("database.readMaxLag", databaseReadMaxLag), ("shutdown.drain", shutdownDrain), ("host", host),
+            ("port", port), ("auth.issuer", authIssuer),
             ("auth.audience", authAudience), ("auth.jwksUrl", authJwksURL), ("auth.algorithms", authAlgorithms),
             ("auth.userIdClaim", authUserIDClaim), ("auth.scopeClaims", authScopeClaims),
             ("auth.clockTolerance", authClockTolerance), ("auth.jwksRequestsPerMinute", authJwksRequestsPerMinute),
