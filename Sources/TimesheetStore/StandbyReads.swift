@@ -108,7 +108,8 @@ public final class StandbyReads: Sendable {
 
     /// A read on the standby failed for a reason of the standby's own: skip it until the monitor sees it answer.
     func standbyFailed(_ error: any Error) {
-        let problem = "the standby failed a read: \(StoreError(classifying: error).description)"
+        let storeError = error as? StoreError ?? StoreError(classifying: error)
+        let problem = "the standby failed a read: \(storeError.description)"
         state.withLock { $0.problem = problem }
         logger.warning("standby read failed; reading from the primary", metadata: ["error": "\(error)"])
     }
@@ -156,13 +157,7 @@ public final class StandbyReads: Sendable {
                     logger: logger
                 )
             }
-            if let position {
-                state.withLock { state in
-                    state.samples.append(Sample(at: asked, position: position))
-                    // A standby stuck far behind is skipped anyway; its samples need not pile up meanwhile.
-                    if state.samples.count > Self.sampleLimit { state.samples.removeFirst(state.samples.count / 2) }
-                }
-            }
+            if let position { notePrimary(position: position, at: asked) }
         } catch {
             // The primary is not answering: no new sample, so the safe time stops and the standby ages out.
             logger.debug("standby monitor: the primary did not answer", metadata: ["error": "\(error)"])
@@ -182,6 +177,15 @@ public final class StandbyReads: Sendable {
             advance(replayedTo: replayed)
         } catch {
             note(problem: "the standby is not answering")
+        }
+    }
+
+    /// Notes the primary's WAL position as it was at `instant` (or later: the moment is taken before asking).
+    func notePrimary(position: UInt64, at instant: ContinuousClock.Instant) {
+        state.withLock { state in
+            state.samples.append(Sample(at: instant, position: position))
+            // A standby stuck far behind is skipped anyway; its samples need not pile up meanwhile.
+            if state.samples.count > Self.sampleLimit { state.samples.removeFirst(state.samples.count / 2) }
         }
     }
 

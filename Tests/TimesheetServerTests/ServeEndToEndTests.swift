@@ -235,6 +235,36 @@ import Testing
             #expect(refused.status == 401)
         }
     }
+
+    /// SIGTERM with SHUTDOWN_DRAIN: for the drain, the server keeps answering, readiness says 503 (so a load balancer
+    /// takes it out), and every answer closes its connection; then it exits 0.
+    @Test func drainsBeforeItStopsListening() async throws {
+        try await Self.withStack { stack in
+            let serve = try stack.startServe([
+                "AUTH_ISSUER": "", "AUTH_AUDIENCE": apiAudience, "SHUTDOWN_DRAIN": "2",
+            ])
+            defer { serve.terminate() }
+            let http = LoopbackClient(port: stack.apiPort)
+            defer { Task { [http] in try? await http.shutdown() } }
+            try await http.waitUntilUp("/health/ready", process: serve)
+            let before = try await http.send(.GET, "/health/ready")
+            #expect(before.status == 200)
+            #expect(before.headers["connection"] != "close")
+
+            let stoppingAt = ContinuousClock.now
+            serve.terminate()
+            try await Task.sleep(for: .milliseconds(300))
+            let ready = try await http.send(.GET, "/health/ready")
+            #expect(ready.status == 503, "\(ready.text)")
+            #expect(ready.json["checks"].flatMap { ($0 as? [String: Any])?["shutdown"] as? String }?.isEmpty == false)
+            #expect(ready.headers["connection"] == "close")
+            let list = try await http.send(.GET, "/timesheets", headers: stack.headers(.employee))
+            #expect(list.status == 200, "requests are still served while draining: \(list.text)")
+            #expect(list.headers["connection"] == "close")
+            #expect(try await serve.waitForExit() == 0, "\(serve.text)")
+            #expect(ContinuousClock.now - stoppingAt >= .seconds(2), "the listener stayed open for the drain")
+        }
+    }
 }
 
 /// A count shared by concurrent tasks.

@@ -256,3 +256,50 @@ import TimesheetDomainTesting
         #expect(rotated.keyID != first.keyID)
     }
 }
+
+@Suite struct ReplicaSettingsTests {
+    func testConfig(_ environment: [String: String]) -> ConfigReader {
+        ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment))
+    }
+
+    @Test func standbyLagAndDrainAreSeconds() throws {
+        let settings = try ServerSettings.load(
+            from: testConfig([
+                "DATABASE_URL": "postgres://u@127.0.0.1/db", "AUTH_ISSUER": "https://tenant.example.com/",
+                "AUTH_AUDIENCE": "api", "DATABASE_READ_URL": "postgres://u@127.0.0.1:5433/db",
+                "DATABASE_READ_MAX_LAG": "2.5", "SHUTDOWN_DRAIN": "3",
+            ])
+        )
+        #expect(settings.databaseReadURL == "postgres://u@127.0.0.1:5433/db")
+        #expect(settings.databaseReadMaxLag == .milliseconds(2_500))
+        #expect(settings.shutdownDrain == .seconds(3))
+        let defaults = try ServerSettings.load(
+            from: testConfig([
+                "DATABASE_URL": "postgres://u@127.0.0.1/db", "AUTH_ISSUER": "https://tenant.example.com/",
+                "AUTH_AUDIENCE": "api",
+            ])
+        )
+        #expect(defaults.databaseReadURL == nil)
+        #expect(defaults.databaseReadMaxLag == .seconds(5))
+        #expect(defaults.shutdownDrain == .zero)
+    }
+
+    @Test(arguments: [
+        ("DATABASE_READ_MAX_LAG", "0"), ("DATABASE_READ_MAX_LAG", "soon"), ("DATABASE_READ_MAX_LAG", "nan"),
+        ("SHUTDOWN_DRAIN", "-1"), ("SHUTDOWN_DRAIN", "61"), ("SHUTDOWN_DRAIN", "1e9"),
+    ])
+    func badDurationsNameTheirSetting(name: String, value: String) {
+        do throws(SettingError) {
+            _ = try ServerSettings.load(
+                from: testConfig([
+                    "DATABASE_URL": "postgres://u@127.0.0.1/db", "AUTH_ISSUER": "https://tenant.example.com/",
+                    "AUTH_AUDIENCE": "api", name: value,
+                ])
+            )
+            Issue.record("\(name)=\(value) was accepted")
+        } catch {
+            #expect(error.setting == name)
+            #expect(error.message.contains("seconds"))
+        }
+    }
+}
