@@ -4,15 +4,15 @@ import Synchronization
 
 /// Tokens that already passed signature and claim checks, keyed by the SHA-256 of the whole token.
 ///
-/// Bounded: it holds up to `capacity` tokens (at most 15 more, see `insert`) and then evicts the oldest entry of the
-/// shard a new token falls into. Split into shards so two cores rarely wait for each other, and an entry never
+/// Bounded: it holds up to `capacity` tokens (at most 15 more, see `insert`); when full, a new token evicts a random
+/// entry of the shard it falls into. Split into shards so two cores rarely wait for each other, and an entry never
 /// outlives its token's `exp`. A hit skips the signature check only: the caller still consults the revocation hook
 /// and the extra claim checks, and still requires the signing key to be in the current key set.
 ///
-/// The bound is on the whole cache, not on each shard: a fixed share per shard would overflow the shards that happen
-/// to get more than their share of `capacity` keys, and with tokens used in turn (many users, one token each) every
-/// token of an overflowing shard would be evicted before its next use, so a cache sized for the working set missed on
-/// nearly half of it.
+/// Why these two choices: tokens are typically used in turn (many users, one token each). A fixed share of the
+/// capacity per shard overflowed the shards that drew more than their share of keys, and evicting the oldest entry
+/// (or the least recently used) turns a working set even slightly larger than the cache into a miss on every
+/// request, since the entry evicted is always the next one needed. A random victim keeps most of the working set.
 final class VerifiedTokenCache: Sendable {
     struct Entry: Sendable {
         let principal: Principal
@@ -23,38 +23,35 @@ final class VerifiedTokenCache: Sendable {
 
     private struct Stored {
         var entry: Entry
-        /// The insertion that made this entry: an eviction skips an `order` slot of an earlier insertion.
-        var insertion: UInt64
+        /// Where its key is in `Shard.keys`.
+        var slot: Int
     }
 
     private struct Shard {
         var entries: [SHA256Digest: Stored] = [:]
-        /// Insertions oldest first from `head` on. A slot whose key was removed or inserted again since is stale.
-        var order: [(key: SHA256Digest, insertion: UInt64)] = []
-        var head = 0
-        var insertions: UInt64 = 0
+        /// Every key of `entries`, in no particular order, so that a random one is found in O(1).
+        var keys: [SHA256Digest] = []
 
-        /// Removes the oldest live entry; `false` when the shard has none.
-        mutating func evictOldest() -> Bool {
-            while head < order.count {
-                let slot = order[head]
-                head += 1
-                if entries[slot.key]?.insertion == slot.insertion {
-                    entries[slot.key] = nil
-                    compactIfSparse()
-                    return true
-                }
-            }
-            compactIfSparse()
-            return false
+        mutating func add(_ entry: Entry, for key: SHA256Digest) {
+            entries[key] = Stored(entry: entry, slot: keys.count)
+            keys.append(key)
         }
 
-        /// Drops consumed and stale slots once they outnumber the live ones, so `order` stays O(live entries).
-        mutating func compactIfSparse() {
-            guard order.count > 2 * entries.count + 16 else { return }
-            let live = order[head...].filter { entries[$0.key]?.insertion == $0.insertion }
-            order = Array(live)
-            head = 0
+        /// Removes `key`'s entry, moving the last key into its slot; `false` when there was none.
+        mutating func remove(_ key: SHA256Digest) -> Bool {
+            guard let stored = entries.removeValue(forKey: key) else { return false }
+            let last = keys.removeLast()
+            if stored.slot < keys.count {
+                keys[stored.slot] = last
+                entries[last]?.slot = stored.slot
+            }
+            return true
+        }
+
+        /// Removes a random entry; `false` when the shard is empty.
+        mutating func evictOne() -> Bool {
+            guard !keys.isEmpty else { return false }
+            return remove(keys[Int.random(in: 0..<keys.count)])
         }
     }
 
@@ -88,41 +85,32 @@ final class VerifiedTokenCache: Sendable {
         shard(for: key).lock.withLock { shard in
             guard let stored = shard.entries[key] else { return nil }
             guard now < stored.entry.expiresAt else {
-                shard.entries[key] = nil
-                total.subtract(1, ordering: .relaxed)
+                if shard.remove(key) { total.subtract(1, ordering: .relaxed) }
                 return nil
             }
             return stored.entry
         }
     }
 
-    /// Adds `entry`. When the cache is full it first evicts the oldest entry of the key's shard; a shard with none
-    /// to give takes the entry anyway, so the cache can exceed `capacity` by at most 15 entries (one per other shard).
+    /// Adds `entry`. When the cache is full it first evicts a random entry of the key's shard; a shard with none to
+    /// give takes the entry anyway, so the cache can exceed `capacity` by at most 15 entries (one per other shard).
     func insert(_ entry: Entry, for key: SHA256Digest) {
         shard(for: key).lock.withLock { shard in
-            shard.insertions += 1
-            let insertion = shard.insertions
             if shard.entries[key] != nil {
-                shard.entries[key] = Stored(entry: entry, insertion: insertion)
-                shard.order.append((key, insertion))
-                shard.compactIfSparse()
+                shard.entries[key]?.entry = entry
                 return
             }
-            if total.load(ordering: .relaxed) >= capacity, shard.evictOldest() {
+            if total.load(ordering: .relaxed) >= capacity, shard.evictOne() {
                 total.subtract(1, ordering: .relaxed)
             }
-            shard.entries[key] = Stored(entry: entry, insertion: insertion)
-            shard.order.append((key, insertion))
+            shard.add(entry, for: key)
             total.add(1, ordering: .relaxed)
         }
     }
 
     func remove(_ key: SHA256Digest) {
         shard(for: key).lock.withLock { shard in
-            if shard.entries.removeValue(forKey: key) != nil {
-                total.subtract(1, ordering: .relaxed)
-                shard.compactIfSparse()
-            }
+            if shard.remove(key) { total.subtract(1, ordering: .relaxed) }
         }
     }
 

@@ -400,7 +400,7 @@ class Standby(Postgres):
             self.user = pwd.getpwnam("postgres")
             os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
         self._run(_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-                  "-D", self.data, "-R", "-X", "stream", "--no-sync")
+                  "-D", self.data, "-R", "-X", "stream", "-c", "fast", "--no-sync")
         with open(os.path.join(self.data, "postgresql.conf"), "a") as conf:
             # The copied file names the primary's port and socket directory; later lines win.
             conf.write(f"\nport = {self.port}\nunix_socket_directories = '{self.dir}'\nhot_standby = on\n")
