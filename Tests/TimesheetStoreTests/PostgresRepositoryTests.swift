@@ -221,10 +221,10 @@ import TimesheetDomainTesting
                 ],
                 at: Date(timeIntervalSince1970: 1_700_000_000.123456)
             )
-            _ = try await repository.update(stored[0].id) {
+            _ = try await repository.update(stored[0].id, by: "tester") {
                 try $0.approved(by: "boss", at: Date(timeIntervalSince1970: 1_700_000_100.5))
             }
-            _ = try await repository.update(stored[1].id) {
+            _ = try await repository.update(stored[1].id, by: "tester") {
                 try $0.rejected(by: "boss", reason: "Wrong project", at: Date(timeIntervalSince1970: 1_700_000_200))
             }
         }
@@ -374,7 +374,7 @@ import TimesheetDomainTesting
                 for entry in stored {
                     group.addTask {
                         let result = await Self.succeeded {
-                            try await repository.update(entry.id) {
+                            try await repository.update(entry.id, by: "tester") {
                                 try $0.applying(TimesheetChanges(hours: Hours(hundredths: 250)), at: Self.now)
                             }
                         }
@@ -382,7 +382,7 @@ import TimesheetDomainTesting
                     }
                     group.addTask {
                         let result = await Self.succeeded {
-                            try await repository.update(entry.id) {
+                            try await repository.update(entry.id, by: "tester") {
                                 try $0.approved(by: "manager-\(entry.id)", at: Self.now)
                             }
                         }
@@ -390,7 +390,7 @@ import TimesheetDomainTesting
                     }
                     group.addTask {
                         let result = await Self.succeeded {
-                            try await repository.update(entry.id) {
+                            try await repository.update(entry.id, by: "tester") {
                                 try $0.approved(by: "other-manager", at: Self.now)
                             }
                         }
@@ -465,7 +465,7 @@ import TimesheetDomainTesting
                 for entry in stored {
                     group.addTask {
                         do {
-                            _ = try await repository.update(entry.id) {
+                            _ = try await repository.update(entry.id, by: "tester") {
                                 try $0.applying(TimesheetChanges(date: target), at: Self.now)
                             }
                             return true
