@@ -165,15 +165,15 @@ import TimesheetDomainTesting
         try await withConnection(configuration) { connection in
             try await connection.query(
                 """
-                INSERT INTO timesheets (user_id, work_date, project, hours, created_at, updated_at)
-                VALUES ('schema-check', DATE '2017-05-10', 'P', 8, now(), now())
+                INSERT INTO timesheets (user_id, work_date, project, hours, created_by, created_at, updated_at)
+                VALUES ('schema-check', DATE '2017-05-10', 'P', 8, 'schema-check', now(), now())
                 """,
                 logger: testLogger
             )
             let invalid = [
                 "hours = 0", "hours = 24.01", "hours = -1", "status = 'done'", "project = ''",
                 "project = repeat('x', 201)", "notes = repeat('x', 2001)", "status = 'approved'",
-                "rejection_reason = 'no'",
+                "rejection_reason = 'no'", "created_by = ''", "created_by = NULL",
             ]
             for change in invalid {
                 await #expect(throws: PSQLError.self, "\(change)") {
@@ -293,8 +293,8 @@ import TimesheetDomainTesting
                 return value
             }
             let insert = """
-                INSERT INTO timesheets (user_id, work_date, project, hours, created_at, updated_at)
-                VALUES ('totals', DATE '2017-05-10', 'P', 8, now(), now())
+                INSERT INTO timesheets (user_id, work_date, project, hours, created_by, created_at, updated_at)
+                VALUES ('totals', DATE '2017-05-10', 'P', 8, 'totals', now(), now())
                 """
             try await connection.query(PostgresQuery(unsafeSQL: insert), logger: testLogger)
             try await connection.query(PostgresQuery(unsafeSQL: insert), logger: testLogger)
