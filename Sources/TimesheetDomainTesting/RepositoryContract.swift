@@ -157,7 +157,9 @@ public enum RepositoryContract {
             _ = try await repository.insert([entry(dave, "2017-05-10", hundredths: 401)], at: now)
         }
         _ = try await repository.insert([entry(dave, "2017-05-11", hundredths: 2_400)], at: now)
-        _ = try await repository.update(first.id, by: "tester") { try $0.rejected(by: "manager", reason: "no", at: now) }
+        _ = try await repository.update(first.id, by: "tester") {
+            try $0.rejected(by: "manager", reason: "no", at: now)
+        }
         let after = try await repository.insert([entry(dave, "2017-05-10", hundredths: 2_400)], at: now)
         try expect(after.count == 1, "a rejected entry no longer counts towards the day")
     }
@@ -285,7 +287,9 @@ public enum RepositoryContract {
             "review fields are stored"
         )
         let rejected = try await repository.insert([entry(jack, "2017-05-13", hundredths: 100)], at: now)[0]
-        _ = try await repository.update(rejected.id, by: "tester") { try $0.rejected(by: "boss", reason: "wrong project", at: later) }
+        _ = try await repository.update(rejected.id, by: "tester") {
+            try $0.rejected(by: "boss", reason: "wrong project", at: later)
+        }
         let rejectedRead = try await repository.entry(rejected.id)
         try expect(
             rejectedRead?.status == .rejected && rejectedRead?.rejectionReason == "wrong project",
@@ -336,7 +340,10 @@ public enum RepositoryContract {
     static func deleteRemoves(_ repository: any TimesheetRepository) async throws {
         let ned = user("ned")
         let stored = try await repository.insert([entry(ned, "2017-05-10")], at: now)[0]
-        try expect(try await repository.delete(stored.id, by: "tester", at: now) { try $0.checkDeletable() }, "delete reports success")
+        try expect(
+            try await repository.delete(stored.id, by: "tester", at: now) { try $0.checkDeletable() },
+            "delete reports success"
+        )
         try expect(try await repository.entry(stored.id) == nil, "the entry is gone")
         let next = try await repository.insert([entry(ned, "2017-05-10")], at: now)[0]
         try expect(next.id > stored.id, "a deleted id is not reused")
@@ -423,7 +430,9 @@ public enum RepositoryContract {
             for index in 0..<20 {
                 group.addTask {
                     let at = now.addingTimeInterval(Double(index + 1))
-                    return try await repository.update(stored.id, by: "tester") { try $0.approved(by: "manager-\(index)", at: at) }
+                    return try await repository.update(stored.id, by: "tester") {
+                        try $0.approved(by: "manager-\(index)", at: at)
+                    }
                 }
             }
             return try await group.reduce(into: [Timesheet]()) { if let entry = $1 { $0.append(entry) } }
@@ -446,7 +455,9 @@ public enum RepositoryContract {
             async let edit: Timesheet? = try? repository.update(stored.id, by: "tester") {
                 try $0.applying(TimesheetChanges(hours: Hours(hundredths: 200)), at: now)
             }
-            async let approval: Timesheet? = try? repository.update(stored.id, by: "tester") { try $0.approved(by: "boss", at: now) }
+            async let approval: Timesheet? = try? repository.update(stored.id, by: "tester") {
+                try $0.approved(by: "boss", at: now)
+            }
             let (edited, approved) = await (edit, approval)
             let final = try await repository.entry(stored.id)
             try expect(approved?.status == .approved && final?.status == .approved, "the approval always succeeds")
@@ -496,7 +507,13 @@ public enum RepositoryContract {
             "times: \(history.map(\.at))"
         )
         try expect(
-            history[1].before == EditableFields(date: day("2017-05-10"), project: "StoreZero", hours: Hours(hundredths: 500), notes: nil)
+            history[1].before
+                == EditableFields(
+                    date: day("2017-05-10"),
+                    project: "StoreZero",
+                    hours: Hours(hundredths: 500),
+                    notes: nil
+                )
                 && history[1].after
                     == EditableFields(
                         date: day("2017-05-10"),
@@ -568,7 +585,11 @@ public enum RepositoryContract {
     static func idempotentReplay(_ repository: any TimesheetRepository) async throws {
         let xia = user("xia")
         let request = idempotent(xia, "key-1")
-        let first = try await repository.insert([entry(xia, "2017-05-10", hundredths: 100)], at: now, idempotent: request)
+        let first = try await repository.insert(
+            [entry(xia, "2017-05-10", hundredths: 100)],
+            at: now,
+            idempotent: request
+        )
         guard case .written(let stored, let answer) = first else {
             throw Failure(description: "RepositoryContract.swift: the first request writes: \(first)")
         }
@@ -587,7 +608,11 @@ public enum RepositoryContract {
 
     static func idempotentKeyReuse(_ repository: any TimesheetRepository) async throws {
         let yan = user("yan")
-        _ = try await repository.insert([entry(yan, "2017-05-10", hundredths: 100)], at: now, idempotent: idempotent(yan, "k"))
+        _ = try await repository.insert(
+            [entry(yan, "2017-05-10", hundredths: 100)],
+            at: now,
+            idempotent: idempotent(yan, "k")
+        )
         for other in [idempotent(yan, "k", digest: [9]), idempotent(yan, "k", operation: "upload")] {
             do {
                 _ = try await repository.insert([entry(yan, "2017-05-11")], at: now, idempotent: other)
@@ -659,7 +684,11 @@ public enum RepositoryContract {
         let outcomes = try await withThrowingTaskGroup(of: IdempotentOutcome.self) { group in
             for _ in 0..<20 {
                 group.addTask {
-                    try await repository.insert([entry(cid, "2017-05-10", hundredths: 100)], at: now, idempotent: request)
+                    try await repository.insert(
+                        [entry(cid, "2017-05-10", hundredths: 100)],
+                        at: now,
+                        idempotent: request
+                    )
                 }
             }
             return try await group.reduce(into: [IdempotentOutcome]()) { $0.append($1) }

@@ -12,8 +12,8 @@ import TimesheetDomain
 /// INSERT and concurrent writers to one day queue on that day's row. A refusal is phrased by ``DailyLimit`` from the
 /// day's recorded hours. Edits and deletions load the entry `FOR UPDATE` inside one transaction, so the domain's
 /// rules see the entry as it is. Every change writes its ``TimesheetEvent`` to `timesheet_events` in the same statement
-/// (a data-modifying CTE), so a change and its event commit together without another round trip (migration 0003). Every operation finishes within `queryTimeout` or throws
-/// ``StoreError/unavailable(_:underlying:)``.
+/// (a data-modifying CTE), so a change and its event commit together without another round trip (migration 0003).
+/// Every operation finishes within `queryTimeout` or throws ``StoreError/unavailable(_:underlying:)``.
 ///
 /// The pools must be running (``PostgresPools/run()`` in the service group) for queries to work.
 public struct PostgresTimesheetRepository: TimesheetRepository {
@@ -112,7 +112,8 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         try await connection.query(
             """
             WITH entries AS (
-                INSERT INTO timesheets (id, user_id, work_date, project, hours, notes, created_by, created_at, updated_at)
+                INSERT INTO timesheets (id, user_id, work_date, project, hours, notes, created_by, created_at,
+                                        updated_at)
                 OVERRIDING SYSTEM VALUE
                 SELECT i, u, DATE '1970-01-01' + d, p, h::numeric / 100, CASE WHEN hn THEN n END, c, \(now), \(now)
                 FROM unnest(\(ids)::int8[], \(users)::text[], \(days)::int4[], \(projects)::text[],
@@ -241,7 +242,11 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     }
 
     /// The same prepared INSERT on a connection inside a transaction.
-    private func insertOne(_ entry: NewTimesheet, at now: Date, on connection: PostgresConnection) async throws
+    private func insertOne(
+        _ entry: NewTimesheet,
+        at now: Date,
+        on connection: PostgresConnection
+    ) async throws
         -> Timesheet
     {
         var id: Int64?

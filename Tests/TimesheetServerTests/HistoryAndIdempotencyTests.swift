@@ -127,7 +127,12 @@ import TimesheetDomainTesting
             var twice = api.headers(.employee)
             twice.append(HTTPField(name: key, value: "a"))
             twice.append(HTTPField(name: key, value: "b"))
-            let response = try await client.execute(uri: "/timesheets", method: .post, headers: twice, body: body(entry))
+            let response = try await client.execute(
+                uri: "/timesheets",
+                method: .post,
+                headers: twice,
+                body: body(entry)
+            )
             #expect(response.status == .badRequest && response.json["code"] as? String == "invalid_idempotency_key")
             #expect(await api.repository.count == 0)
             let longest = try await client.execute(
@@ -177,7 +182,12 @@ import TimesheetDomainTesting
         return try #require(response.json["id"] as? Int)
     }
 
-    func history(_ api: APIHarness, _ client: any TestClientProtocol, _ id: Int, as role: Role) async throws
+    func history(
+        _ api: APIHarness,
+        _ client: any TestClientProtocol,
+        _ id: Int,
+        as role: Role
+    ) async throws
         -> TestResponse
     {
         try await client.execute(uri: "/timesheets/\(id)/history", method: .get, headers: api.headers(role))
@@ -193,7 +203,11 @@ import TimesheetDomainTesting
                 body: body(#"{"hours":6.5,"notes":"late shift"}"#)
             )
             #expect(patch.status == .ok)
-            let approve = try await client.execute(uri: "/approvals/\(id)", method: .put, headers: api.headers(.manager))
+            let approve = try await client.execute(
+                uri: "/approvals/\(id)",
+                method: .put,
+                headers: api.headers(.manager)
+            )
             #expect(approve.status == .ok)
             for role in [Role.employee, .manager] {
                 let response = try await history(api, client, id, as: role)
@@ -236,7 +250,9 @@ import TimesheetDomainTesting
             )
             let rejection = try await history(api, client, rejected, as: .contractor)
             let items = try #require(rejection.json["items"] as? [[String: Any]])
-            #expect(items.last?["action"] as? String == "rejected" && items.last?["reason"] as? String == "Wrong project")
+            #expect(
+                items.last?["action"] as? String == "rejected" && items.last?["reason"] as? String == "Wrong project"
+            )
 
             let deleted = try await create(api, client, .employee)
             let gone = try await client.execute(

@@ -61,7 +61,10 @@ import TimesheetDomainTesting
         let id = try await withRepository(configuration) { repository in
             let stored = try await repository.insert([Self.entry(owner, hundredths: 125)], at: Self.now)[0]
             _ = try await repository.update(stored.id, by: owner) {
-                try $0.applying(TimesheetChanges(hours: Hours(hundredths: 1_075), notes: .some("a \"quoted\" note")), at: Self.now)
+                try $0.applying(
+                    TimesheetChanges(hours: Hours(hundredths: 1_075), notes: .some("a \"quoted\" note")),
+                    at: Self.now
+                )
             }
             return stored.id
         }
@@ -88,7 +91,11 @@ import TimesheetDomainTesting
                     for index in 0..<30 {
                         let replica = index.isMultiple(of: 2) ? first : second
                         group.addTask {
-                            try await replica.insert([Self.entry(owner)], at: Self.now, idempotent: Self.request(owner, "k"))
+                            try await replica.insert(
+                                [Self.entry(owner)],
+                                at: Self.now,
+                                idempotent: Self.request(owner, "k")
+                            )
                         }
                     }
                     return try await group.reduce(into: [IdempotentOutcome]()) { $0.append($1) }
@@ -120,7 +127,11 @@ import TimesheetDomainTesting
             }
             _ = try await repository.insert([Self.entry(owner, hundredths: 2_400)], at: Self.now)
             await #expect(throws: TimesheetError.self) {
-                _ = try await repository.insert([Self.entry(owner)], at: Self.now, idempotent: Self.request(owner, "full"))
+                _ = try await repository.insert(
+                    [Self.entry(owner)],
+                    at: Self.now,
+                    idempotent: Self.request(owner, "full")
+                )
             }
         }
         let left = try await withConnection(configuration) { connection in
@@ -169,11 +180,12 @@ import TimesheetDomainTesting
                 """
                 INSERT INTO idempotency_keys (caller_id, key, operation, request_sha256, status, body, created_at,
                                               expires_at)
-                SELECT \(stale), 'old-' || g, 'POST /timesheets', '\\x01', 201, '\\x7b7d', now() - interval '2 days',
-                       now() - interval '1 day' - g * interval '1 second'
+                SELECT \(stale), 'old-' || g, 'POST /timesheets', '\\x01'::bytea, 201, '\\x7b7d'::bytea,
+                       now() - interval '2 days', now() - interval '1 day' - g * interval '1 second'
                 FROM generate_series(1, 150) AS g
                 UNION ALL
-                SELECT \(stale), 'live', 'POST /timesheets', '\\x01', 201, '\\x7b7d', now(), now() + interval '1 day'
+                SELECT \(stale), 'live', 'POST /timesheets', '\\x01'::bytea, 201, '\\x7b7d'::bytea,
+                       now(), now() + interval '1 day'
                 """,
                 logger: testLogger
             )
@@ -188,9 +200,17 @@ import TimesheetDomainTesting
             }
         }
         try await withRepository(configuration) { repository in
-            _ = try await repository.insert([HistoryAndIdempotencyStoreTests.entry(owner)], at: Date(), idempotent: HistoryAndIdempotencyStoreTests.request(owner, "a"))
+            _ = try await repository.insert(
+                [HistoryAndIdempotencyStoreTests.entry(owner)],
+                at: Date(),
+                idempotent: HistoryAndIdempotencyStoreTests.request(owner, "a")
+            )
             #expect(try await staleKeys() == ["51 1"])
-            _ = try await repository.insert([HistoryAndIdempotencyStoreTests.entry(owner, 17_001)], at: Date(), idempotent: HistoryAndIdempotencyStoreTests.request(owner, "b"))
+            _ = try await repository.insert(
+                [HistoryAndIdempotencyStoreTests.entry(owner, 17_001)],
+                at: Date(),
+                idempotent: HistoryAndIdempotencyStoreTests.request(owner, "b")
+            )
             #expect(try await staleKeys() == ["1 1"])
         }
     }

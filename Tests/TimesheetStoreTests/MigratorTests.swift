@@ -142,7 +142,11 @@ func expectMigrationError(
     }
 
     /// A fresh database migrated by `files` only, holding what `sql` inserts.
-    static func databaseAt(_ files: [String], _ name: String, holding sql: String) async throws
+    static func databaseAt(
+        _ files: [String],
+        _ name: String,
+        holding sql: String
+    ) async throws
         -> DatabaseConfiguration
     {
         let configuration = try await TestPostgres.shared.freshDatabase(name, migrated: false)

@@ -93,12 +93,20 @@ enum IdempotencyKey {
     }
 
     /// A JSON answer as the API writes it.
-    static func answer(status: HTTPResponse.Status, location: String? = nil, _ value: some JSONWritable)
+    static func answer(
+        status: HTTPResponse.Status,
+        location: String? = nil,
+        _ value: some JSONWritable
+    )
         -> RecordedAnswer
     {
         var writer = JSONWriter(capacity: 512)
         value.writeJSON(to: &writer)
-        return RecordedAnswer(status: Int(status.code), location: location, body: Array(writer.buffer.readableBytesView))
+        return RecordedAnswer(
+            status: Int(status.code),
+            location: location,
+            body: Array(writer.buffer.readableBytesView)
+        )
     }
 
     /// The HTTP response of an outcome: the recorded answer, marked `Idempotent-Replayed: true` when replayed.
