@@ -81,7 +81,8 @@ def test_malformed_keys_are_400(replicas):
     postgres, identity, (first, _) = replicas
     token = identity.signer.token("employee")
     before = count(postgres, "true")
-    for key in ["", "x" * 256, "\"unterminated", "\x7f"]:
+    # (A control byte such as DEL never reaches the route: the HTTP parser refuses any head holding one.)
+    for key in ["", "x" * 256, "\"unterminated", "\"a\\b\"", "caf\u00e9"]:
         reply = post(first, "/timesheets", token, dict(ENTRY, date="2013-02-08"), key)
         assert reply.status_code == 400, (key[:10], reply.text)
         assert reply.json()["code"] == "invalid_idempotency_key"
