@@ -469,7 +469,17 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         }
     }
 
+    /// An entry the release before migration 0003 recorded while this one rolled out has no `created` event (and a
+    /// NULL `created_by`): its creation is told from its own columns, so every live entry's history starts with it.
     public func history(of id: TimesheetID) async throws -> [TimesheetEvent] {
+        var events = try await recordedHistory(of: id)
+        if events.first?.action != .created, let entry = try await entry(id) {
+            events.insert(.created(entry), at: 0)
+        }
+        return events
+    }
+
+    private func recordedHistory(of id: TimesheetID) async throws -> [TimesheetEvent] {
         try await perform {
             let rows = try await client.query(
                 """
@@ -533,7 +543,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
 
     static let columns = """
         id, user_id, work_date - DATE '1970-01-01', project, (hours * 100)::int4, notes, status, \
-        created_at, updated_at, reviewed_by, reviewed_at, rejection_reason, created_by
+        created_at, updated_at, reviewed_by, reviewed_at, rejection_reason, coalesce(created_by, user_id)
         """
 
     private static func literal(_ status: TimesheetStatus) -> String {

@@ -145,6 +145,34 @@ import TimesheetDomainTesting
         #expect(left == ["1 1 0"], "only the full day's own entry and its event")
     }
 
+    /// The previous release, still serving while migration 0003's release rolls out, inserts entries without
+    /// `created_by` and writes no events: such an entry reads as recorded by its owner, and its history starts with
+    /// its creation all the same.
+    @Test func entriesOfThePreviousReleaseReadAsRecordedByTheirOwners() async throws {
+        let configuration = try await Self.database.get()
+        let owner = Self.user("previous")
+        let id = try await withConnection(configuration) { connection in
+            var id: Int64 = 0
+            for try await inserted in try await connection.query(
+                """
+                INSERT INTO timesheets (user_id, work_date, project, hours, notes, created_at, updated_at)
+                VALUES (\(owner), DATE '2017-05-10', 'P', 1.5, NULL, to_timestamp(1700000000.5), now())
+                RETURNING id
+                """,
+                logger: testLogger
+            ).decode(Int64.self) { id = inserted }
+            return TimesheetID(id)
+        }
+        try await withRepository(configuration) { repository in
+            #expect(try await repository.entry(id)?.createdBy == owner)
+            let history = try await repository.history(of: id)
+            #expect(history.map(\.action) == [.created] && history.first?.actor == owner)
+            #expect(history.first.map { abs($0.at.timeIntervalSince(Self.now)) < 0.001 } == true)
+            _ = try await repository.update(id, by: "boss") { try $0.approved(by: "boss", at: Self.now) }
+            #expect(try await repository.history(of: id).map(\.action) == [.created, .approved])
+        }
+    }
+
     /// A key past its lifetime is claimed afresh, even with another body.
     @Test func anExpiredKeyIsClaimedAgain() async throws {
         let configuration = try await Self.database.get()

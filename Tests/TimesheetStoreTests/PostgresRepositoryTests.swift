@@ -173,7 +173,7 @@ import TimesheetDomainTesting
             let invalid = [
                 "hours = 0", "hours = 24.01", "hours = -1", "status = 'done'", "project = ''",
                 "project = repeat('x', 201)", "notes = repeat('x', 2001)", "status = 'approved'",
-                "rejection_reason = 'no'", "created_by = ''", "created_by = NULL",
+                "rejection_reason = 'no'", "created_by = ''", "created_by = repeat('x', 256)",
             ]
             for change in invalid {
                 await #expect(throws: PSQLError.self, "\(change)") {
