@@ -171,6 +171,32 @@ import TimesheetDomainTesting
     }
 }
 
+extension IdempotencyRouteTests {
+    /// A browser client on an allowed origin may send the key and read whether its answer was replayed.
+    @Test func browsersOnAllowedOriginsMaySendKeysAndReadReplays() async throws {
+        try await APIHarness.run(callers: .fake) { api, client in
+            let preflight = try await client.execute(
+                uri: "/timesheets",
+                method: .options,
+                headers: [
+                    .origin: "http://localhost:4200", .accessControlRequestMethod: "POST",
+                    .accessControlRequestHeaders: "authorization,content-type,idempotency-key",
+                ]
+            )
+            #expect(preflight.headers[.accessControlAllowHeaders]?.contains("Idempotency-Key") == true)
+            var fields = headers(api, .employee, key: "cors-key")
+            fields[.origin] = "http://localhost:4200"
+            let created = try await client.execute(
+                uri: "/timesheets",
+                method: .post,
+                headers: fields,
+                body: body(entry)
+            )
+            #expect(created.headers[.accessControlExposeHeaders]?.contains("Idempotent-Replayed") == true)
+        }
+    }
+}
+
 @Suite struct HistoryRouteTests {
     func create(_ api: APIHarness, _ client: any TestClientProtocol, _ role: Role) async throws -> Int {
         let response = try await client.execute(
