@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Synchronization
 import Testing
 import TimesheetDomain
 import TimesheetDomainTesting
@@ -112,6 +113,59 @@ import TimesheetDomainTesting
             )
         }
         #expect(counts == ["1 1"])
+    }
+
+    /// A request whose key another transaction holds waits for it: when that one commits its answer, the request
+    /// replays it and writes nothing; when it rolls back, the request claims the key and writes.
+    @Test(arguments: [true, false])
+    func aRequestWaitsForTheTransactionHoldingItsKey(holderCommits: Bool) async throws {
+        let configuration = try await Self.database.get()
+        let owner = Self.user("held")
+        try await withConnection(configuration) { holder in
+            try await holder.query("BEGIN", logger: testLogger)
+            try await holder.query(
+                """
+                INSERT INTO idempotency_keys (caller_id, key, operation, request_sha256, created_at, expires_at)
+                VALUES (\(owner), 'k', 'POST /timesheets', '\\x01'::bytea, now(), now() + interval '1 day')
+                """,
+                logger: testLogger
+            )
+            try await withRepository(configuration) { repository in
+                let finished = Mutex(false)
+                let waiter = Task {
+                    defer { finished.withLock { $0 = true } }
+                    return try await repository.insert(
+                        [Self.entry(owner)],
+                        at: Self.now,
+                        idempotent: Self.request(owner, "k")
+                    )
+                }
+                try await Task.sleep(for: .milliseconds(700))
+                #expect(finished.withLock { $0 } == false, "the request waits while the key is held")
+                if holderCommits {
+                    try await holder.query(
+                        """
+                        UPDATE idempotency_keys SET status = 201, body = '\\x3432'::bytea
+                        WHERE caller_id = \(owner) AND key = 'k'
+                        """,
+                        logger: testLogger
+                    )
+                    try await holder.query("COMMIT", logger: testLogger)
+                    #expect(try await waiter.value == .replayed(RecordedAnswer(status: 201, body: Array("42".utf8))))
+                } else {
+                    try await holder.query("ROLLBACK", logger: testLogger)
+                    guard case .written(let stored, _) = try await waiter.value else {
+                        Issue.record("the key was free again after the rollback")
+                        return
+                    }
+                    #expect(stored.count == 1)
+                }
+            }
+        }
+        let entries = try await withConnection(configuration) { connection in
+            try await Self.rows(connection, "SELECT count(*)::text FROM timesheets WHERE user_id = '\(owner)'")
+        }
+        #expect(entries == [holderCommits ? "0" : "1"])
     }
 
     /// Nothing of a failed write stays behind: not the entry, not its event, not the key (so a retry runs again).
