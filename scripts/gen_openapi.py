@@ -10,7 +10,7 @@ import pathlib
 ENTRY = {
     "type": "object",
     "required": ["id", "user_id", "date", "project", "hours", "notes", "status", "approved", "created_at",
-                 "updated_at", "reviewed_by", "reviewed_at", "rejection_reason"],
+                 "updated_at", "reviewed_by", "reviewed_at", "rejection_reason", "created_by"],
     "additionalProperties": False,
     "properties": {
         "id": {"type": "integer", "minimum": 1},
@@ -26,8 +26,49 @@ ENTRY = {
         "reviewed_by": {"type": ["string", "null"]},
         "reviewed_at": {"type": ["string", "null"], "format": "date-time"},
         "rejection_reason": {"type": ["string", "null"]},
+        "created_by": {"type": "string",
+                       "description": "Who recorded the entry: the owner, or the machine client (its sub) that uploaded it"},
     },
 }
+
+CHANGED_FIELDS = {
+    "type": "object", "additionalProperties": False,
+    "description": "The fields an edit changed, on one side of it",
+    "properties": {
+        "date": {"type": "string", "format": "date"},
+        "project": {"type": "string"},
+        "hours": {"type": "number"},
+        "notes": {"type": ["string", "null"]},
+    },
+}
+
+HISTORY = {
+    "type": "object", "required": ["items"], "additionalProperties": False,
+    "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["action", "actor", "at"], "additionalProperties": False,
+        "properties": {
+            "action": {"type": "string", "enum": ["created", "updated", "approved", "rejected", "deleted"]},
+            "actor": {"type": "string", "description": "The caller who made the change"},
+            "at": {"type": "string", "format": "date-time"},
+            "before": {**CHANGED_FIELDS, "description": "updated only: the changed fields before the edit"},
+            "after": {**CHANGED_FIELDS, "description": "updated only: the changed fields after the edit"},
+            "reason": {"type": ["string", "null"], "description": "rejected only: the reviewer's reason"},
+        }}}},
+}
+
+# IETF httpapi draft "The Idempotency-Key HTTP Header Field". The pattern describes keys that are valid sent bare: a
+# quoted Structured Field string ("key") is accepted too, and names the same key as the bare one.
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "A key of the caller's choice (1 to 255 printable ASCII characters, such as a UUID), kept 24 hours. "
+                   "A repeat with the same key and the same body gets the first answer again, with "
+                   "Idempotent-Replayed: true, and creates nothing; the same key with another body is 422 "
+                   "idempotency_key_reused; a malformed key is 400 invalid_idempotency_key.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!#-~]([ -~]*[!-~])?$"},
+}
+REPLAYED = {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
+                                    "description": "Present on a replayed answer to a repeated Idempotency-Key"}}
+KEY_REUSED = ("422", "The Idempotency-Key was already used for another request (idempotency_key_reused)")
 
 HOURS = {"oneOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 24},
                    {"type": "string", "pattern": r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"}]}
@@ -124,11 +165,13 @@ def op(operation_id, summary, scope=None, **rest):
 paths = {
     "/timesheets": {
         "post": op("createTimesheet", "Record an entry owned by the caller", "create:timesheets",
+                   parameters=[IDEMPOTENCY_KEY],
                    requestBody=body(entry_input(["date", "project", "hours"], with_user=True)),
                    responses=secured("create:timesheets",
-                                     ok("The entry", ENTRY_REF, "201", {"Location": {"schema": {"type": "string"}}}),
+                                     ok("The entry", ENTRY_REF, "201",
+                                        {"Location": {"schema": {"type": "string"}}, **REPLAYED}),
                                      [("409", "The day would exceed 24 hours"), ("413", "Body too large"),
-                                      ("415", "Unsupported content type")])),
+                                      ("415", "Unsupported content type"), KEY_REUSED])),
         "get": op("listTimesheets", "The caller's own entries, latest day first", "read:timesheets",
                   parameters=FILTERS + PAGING,
                   responses=secured("read:timesheets", ok("A page", {"$ref": "#/components/schemas/Page"}))),
@@ -147,15 +190,17 @@ paths = {
     "/timesheets/upload": {
         "post": op("uploadTimesheets", "Batch upload by a machine client: one entry or an array, all or nothing",
                    "batch:upload",
+                   parameters=[IDEMPOTENCY_KEY],
                    requestBody=body({"oneOf": [entry_input(["user_id", "date", "project", "hours"], True),
                                                {"type": "array", "maxItems": 10000,
                                                 "items": entry_input(["user_id", "date", "project", "hours"], True)}]}),
                    responses=secured("batch:upload",
                                      ok("The created entries", {"type": "object", "required": ["items"],
-                                                                "properties": {"items": {"type": "array", "items": ENTRY_REF}}}, "201"),
+                                                                "properties": {"items": {"type": "array", "items": ENTRY_REF}}}, "201",
+                                        REPLAYED),
                                      [("409", "A day would exceed 24 hours"),
                                       ("413", "Body too large (body_too_large), or more than 10,000 entries (too_many_entries)"),
-                                      ("415", "Unsupported content type")])),
+                                      ("415", "Unsupported content type"), KEY_REUSED])),
     },
     "/timesheets/{id}": {
         "parameters": [ID],
@@ -174,6 +219,14 @@ paths = {
         "delete": op("deleteTimesheet", "Delete a pending entry", "delete:timesheets",
                      responses=secured("delete:timesheets", {"204": {"description": "Deleted"}},
                                        [("404", "No such entry of the caller"), ("409", "Not pending")])),
+    },
+    "/timesheets/{id}/history": {
+        "parameters": [ID],
+        "get": op("timesheetHistory",
+                  "Every change of an entry, oldest first: to its owner and to callers with approve:timesheets "
+                  "(also after the entry was deleted); 404 to anyone else", "read:timesheets",
+                  responses=secured("read:timesheets", ok("The history", {"$ref": "#/components/schemas/History"}),
+                                    [("404", "No such entry the caller may see")])),
     },
     "/approvals": {
         "get": op("listPendingApprovals", "Pending entries of all users, oldest first", "approve:timesheets",
@@ -238,7 +291,7 @@ document = {
     "paths": paths,
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-        "schemas": {"Timesheet": ENTRY, "Page": PAGE, "Problem": PROBLEM},
+        "schemas": {"Timesheet": ENTRY, "Page": PAGE, "Problem": PROBLEM, "History": HISTORY},
     },
 }
 

@@ -87,11 +87,12 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     try await client.query(
         """
         INSERT INTO timesheets (user_id, work_date, project, hours, notes, status, created_at, updated_at, \
-        reviewed_by, reviewed_at)
+        reviewed_by, reviewed_at, created_by)
         SELECT 'user-' || (g % 1000), DATE '2015-01-01' + (g / 1000)::int, 'Project ' || (g % 13), \
         1 + (g % 700) / 100.0,
                NULL, CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'approved' END, now(), now(),
-               CASE WHEN g % 10 = 0 THEN NULL ELSE 'manager' END, CASE WHEN g % 10 = 0 THEN NULL ELSE now() END
+               CASE WHEN g % 10 = 0 THEN NULL ELSE 'manager' END, CASE WHEN g % 10 = 0 THEN NULL ELSE now() END,
+               'user-' || (g % 1000)
         FROM generate_series(1, 970000) AS g
         """,
         logger: logger

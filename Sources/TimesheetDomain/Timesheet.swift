@@ -39,6 +39,8 @@ public struct Timesheet: Hashable, Sendable {
     public var reviewedBy: String?
     public var reviewedAt: Date?
     public var rejectionReason: String?
+    /// Who recorded the entry: the owner, or the machine client (its `sub`) that uploaded it.
+    public var createdBy: String
 
     public init(
         id: TimesheetID,
@@ -52,7 +54,8 @@ public struct Timesheet: Hashable, Sendable {
         updatedAt: Date,
         reviewedBy: String? = nil,
         reviewedAt: Date? = nil,
-        rejectionReason: String? = nil
+        rejectionReason: String? = nil,
+        createdBy: String? = nil
     ) {
         self.id = id
         self.userID = userID
@@ -66,6 +69,7 @@ public struct Timesheet: Hashable, Sendable {
         self.reviewedBy = reviewedBy
         self.reviewedAt = reviewedAt
         self.rejectionReason = rejectionReason
+        self.createdBy = createdBy ?? userID
     }
 
     /// The reference sample's flag.
@@ -79,13 +83,24 @@ public struct NewTimesheet: Hashable, Sendable {
     public var project: String
     public var hours: Hours
     public var notes: String?
+    /// Who records it: the caller (the owner, or a machine client uploading for others).
+    public var createdBy: String
 
-    public init(userID: String, date: CalendarDay, project: String, hours: Hours, notes: String? = nil) {
+    /// `createdBy` defaults to the owner.
+    public init(
+        userID: String,
+        date: CalendarDay,
+        project: String,
+        hours: Hours,
+        notes: String? = nil,
+        createdBy: String? = nil
+    ) {
         self.userID = userID
         self.date = date
         self.project = project
         self.hours = hours
         self.notes = notes
+        self.createdBy = createdBy ?? userID
     }
 
     /// The entry as stored with `id` at `now`.
@@ -98,7 +113,8 @@ public struct NewTimesheet: Hashable, Sendable {
             hours: hours,
             notes: notes,
             createdAt: now,
-            updatedAt: now
+            updatedAt: now,
+            createdBy: createdBy
         )
     }
 }

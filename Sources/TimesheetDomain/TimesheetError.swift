@@ -50,6 +50,9 @@ public enum TimesheetError: Error, Hashable, Sendable, CustomStringConvertible {
     case conflict(Conflict)
     /// The caller lacks the permission the use case needs.
     case forbidden(missing: Permission)
+    /// An idempotency key the caller already used for another request (another body or operation); nothing was
+    /// changed.
+    case idempotencyKeyReused(key: String)
 
     public var description: String {
         switch self {
@@ -57,6 +60,7 @@ public enum TimesheetError: Error, Hashable, Sendable, CustomStringConvertible {
         case .notFound(let id): "Timesheet \(id) was not found."
         case .conflict(let conflict): conflict.message
         case .forbidden(let permission): "This needs the \(permission) permission."
+        case .idempotencyKeyReused(let key): "The idempotency key '\(key)' was already used for another request."
         }
     }
 }

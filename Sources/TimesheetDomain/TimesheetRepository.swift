@@ -11,7 +11,20 @@ public protocol TimesheetRepository: Sendable {
     /// While holding off concurrent writers to the same user-days, it sums the hours already recorded on each
     /// user-day the entries touch (excluding rejected entries) and calls ``DailyLimit/check(_:recorded:adding:)``,
     /// throwing its error unchanged.
+    ///
+    /// Each entry records its ``NewTimesheet/createdBy``, and a ``TimesheetEvent/created(_:)`` event of it is written
+    /// in the same atomic step.
     func insert(_ entries: [NewTimesheet], at now: Date) async throws -> [Timesheet]
+
+    /// ``insert(_:at:)`` under an idempotency key (see ``IdempotentRequest``): in one atomic step, claims the key,
+    /// stores the entries and records `request.answer` of them. When the key already holds an answer for the same
+    /// operation and digest, returns it and stores nothing; for anything else throws
+    /// ``TimesheetError/idempotencyKeyReused(key:)``. A key past its lifetime counts as unused (and is purged).
+    func insert(
+        _ entries: [NewTimesheet],
+        at now: Date,
+        idempotent request: IdempotentRequest
+    ) async throws -> IdempotentOutcome
 
     /// The entry with this id, whoever owns it.
     func entry(_ id: TimesheetID) async throws -> Timesheet?
@@ -28,13 +41,26 @@ public protocol TimesheetRepository: Sendable {
     /// `change` runs while the entry is held (a row lock in PostgreSQL), after any concurrent change to it has
     /// been written, so a timestamp read inside `change` orders the entry's changes as they happened; one read
     /// before the call would not (an edit waiting behind a review could be stamped before the review).
+    ///
+    /// A written change is recorded as ``TimesheetEvent/change(from:to:by:)`` with `actor`, in the same atomic step.
     func update(
         _ id: TimesheetID,
+        by actor: String,
         _ change: @escaping @Sendable (Timesheet) throws -> Timesheet
     ) async throws -> Timesheet?
 
-    /// Atomically deletes the entry if `check(current)` does not throw; `false` when there is no such entry.
-    func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool
+    /// Atomically deletes the entry if `check(current)` does not throw; `false` when there is no such entry. The
+    /// deletion is recorded as ``TimesheetEvent/deleted(_:by:at:)`` in the same atomic step.
+    func delete(
+        _ id: TimesheetID,
+        by actor: String,
+        at now: Date,
+        _ check: @escaping @Sendable (Timesheet) throws -> Void
+    ) async throws -> Bool
+
+    /// Every event of the entry with this id, oldest first, whoever owns it; also after the entry was deleted.
+    /// Empty when no entry ever had this id.
+    func history(of id: TimesheetID) async throws -> [TimesheetEvent]
 
     /// Hours per day and project of one user's entries (rejected ones excluded) between two days inclusive.
     func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours]

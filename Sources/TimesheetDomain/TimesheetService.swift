@@ -23,9 +23,23 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
 
     /// Creates an entry owned by the caller. Needs ``Permission/create``.
     public func create(_ input: TimesheetInput, by caller: Caller) async throws -> Timesheet {
+        try await repository.insert([try validatedNew(input, by: caller)], at: now())[0]
+    }
+
+    /// ``create(_:by:)`` under an idempotency key, scoped to the caller: a repeat of a request already answered gets
+    /// its recorded answer and creates nothing (see ``IdempotentRequest``).
+    public func create(
+        _ input: TimesheetInput,
+        by caller: Caller,
+        idempotent request: IdempotentRequest
+    ) async throws -> IdempotentOutcome {
+        let entry = try validatedNew(input, by: caller)
+        return try await repository.insert([entry], at: now(), idempotent: request.scoped(to: caller))
+    }
+
+    private func validatedNew(_ input: TimesheetInput, by caller: Caller) throws -> NewTimesheet {
         try caller.require(.create)
-        let entry = try TimesheetRules.validateNew(input, owner: caller.userID).get()
-        return try await repository.insert([entry], at: now())[0]
+        return try TimesheetRules.validateNew(input, owner: caller.userID).get()
     }
 
     /// One of the caller's own entries; another user's is not found. Needs ``Permission/read``.
@@ -67,7 +81,7 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         let changes = try TimesheetRules.validateChanges(input, owner: caller.userID, replacing: replacing).get()
         let clock = self.now
         let owner = caller.userID
-        let updated = try await repository.update(id) { current throws(TimesheetError) in
+        let updated = try await repository.update(id, by: owner) { current throws(TimesheetError) in
             guard current.userID == owner else { throw .notFound(id) }
             return try current.applying(changes, at: clock())
         }
@@ -79,7 +93,7 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
     public func delete(_ id: TimesheetID, by caller: Caller) async throws {
         try caller.require(.delete)
         let owner = caller.userID
-        let deleted = try await repository.delete(id) { current throws(TimesheetError) in
+        let deleted = try await repository.delete(id, by: owner, at: now()) { current throws(TimesheetError) in
             guard current.userID == owner else { throw .notFound(id) }
             try current.checkDeletable()
         }
@@ -98,6 +112,26 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
     /// Creates entries for many users, all or none. Every item needs a user id; every invalid item is reported
     /// by index. Needs ``Permission/batchUpload``.
     public func createBatch(_ inputs: [TimesheetInput], by caller: Caller) async throws -> [Timesheet] {
+        let entries = try validatedBatch(inputs, by: caller)
+        return try await hidingOthersHours(of: caller) { try await repository.insert(entries, at: now()) }
+    }
+
+    /// ``createBatch(_:by:)`` under an idempotency key, scoped to the caller: a machine client retrying an upload
+    /// after a timeout gets the first answer again and stores nothing twice (see ``IdempotentRequest``).
+    public func createBatch(
+        _ inputs: [TimesheetInput],
+        by caller: Caller,
+        idempotent request: IdempotentRequest
+    ) async throws -> IdempotentOutcome {
+        let entries = try validatedBatch(inputs, by: caller)
+        let scoped = request.scoped(to: caller)
+        return try await hidingOthersHours(of: caller) {
+            try await repository.insert(entries, at: now(), idempotent: scoped)
+        }
+    }
+
+    /// Every item validated (each problem reported under its index), recorded as created by the caller.
+    private func validatedBatch(_ inputs: [TimesheetInput], by caller: Caller) throws -> [NewTimesheet] {
         try caller.require(.batchUpload)
         guard !inputs.isEmpty else {
             throw TimesheetError.validationFailed([
@@ -118,14 +152,24 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         var errors: [FieldError] = []
         for (index, input) in inputs.enumerated() {
             switch TimesheetRules.validateNew(input, owner: nil) {
-            case .success(let entry): entries.append(entry)
+            case .success(var entry):
+                entry.createdBy = caller.userID
+                entries.append(entry)
             case .failure(.validationFailed(let itemErrors)): errors += itemErrors.map { $0.inItem(index) }
             case .failure(let other): throw other
             }
         }
         guard errors.isEmpty else { throw TimesheetError.validationFailed(errors) }
+        return entries
+    }
+
+    /// Runs a batch write, telling a refusal by the daily limit without the hours of a day that is not the caller's.
+    private func hidingOthersHours<Result>(
+        of caller: Caller,
+        _ write: () async throws -> Result
+    ) async throws -> Result {
         do {
-            return try await repository.insert(entries, at: now())
+            return try await write()
         } catch TimesheetError.conflict(let conflict)
             where conflict.exceededDay.map({ $0.day.userID != caller.userID }) ?? false
         {
@@ -157,6 +201,7 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         guard
             let entry = try await repository.update(
                 id,
+                by: reviewer,
                 { current throws(TimesheetError) in
                     guard current.userID != reviewer else { throw .conflict(.selfReview) }
                     return try current.approved(by: reviewer, at: clock())
@@ -175,6 +220,7 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         guard
             let entry = try await repository.update(
                 id,
+                by: reviewer,
                 { current throws(TimesheetError) in
                     guard current.userID != reviewer else { throw .conflict(.selfReview) }
                     return try current.rejected(by: reviewer, reason: reason, at: clock())
@@ -182,6 +228,19 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
             )
         else { throw TimesheetError.notFound(id) }
         return entry
+    }
+
+    // MARK: History
+
+    /// Every change of an entry, oldest first: to its owner, and to reviewers (``Permission/approve``) for anyone's.
+    /// Anyone else is told it does not exist, as for the entry itself. A deleted entry's history stays readable by
+    /// the same callers; its last event is the deletion. Needs ``Permission/read``.
+    public func history(_ id: TimesheetID, for caller: Caller) async throws -> [TimesheetEvent] {
+        try caller.require(.read)
+        let events = try await repository.history(of: id)
+        guard let owner = events.last?.ownerID, owner == caller.userID || caller.permissions.contains(.approve)
+        else { throw TimesheetError.notFound(id) }
+        return events
     }
 
     // MARK: Helpers
@@ -197,5 +256,14 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
             next = items.last.map { TimesheetCursor(order: query.order, after: $0) }
         }
         return TimesheetPage(items: items, nextCursor: next)
+    }
+}
+
+extension IdempotentRequest {
+    /// The request with its key scoped to the caller, whatever scope it came with.
+    fileprivate func scoped(to caller: Caller) -> IdempotentRequest {
+        var scoped = self
+        scoped.scope = caller.userID
+        return scoped
     }
 }

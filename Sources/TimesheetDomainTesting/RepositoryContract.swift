@@ -43,6 +43,15 @@ public enum RepositoryContract {
         Check(name: "parallel inserts never push a day past 24 hours", run: parallelInsertsRespectLimit),
         Check(name: "parallel approvals write once", run: parallelApprovals),
         Check(name: "an edit racing an approval resolves to one outcome", run: editRacingApproval),
+        Check(name: "entries record who created them", run: createdByIsStored),
+        Check(name: "every change is an event, oldest first, kept after deletion", run: historyRecordsEveryChange),
+        Check(name: "a refused or empty change records no event", run: historyIgnoresRefusedChanges),
+        Check(name: "an unknown id has no history", run: historyOfUnknownID),
+        Check(name: "a repeated idempotent insert replays and stores nothing", run: idempotentReplay),
+        Check(name: "an idempotency key reused for another request is refused", run: idempotentKeyReuse),
+        Check(name: "idempotency keys are scoped and expire", run: idempotentKeysScopedAndExpiring),
+        Check(name: "a refused idempotent insert leaves its key unused", run: idempotentRefusalKeepsKeyFree),
+        Check(name: "parallel inserts under one key write once", run: idempotentParallel),
     ]
 
     // MARK: Fixtures
@@ -148,17 +157,19 @@ public enum RepositoryContract {
             _ = try await repository.insert([entry(dave, "2017-05-10", hundredths: 401)], at: now)
         }
         _ = try await repository.insert([entry(dave, "2017-05-11", hundredths: 2_400)], at: now)
-        _ = try await repository.update(first.id) { try $0.rejected(by: "manager", reason: "no", at: now) }
+        _ = try await repository.update(first.id, by: "tester") {
+            try $0.rejected(by: "manager", reason: "no", at: now)
+        }
         let after = try await repository.insert([entry(dave, "2017-05-10", hundredths: 2_400)], at: now)
         try expect(after.count == 1, "a rejected entry no longer counts towards the day")
     }
 
     static func unknownID(_ repository: any TimesheetRepository) async throws {
         try expect(try await repository.entry(TimesheetID(Int64.max)) == nil, "an unknown id is nil")
-        let updated = try await repository.update(TimesheetID(Int64.max)) { $0 }
+        let updated = try await repository.update(TimesheetID(Int64.max), by: "tester") { $0 }
         try expect(updated == nil, "updating an unknown id is nil")
         try expect(
-            try await repository.delete(TimesheetID(Int64.max)) { _ in } == false,
+            try await repository.delete(TimesheetID(Int64.max), by: "tester", at: now) { _ in } == false,
             "deleting an unknown id is false"
         )
     }
@@ -195,7 +206,7 @@ public enum RepositoryContract {
         let a = try await repository.insert([entry(gina, "2017-05-01", hundredths: 100, project: "Alpha")], at: now)[0]
         let b = try await repository.insert([entry(gina, "2017-05-05", hundredths: 100, project: "Beta")], at: now)[0]
         let c = try await repository.insert([entry(gina, "2017-05-09", hundredths: 100, project: "Alpha")], at: now)[0]
-        _ = try await repository.update(c.id) { try $0.approved(by: "manager", at: now) }
+        _ = try await repository.update(c.id, by: "tester") { try $0.approved(by: "manager", at: now) }
 
         func ids(_ query: TimesheetQuery) async throws -> [TimesheetID] {
             try await repository.entries(query).map(\.id)
@@ -234,7 +245,7 @@ public enum RepositoryContract {
         let first = try await repository.insert([entry(hank, "2017-05-10")], at: now)[0]
         let second = try await repository.insert([entry(ivy, "2017-05-01")], at: now)[0]
         let third = try await repository.insert([entry(hank, "2017-05-03")], at: now)[0]
-        _ = try await repository.update(second.id) { try $0.approved(by: "manager", at: now) }
+        _ = try await repository.update(second.id, by: "tester") { try $0.approved(by: "manager", at: now) }
 
         var mine: [TimesheetID] = []
         var cursor = TimesheetCursor(order: .oldestFirst, date: first.date, id: TimesheetID(first.id.rawValue - 1))
@@ -261,7 +272,7 @@ public enum RepositoryContract {
             hours: Hours(hundredths: 725),
             notes: "late shift"
         )
-        let updated = try await repository.update(stored.id) { try $0.applying(changes, at: later) }
+        let updated = try await repository.update(stored.id, by: "tester") { try $0.applying(changes, at: later) }
         try expect(updated?.project == "Other" && updated?.hours == Hours(hundredths: 725), "change is applied")
         let fetched = try await repository.entry(stored.id)
         try expect(fetched?.date == day("2017-05-12") && fetched?.notes == "late shift", "change is stored")
@@ -269,14 +280,16 @@ public enum RepositoryContract {
             sameInstant(fetched?.updatedAt, later) && sameInstant(fetched?.createdAt, now),
             "updatedAt moves, createdAt stays"
         )
-        let approved = try await repository.update(stored.id) { try $0.approved(by: "boss", at: later) }
+        let approved = try await repository.update(stored.id, by: "tester") { try $0.approved(by: "boss", at: later) }
         let reread = try await repository.entry(stored.id)
         try expect(
             approved?.status == .approved && reread?.reviewedBy == "boss" && sameInstant(reread?.reviewedAt, later),
             "review fields are stored"
         )
         let rejected = try await repository.insert([entry(jack, "2017-05-13", hundredths: 100)], at: now)[0]
-        _ = try await repository.update(rejected.id) { try $0.rejected(by: "boss", reason: "wrong project", at: later) }
+        _ = try await repository.update(rejected.id, by: "tester") {
+            try $0.rejected(by: "boss", reason: "wrong project", at: later)
+        }
         let rejectedRead = try await repository.entry(rejected.id)
         try expect(
             rejectedRead?.status == .rejected && rejectedRead?.rejectionReason == "wrong project",
@@ -288,7 +301,7 @@ public enum RepositoryContract {
         let kim = user("kim")
         let stored = try await repository.insert([entry(kim, "2017-05-10")], at: now)[0]
         do {
-            _ = try await repository.update(stored.id) { current -> Timesheet in
+            _ = try await repository.update(stored.id, by: "tester") { current -> Timesheet in
                 _ = current
                 throw TimesheetError.notFound(stored.id)
             }
@@ -302,7 +315,7 @@ public enum RepositoryContract {
     static func updateUnchangedWritesNothing(_ repository: any TimesheetRepository) async throws {
         let lea = user("lea")
         let stored = try await repository.insert([entry(lea, "2017-05-10")], at: now)[0]
-        let same = try await repository.update(stored.id) { $0 }
+        let same = try await repository.update(stored.id, by: "tester") { $0 }
         try expect(same.map { sameInstant($0.updatedAt, now) } == true, "an unchanged entry comes back as it was")
         let fetched = try await repository.entry(stored.id)
         try expect(sameInstant(fetched?.updatedAt, now), "and was not written")
@@ -313,12 +326,12 @@ public enum RepositoryContract {
         let big = try await repository.insert([entry(max, "2017-05-10", hundredths: 2_000)], at: now)[0]
         let small = try await repository.insert([entry(max, "2017-05-11", hundredths: 500)], at: now)[0]
         try await expectConflict(.dailyLimitExceeded) {
-            _ = try await repository.update(small.id) {
+            _ = try await repository.update(small.id, by: "tester") {
                 try $0.applying(TimesheetChanges(date: day("2017-05-10")), at: now)
             }
         }
         try expect(try await repository.entry(small.id)?.date == day("2017-05-11"), "the refused move wrote nothing")
-        let grown = try await repository.update(big.id) {
+        let grown = try await repository.update(big.id, by: "tester") {
             try $0.applying(TimesheetChanges(hours: Hours(hundredths: 2_400)), at: now)
         }
         try expect(grown?.hours == Hours(hundredths: 2_400), "an entry is not counted twice against its own day")
@@ -327,7 +340,10 @@ public enum RepositoryContract {
     static func deleteRemoves(_ repository: any TimesheetRepository) async throws {
         let ned = user("ned")
         let stored = try await repository.insert([entry(ned, "2017-05-10")], at: now)[0]
-        try expect(try await repository.delete(stored.id) { try $0.checkDeletable() }, "delete reports success")
+        try expect(
+            try await repository.delete(stored.id, by: "tester", at: now) { try $0.checkDeletable() },
+            "delete reports success"
+        )
         try expect(try await repository.entry(stored.id) == nil, "the entry is gone")
         let next = try await repository.insert([entry(ned, "2017-05-10")], at: now)[0]
         try expect(next.id > stored.id, "a deleted id is not reused")
@@ -336,9 +352,9 @@ public enum RepositoryContract {
     static func deleteCheckKeeps(_ repository: any TimesheetRepository) async throws {
         let olga = user("olga")
         let stored = try await repository.insert([entry(olga, "2017-05-10")], at: now)[0]
-        _ = try await repository.update(stored.id) { try $0.approved(by: "boss", at: now) }
+        _ = try await repository.update(stored.id, by: "tester") { try $0.approved(by: "boss", at: now) }
         try await expectConflict(.notPending) {
-            _ = try await repository.delete(stored.id) { try $0.checkDeletable() }
+            _ = try await repository.delete(stored.id, by: "tester", at: now) { try $0.checkDeletable() }
         }
         try expect(try await repository.entry(stored.id) != nil, "the approved entry is kept")
     }
@@ -358,7 +374,7 @@ public enum RepositoryContract {
         let rejected = try await repository.insert([entry(pia, "2017-05-11", hundredths: 300, project: "A")], at: now)[
             0
         ]
-        _ = try await repository.update(rejected.id) { try $0.rejected(by: "boss", reason: nil, at: now) }
+        _ = try await repository.update(rejected.id, by: "tester") { try $0.rejected(by: "boss", reason: nil, at: now) }
         let totals = try await repository.dailyTotals(userID: pia, from: day("2017-05-01"), to: day("2017-05-15"))
         let expected = [
             DailyProjectHours(date: day("2017-05-10"), project: "A", hours: Hours(hundredths: 425)),
@@ -414,7 +430,9 @@ public enum RepositoryContract {
             for index in 0..<20 {
                 group.addTask {
                     let at = now.addingTimeInterval(Double(index + 1))
-                    return try await repository.update(stored.id) { try $0.approved(by: "manager-\(index)", at: at) }
+                    return try await repository.update(stored.id, by: "tester") {
+                        try $0.approved(by: "manager-\(index)", at: at)
+                    }
                 }
             }
             return try await group.reduce(into: [Timesheet]()) { if let entry = $1 { $0.append(entry) } }
@@ -434,10 +452,12 @@ public enum RepositoryContract {
         for _ in 0..<10 {
             let stored = try await repository.insert([entry(tom, "2017-05-10", hundredths: 100)], at: now)[0]
             // `try?` flattens `Timesheet?`: nil means the edit was refused (the entry exists).
-            async let edit: Timesheet? = try? repository.update(stored.id) {
+            async let edit: Timesheet? = try? repository.update(stored.id, by: "tester") {
                 try $0.applying(TimesheetChanges(hours: Hours(hundredths: 200)), at: now)
             }
-            async let approval: Timesheet? = try? repository.update(stored.id) { try $0.approved(by: "boss", at: now) }
+            async let approval: Timesheet? = try? repository.update(stored.id, by: "tester") {
+                try $0.approved(by: "boss", at: now)
+            }
             let (edited, approved) = await (edit, approval)
             let final = try await repository.entry(stored.id)
             try expect(approved?.status == .approved && final?.status == .approved, "the approval always succeeds")
@@ -450,5 +470,232 @@ public enum RepositoryContract {
                 )
             }
         }
+    }
+
+    // MARK: History and idempotency
+
+    static func createdByIsStored(_ repository: any TimesheetRepository) async throws {
+        let uma = user("uma")
+        var uploaded = entry(uma, "2017-05-10")
+        uploaded.createdBy = "batch-client@clients"
+        let stored = try await repository.insert([uploaded, entry(uma, "2017-05-11")], at: now)
+        try expect(stored.map(\.createdBy) == ["batch-client@clients", uma], "created_by comes back: \(stored)")
+        let fetched = try await all(repository, of: uma).sorted { $0.id < $1.id }
+        try expect(fetched.map(\.createdBy) == ["batch-client@clients", uma], "created_by reads back: \(fetched)")
+        let history = try await repository.history(of: stored[0].id)
+        try expect(
+            history.map(\.action) == [.created] && history.first?.actor == "batch-client@clients"
+                && history.first?.ownerID == uma && sameInstant(history.first?.at, now),
+            "the creation is an event by its creator: \(history)"
+        )
+    }
+
+    static func historyRecordsEveryChange(_ repository: any TimesheetRepository) async throws {
+        let vic = user("vic")
+        let first = try await repository.insert([entry(vic, "2017-05-10", hundredths: 500)], at: now)[0]
+        let edited = now.addingTimeInterval(60)
+        _ = try await repository.update(first.id, by: vic) {
+            try $0.applying(TimesheetChanges(hours: Hours(hundredths: 650), notes: .some("late")), at: edited)
+        }
+        let approvedAt = now.addingTimeInterval(120)
+        _ = try await repository.update(first.id, by: "boss") { try $0.approved(by: "boss", at: approvedAt) }
+        let history = try await repository.history(of: first.id)
+        try expect(history.map(\.action) == [.created, .updated, .approved], "oldest first: \(history.map(\.action))")
+        try expect(history.map(\.actor) == [vic, vic, "boss"], "actors: \(history.map(\.actor))")
+        try expect(
+            sameInstant(history[1].at, edited) && sameInstant(history[2].at, approvedAt),
+            "times: \(history.map(\.at))"
+        )
+        try expect(
+            history[1].before
+                == EditableFields(
+                    date: day("2017-05-10"),
+                    project: "StoreZero",
+                    hours: Hours(hundredths: 500),
+                    notes: nil
+                )
+                && history[1].after
+                    == EditableFields(
+                        date: day("2017-05-10"),
+                        project: "StoreZero",
+                        hours: Hours(hundredths: 650),
+                        notes: "late"
+                    ),
+            "an edit holds the fields before and after: \(history[1])"
+        )
+
+        let second = try await repository.insert([entry(vic, "2017-05-11", hundredths: 100)], at: now)[0]
+        _ = try await repository.update(second.id, by: "boss") {
+            try $0.rejected(by: "boss", reason: "wrong project", at: approvedAt)
+        }
+        let rejected = try await repository.history(of: second.id)
+        try expect(
+            rejected.map(\.action) == [.created, .rejected] && rejected.last?.reason == "wrong project"
+                && rejected.last?.actor == "boss",
+            "a rejection holds its reason: \(rejected)"
+        )
+
+        let third = try await repository.insert([entry(vic, "2017-05-12", hundredths: 100)], at: now)[0]
+        let deletedAt = now.addingTimeInterval(180)
+        _ = try await repository.delete(third.id, by: vic, at: deletedAt) { try $0.checkDeletable() }
+        let deleted = try await repository.history(of: third.id)
+        try expect(
+            deleted.map(\.action) == [.created, .deleted] && deleted.last?.actor == vic
+                && sameInstant(deleted.last?.at, deletedAt) && deleted.allSatisfy { $0.ownerID == vic },
+            "a deleted entry keeps its history, ending with the deletion: \(deleted)"
+        )
+    }
+
+    static func historyIgnoresRefusedChanges(_ repository: any TimesheetRepository) async throws {
+        let wes = user("wes")
+        let stored = try await repository.insert([entry(wes, "2017-05-10", hundredths: 2_000)], at: now)[0]
+        _ = try await repository.update(stored.id, by: wes) { $0 }
+        _ = try? await repository.update(stored.id, by: wes) { _ in throw TimesheetError.notFound(stored.id) }
+        _ = try? await repository.update(stored.id, by: wes) {
+            try $0.applying(TimesheetChanges(hours: Hours(hundredths: 2_401)), at: now)
+        }
+        _ = try await repository.update(stored.id, by: "boss") { try $0.approved(by: "boss", at: now) }
+        _ = try await repository.update(stored.id, by: "boss") { try $0.approved(by: "boss", at: now) }
+        _ = try? await repository.delete(stored.id, by: wes, at: now) { try $0.checkDeletable() }
+        let refused = try? await repository.insert(
+            [entry(wes, "2017-05-10", hundredths: 500)],
+            at: now
+        )
+        try expect(refused == nil, "the day is full")
+        let history = try await repository.history(of: stored.id)
+        try expect(history.map(\.action) == [.created, .approved], "only written changes: \(history.map(\.action))")
+    }
+
+    static func historyOfUnknownID(_ repository: any TimesheetRepository) async throws {
+        try expect(try await repository.history(of: TimesheetID(Int64.max)).isEmpty, "no events")
+    }
+
+    static func idempotent(
+        _ scope: String,
+        _ key: String,
+        operation: String = "create",
+        digest: [UInt8] = [1, 2, 3],
+        lifetime: TimeInterval = IdempotentRequest.defaultLifetime
+    ) -> IdempotentRequest {
+        IdempotentRequest(scope: scope, key: key, operation: operation, digest: digest, lifetime: lifetime) { stored in
+            RecordedAnswer(status: 201, location: "/x/\(stored[0].id)", body: Array("\(stored.map(\.id))".utf8))
+        }
+    }
+
+    static func idempotentReplay(_ repository: any TimesheetRepository) async throws {
+        let xia = user("xia")
+        let request = idempotent(xia, "key-1")
+        let first = try await repository.insert(
+            [entry(xia, "2017-05-10", hundredths: 100)],
+            at: now,
+            idempotent: request
+        )
+        guard case .written(let stored, let answer) = first else {
+            throw Failure(description: "RepositoryContract.swift: the first request writes: \(first)")
+        }
+        try expect(answer.status == 201 && answer.location == "/x/\(stored[0].id)", "the answer is recorded: \(answer)")
+        for _ in 0..<3 {
+            let again = try await repository.insert(
+                [entry(xia, "2017-05-10", hundredths: 100)],
+                at: now.addingTimeInterval(60),
+                idempotent: request
+            )
+            try expect(again == .replayed(answer), "a repeat gets the first answer: \(again)")
+        }
+        try expect(try await all(repository, of: xia).count == 1, "one entry stored")
+        try expect(try await repository.history(of: stored[0].id).count == 1, "one creation recorded")
+    }
+
+    static func idempotentKeyReuse(_ repository: any TimesheetRepository) async throws {
+        let yan = user("yan")
+        _ = try await repository.insert(
+            [entry(yan, "2017-05-10", hundredths: 100)],
+            at: now,
+            idempotent: idempotent(yan, "k")
+        )
+        for other in [idempotent(yan, "k", digest: [9]), idempotent(yan, "k", operation: "upload")] {
+            do {
+                _ = try await repository.insert([entry(yan, "2017-05-11")], at: now, idempotent: other)
+                throw Failure(description: "RepositoryContract.swift: a reused key was accepted")
+            } catch let error as TimesheetError {
+                try expect(error == .idempotencyKeyReused(key: "k"), "refused as a reuse: \(error)")
+            }
+        }
+        try expect(try await all(repository, of: yan).count == 1, "the refused requests stored nothing")
+    }
+
+    static func idempotentKeysScopedAndExpiring(_ repository: any TimesheetRepository) async throws {
+        let zoe = user("zoe")
+        let ada = user("ada")
+        let short = idempotent(zoe, "shared", lifetime: 60)
+        _ = try await repository.insert([entry(zoe, "2017-05-10", hundredths: 100)], at: now, idempotent: short)
+        let other = try await repository.insert(
+            [entry(ada, "2017-05-10", hundredths: 100)],
+            at: now,
+            idempotent: idempotent(ada, "shared")
+        )
+        guard case .written = other else {
+            throw Failure(description: "RepositoryContract.swift: another caller's equal key is another key: \(other)")
+        }
+        let later = try await repository.insert(
+            [entry(zoe, "2017-05-10", hundredths: 100)],
+            at: now.addingTimeInterval(61),
+            idempotent: idempotent(zoe, "shared", digest: [7])
+        )
+        guard case .written = later else {
+            throw Failure(description: "RepositoryContract.swift: an expired key is unused again: \(later)")
+        }
+        try expect(try await all(repository, of: zoe).count == 2, "the expired key's request ran again")
+    }
+
+    static func idempotentRefusalKeepsKeyFree(_ repository: any TimesheetRepository) async throws {
+        let bea = user("bea")
+        _ = try await repository.insert([entry(bea, "2017-05-10", hundredths: 2_000)], at: now)
+        try await expectConflict(.dailyLimitExceeded) {
+            _ = try await repository.insert(
+                [entry(bea, "2017-05-10", hundredths: 500)],
+                at: now,
+                idempotent: idempotent(bea, "retry-me")
+            )
+        }
+        let failing = IdempotentRequest(scope: bea, key: "answer-fails", operation: "create", digest: []) { _ in
+            throw TimesheetError.notFound(TimesheetID(1))
+        }
+        do {
+            _ = try await repository.insert([entry(bea, "2017-05-11", hundredths: 100)], at: now, idempotent: failing)
+            throw Failure(description: "RepositoryContract.swift: an answer that throws fails the write")
+        } catch let error as TimesheetError {
+            try expect(error == .notFound(TimesheetID(1)), "the answer's error comes back: \(error)")
+        }
+        try expect(try await all(repository, of: bea).count == 1, "nothing refused was stored")
+        let retried = try await repository.insert(
+            [entry(bea, "2017-05-10", hundredths: 400)],
+            at: now,
+            idempotent: idempotent(bea, "retry-me", digest: [4])
+        )
+        guard case .written = retried else {
+            throw Failure(description: "RepositoryContract.swift: a refused request recorded its key: \(retried)")
+        }
+    }
+
+    static func idempotentParallel(_ repository: any TimesheetRepository) async throws {
+        let cid = user("cid")
+        let request = idempotent(cid, "once")
+        let outcomes = try await withThrowingTaskGroup(of: IdempotentOutcome.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    try await repository.insert(
+                        [entry(cid, "2017-05-10", hundredths: 100)],
+                        at: now,
+                        idempotent: request
+                    )
+                }
+            }
+            return try await group.reduce(into: [IdempotentOutcome]()) { $0.append($1) }
+        }
+        let written = outcomes.filter { if case .written = $0 { true } else { false } }
+        try expect(written.count == 1, "one request writes: \(outcomes)")
+        try expect(Set(outcomes.map(\.answer)).count == 1, "every request gets the one answer")
+        try expect(try await all(repository, of: cid).count == 1, "one entry stored")
     }
 }

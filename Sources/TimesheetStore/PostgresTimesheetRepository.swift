@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 import Synchronization
 import TimesheetDomain
@@ -10,8 +11,9 @@ import TimesheetDomain
 /// hours in `timesheet_day_totals`, whose CHECK refuses a day above 24 (migration 0002), so a new entry is one
 /// INSERT and concurrent writers to one day queue on that day's row. A refusal is phrased by ``DailyLimit`` from the
 /// day's recorded hours. Edits and deletions load the entry `FOR UPDATE` inside one transaction, so the domain's
-/// rules see the entry as it is. Every operation finishes within `queryTimeout` or throws
-/// ``StoreError/unavailable(_:underlying:)``.
+/// rules see the entry as it is. Every change writes its ``TimesheetEvent`` to `timesheet_events` in the same statement
+/// (a data-modifying CTE), so a change and its event commit together without another round trip (migration 0003).
+/// Every operation finishes within `queryTimeout` or throws ``StoreError/unavailable(_:underlying:)``.
 ///
 /// The pools must be running (``PostgresPools/run()`` in the service group) for queries to work.
 public struct PostgresTimesheetRepository: TimesheetRepository {
@@ -77,43 +79,148 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         if entries.count == 1 { return [try await insert(entries[0], at: now)] }
         return try await performRespectingDailyLimit(
             explain: { try await self.explainRefusal(of: entries) },
+            { try await client.withConnection { try await self.insertBatch(entries, at: now, on: $0) } }
+        )
+    }
+
+    /// Ids first, in input order; then one multi-row INSERT with the entries' `created` events, which is atomic on its
+    /// own. Rows go in sorted by user-day, so the trigger locks day rows in one global order and overlapping batches
+    /// never deadlock. A refused batch leaves a gap in the ids, which are never reused anyway.
+    private func insertBatch(
+        _ entries: [NewTimesheet],
+        at now: Date,
+        on connection: PostgresConnection
+    ) async throws -> [Timesheet] {
+        var ids: [Int64] = []
+        let idRows = try await connection.query(
+            """
+            SELECT array_agg(nextval(pg_get_serial_sequence('timesheets', 'id')))
+            FROM generate_series(1, \(Int32(entries.count)))
+            """,
+            logger: logger
+        )
+        for try await batch in idRows.decode([Int64].self) { ids = batch }
+        ids.sort()
+        guard ids.count == entries.count else {
+            throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: entries.count, got: ids.count))
+        }
+        let users = entries.map(\.userID)
+        let days = entries.map { Int32($0.date.daysSinceEpoch) }
+        let projects = entries.map(\.project)
+        let hundredths = entries.map { Int32($0.hours.hundredths) }
+        let notes = entries.map { $0.notes ?? "" }
+        let hasNotes = entries.map { $0.notes != nil }
+        let creators = entries.map(\.createdBy)
+        try await connection.query(
+            """
+            WITH entries AS (
+                INSERT INTO timesheets (id, user_id, work_date, project, hours, notes, created_by, created_at,
+                                        updated_at)
+                OVERRIDING SYSTEM VALUE
+                SELECT i, u, DATE '1970-01-01' + d, p, h::numeric / 100, CASE WHEN hn THEN n END, c, \(now), \(now)
+                FROM unnest(\(ids)::int8[], \(users)::text[], \(days)::int4[], \(projects)::text[],
+                            \(hundredths)::int4[], \(notes)::text[], \(hasNotes)::bool[], \(creators)::text[])
+                     AS t(i, u, d, p, h, n, hn, c)
+                ORDER BY u, d, i
+                RETURNING id, user_id, created_by
+            )
+            INSERT INTO timesheet_events (entry_id, owner_id, action, actor, at)
+            SELECT id, user_id, 'created', created_by, \(now) FROM entries ORDER BY id
+            """,
+            logger: logger
+        ).drain()
+        return zip(ids, entries).map { id, entry in entry.stored(as: TimesheetID(id), at: now) }
+    }
+
+    /// ``insert(_:at:)`` under an idempotency key, in one transaction: claim the key, insert the entries and their
+    /// events, record the answer, commit. A crash before the commit leaves neither entries nor key; after it, both.
+    /// A request whose key another transaction holds waits on the key's row until that one commits (then replays its
+    /// answer) or rolls back (then claims the key itself), so two requests under one key never both write. Only this
+    /// path pays for the key (four round trips more than ``insert(_:at:)``); requests without a key never touch it.
+    public func insert(
+        _ entries: [NewTimesheet],
+        at now: Date,
+        idempotent request: IdempotentRequest
+    ) async throws -> IdempotentOutcome {
+        try await performRespectingDailyLimit(
+            explain: { try await self.explainRefusal(of: entries) },
             {
-                // Ids first, in input order; then one multi-row INSERT, which is atomic on its own. Rows go in sorted
-                // by user-day, so the trigger locks day rows in one global order and overlapping batches never
-                // deadlock. A refused batch leaves a gap in the ids, which are never reused anyway.
-                var ids: [Int64] = []
-                let idRows = try await client.query(
-                    """
-                    SELECT array_agg(nextval(pg_get_serial_sequence('timesheets', 'id')))
-                    FROM generate_series(1, \(Int32(entries.count)))
-                    """,
-                    logger: logger
-                )
-                for try await batch in idRows.decode([Int64].self) { ids = batch }
-                ids.sort()
-                guard ids.count == entries.count else {
-                    throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: entries.count, got: ids.count))
+                try await inTransaction { connection -> IdempotentOutcome in
+                    if let recorded = try await claim(request, at: now, on: connection) {
+                        return .replayed(recorded)
+                    }
+                    let stored: [Timesheet]
+                    if entries.count == 1 {
+                        stored = [try await insertOne(entries[0], at: now, on: connection)]
+                    } else {
+                        stored = try await insertBatch(entries, at: now, on: connection)
+                    }
+                    let answer = try request.answer(stored)
+                    try await connection.query(
+                        """
+                        UPDATE idempotency_keys SET status = \(Int16(clamping: answer.status)),
+                            location = \(answer.location), body = \(ByteBuffer(bytes: answer.body))
+                        WHERE caller_id = \(request.scope) AND key = \(request.key)
+                        """,
+                        logger: logger
+                    ).drain()
+                    return .written(stored, answer)
                 }
-                let users = entries.map(\.userID)
-                let days = entries.map { Int32($0.date.daysSinceEpoch) }
-                let projects = entries.map(\.project)
-                let hundredths = entries.map { Int32($0.hours.hundredths) }
-                let notes = entries.map { $0.notes ?? "" }
-                let hasNotes = entries.map { $0.notes != nil }
-                try await client.query(
-                    """
-                    INSERT INTO timesheets (id, user_id, work_date, project, hours, notes, created_at, updated_at)
-                    OVERRIDING SYSTEM VALUE
-                    SELECT i, u, DATE '1970-01-01' + d, p, h::numeric / 100, CASE WHEN hn THEN n END, \(now), \(now)
-                    FROM unnest(\(ids)::int8[], \(users)::text[], \(days)::int4[], \(projects)::text[],
-                                \(hundredths)::int4[], \(notes)::text[], \(hasNotes)::bool[]) AS t(i, u, d, p, h, n, hn)
-                    ORDER BY u, d, i
-                    """,
-                    logger: logger
-                ).drain()
-                return zip(ids, entries).map { id, entry in entry.stored(as: TimesheetID(id), at: now) }
             }
         )
+    }
+
+    /// Claims `request`'s key for this transaction (`nil`), or returns the answer recorded under it. A key past its
+    /// lifetime is claimed afresh; with each claim, up to 100 other expired keys (anyone's) are purged.
+    private func claim(
+        _ request: IdempotentRequest,
+        at now: Date,
+        on connection: PostgresConnection
+    ) async throws -> RecordedAnswer? {
+        let expires = now.addingTimeInterval(request.lifetime)
+        // ON CONFLICT DO UPDATE waits for a transaction holding the key, then locks the key's row even when its WHERE
+        // (expired) is false, so the answer read below is the committed one and stays put until this commits.
+        let claimed = try await connection.query(
+            """
+            WITH purged AS (
+                DELETE FROM idempotency_keys WHERE (caller_id, key) IN (
+                    SELECT caller_id, key FROM idempotency_keys
+                    WHERE expires_at <= \(now) AND NOT (caller_id = \(request.scope) AND key = \(request.key))
+                    ORDER BY expires_at LIMIT 100 FOR UPDATE SKIP LOCKED
+                )
+            )
+            INSERT INTO idempotency_keys AS k (caller_id, key, operation, request_sha256, created_at, expires_at)
+            VALUES (\(request.scope), \(request.key), \(request.operation), \(ByteBuffer(bytes: request.digest)),
+                    \(now), \(expires))
+            ON CONFLICT (caller_id, key) DO UPDATE SET
+                operation = EXCLUDED.operation, request_sha256 = EXCLUDED.request_sha256, status = NULL,
+                location = NULL, body = NULL, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+            WHERE k.expires_at <= EXCLUDED.created_at
+            RETURNING 1
+            """,
+            logger: logger
+        )
+        var won = false
+        for try await _ in claimed { won = true }
+        if won { return nil }
+        let rows = try await connection.query(
+            """
+            SELECT operation, request_sha256, status, location, body FROM idempotency_keys
+            WHERE caller_id = \(request.scope) AND key = \(request.key)
+            """,
+            logger: logger
+        )
+        for try await (operation, digest, status, location, body) in rows.decode(
+            (String, ByteBuffer, Int16?, String?, ByteBuffer?).self
+        ) {
+            guard operation == request.operation, Array(digest.readableBytesView) == request.digest else {
+                throw TimesheetError.idempotencyKeyReused(key: request.key)
+            }
+            guard let status, let body else { break }
+            return RecordedAnswer(status: Int(status), location: location, body: Array(body.readableBytesView))
+        }
+        // A committed key always holds its answer (migration 0003): anything else is a bug, never the client's.
+        throw StoreError.unexpected(underlying: UnansweredKey())
     }
 
     /// One entry (`POST /timesheets`): one prepared INSERT, one round trip, no explicit transaction. The daily limit
@@ -134,6 +241,25 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                 return entry.stored(as: TimesheetID(id), at: now)
             }
         )
+    }
+
+    /// The same prepared INSERT on a connection inside a transaction.
+    private func insertOne(
+        _ entry: NewTimesheet,
+        at now: Date,
+        on connection: PostgresConnection
+    ) async throws
+        -> Timesheet
+    {
+        var id: Int64?
+        for try await inserted in try await connection.execute(
+            InsertEntryStatement(entry: entry, now: now),
+            logger: logger
+        ) {
+            id = inserted
+        }
+        guard let id else { throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: 1, got: 0)) }
+        return entry.stored(as: TimesheetID(id), at: now)
     }
 
     /// The domain's refusal for entries the database refused: ``DailyLimit`` over the user-days' recorded hours. `nil`
@@ -242,6 +368,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
 
     public func update(
         _ id: TimesheetID,
+        by actor: String,
         _ change: @escaping @Sendable (Timesheet) throws -> Timesheet
     ) async throws
         -> Timesheet?
@@ -259,21 +386,33 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
                         return nil
                     }
                     let changed = try change(current)
-                    guard changed != current else { return current }
+                    guard changed != current,
+                        let event = TimesheetEvent.change(from: current, to: changed, by: actor)
+                    else { return current }
                     attempted.withLock { $0 = (current, changed) }
-                    // The trigger moves the hours between user-days; the CHECK refuses a day above 24 hours.
+                    // The trigger moves the hours between user-days; the CHECK refuses a day above 24 hours. The event
+                    // goes in with the change, in the same statement.
                     let daysSinceEpoch = Int32(changed.date.daysSinceEpoch)
                     let rows = try await connection.query(
                         """
-                        UPDATE timesheets SET
-                            user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(daysSinceEpoch),
-                            project = \(changed.project), hours = \(Int32(changed.hours.hundredths))::numeric / 100,
-                            notes = \(changed.notes), status = \(changed.status.rawValue),
-                            created_at = \(changed.createdAt), updated_at = \(changed.updatedAt),
-                            reviewed_by = \(changed.reviewedBy), reviewed_at = \(changed.reviewedAt),
-                            rejection_reason = \(changed.rejectionReason)
-                        WHERE id = \(id.rawValue)
-                        RETURNING \(unescaped: Self.columns)
+                        WITH changed AS (
+                            UPDATE timesheets SET
+                                user_id = \(changed.userID), work_date = DATE '1970-01-01' + \(daysSinceEpoch),
+                                project = \(changed.project), hours = \(Int32(changed.hours.hundredths))::numeric / 100,
+                                notes = \(changed.notes), status = \(changed.status.rawValue),
+                                created_at = \(changed.createdAt), updated_at = \(changed.updatedAt),
+                                reviewed_by = \(changed.reviewedBy), reviewed_at = \(changed.reviewedAt),
+                                rejection_reason = \(changed.rejectionReason), created_by = \(changed.createdBy)
+                            WHERE id = \(id.rawValue)
+                            RETURNING \(unescaped: Self.columns)
+                        ), event AS (
+                            INSERT INTO timesheet_events (entry_id, owner_id, action, actor, at, before, after, reason)
+                            SELECT \(id.rawValue), \(event.ownerID), \(event.action.rawValue), \(event.actor),
+                                   \(event.at), \(try StoredFields.json(event.before))::jsonb,
+                                   \(try StoredFields.json(event.after))::jsonb, \(event.reason)
+                            FROM changed
+                        )
+                        SELECT * FROM changed
                         """,
                         logger: logger
                     )
@@ -306,18 +445,72 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         }
     }
 
-    public func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool
-    {
+    public func delete(
+        _ id: TimesheetID,
+        by actor: String,
+        at now: Date,
+        _ check: @escaping @Sendable (Timesheet) throws -> Void
+    ) async throws -> Bool {
         try await perform {
             try await inTransaction { connection -> Bool in
                 guard let current = try await Self.lockedEntry(id, on: connection, logger: logger) else {
                     return false
                 }
                 try check(current)
-                try await connection.query("DELETE FROM timesheets WHERE id = \(id.rawValue)", logger: logger)
-                    .drain()
+                let event = TimesheetEvent.deleted(current, by: actor, at: now)
+                try await connection.query(
+                    """
+                    WITH gone AS (DELETE FROM timesheets WHERE id = \(id.rawValue) RETURNING id, user_id)
+                    INSERT INTO timesheet_events (entry_id, owner_id, action, actor, at)
+                    SELECT id, user_id, 'deleted', \(event.actor), \(event.at) FROM gone
+                    """,
+                    logger: logger
+                ).drain()
                 return true
             }
+        }
+    }
+
+    /// An entry the release before migration 0003 recorded while this one rolled out has no `created` event (and a
+    /// NULL `created_by`): its creation is told from its own columns, so every live entry's history starts with it.
+    public func history(of id: TimesheetID) async throws -> [TimesheetEvent] {
+        var events = try await recordedHistory(of: id)
+        if events.first?.action != .created, let entry = try await entry(id) {
+            events.insert(.created(entry), at: 0)
+        }
+        return events
+    }
+
+    private func recordedHistory(of id: TimesheetID) async throws -> [TimesheetEvent] {
+        try await perform {
+            let rows = try await client.query(
+                """
+                SELECT owner_id, action, actor, at, before::text, after::text, reason
+                FROM timesheet_events WHERE entry_id = \(id.rawValue) ORDER BY id
+                """,
+                logger: logger
+            )
+            var events: [TimesheetEvent] = []
+            for try await (owner, action, actor, at, before, after, reason) in rows.decode(
+                (String, String, String, Date, String?, String?, String?).self
+            ) {
+                guard let action = TimesheetAction(rawValue: action) else {
+                    throw StoreError.unexpected(underlying: UnknownStatus(value: action))
+                }
+                events.append(
+                    TimesheetEvent(
+                        entryID: id,
+                        ownerID: owner,
+                        action: action,
+                        actor: actor,
+                        at: at,
+                        before: try StoredFields.fields(before),
+                        after: try StoredFields.fields(after),
+                        reason: reason
+                    )
+                )
+            }
+            return events
         }
     }
 
@@ -352,7 +545,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
 
     static let columns = """
         id, user_id, work_date - DATE '1970-01-01', project, (hours * 100)::int4, notes, status, \
-        created_at, updated_at, reviewed_by, reviewed_at, rejection_reason
+        created_at, updated_at, reviewed_by, reviewed_at, rejection_reason, coalesce(created_by, user_id)
         """
 
     private static func literal(_ status: TimesheetStatus) -> String {
@@ -375,10 +568,11 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     static func timesheet(_ row: PostgresRow) throws -> Timesheet {
         if let timesheet = TimesheetRowDecoder.timesheet(row) { return timesheet }
         let (
-            id, userID, day, project, hundredths, notes, status, createdAt, updatedAt, reviewedBy, reviewedAt, reason
+            id, userID, day, project, hundredths, notes, status, createdAt, updatedAt, reviewedBy, reviewedAt, reason,
+            createdBy
         ) =
             try row.decode(
-                (Int64, String, Int, String, Int, String?, String, Date, Date, String?, Date?, String?).self
+                (Int64, String, Int, String, Int, String?, String, Date, Date, String?, Date?, String?, String).self
             )
         guard let status = TimesheetStatus(rawValue: status) else {
             throw StoreError.unexpected(underlying: UnknownStatus(value: status))
@@ -395,7 +589,8 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
             updatedAt: updatedAt,
             reviewedBy: reviewedBy,
             reviewedAt: reviewedAt,
-            rejectionReason: reason
+            rejectionReason: reason,
+            createdBy: createdBy
         )
     }
 
@@ -407,6 +602,9 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     private struct UnknownStatus: Error {
         var value: String
     }
+
+    /// A committed idempotency key without its answer, which migration 0003's design rules out.
+    private struct UnansweredKey: Error {}
 
     private static func lockedEntry(
         _ id: TimesheetID,

@@ -47,26 +47,33 @@ struct PendingPageStatement: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Timesheet { try PostgresTimesheetRepository.timesheet(row) }
 }
 
-/// Inserts one entry and returns its id (`POST /timesheets`). The daily limit is the database's: the trigger of
+/// Inserts one entry with its `created` event and returns its id (`POST /timesheets`): one statement, one round
+/// trip, the event committed with the entry (migration 0003). The daily limit is the database's: the trigger of
 /// migration 0002 adds the hours to the user-day's total, whose CHECK refuses more than 24.
 struct InsertEntryStatement: PostgresPreparedStatement {
     typealias Row = Int64
     static let sql = """
-        INSERT INTO timesheets (user_id, work_date, project, hours, notes, created_at, updated_at)
-        VALUES ($1, DATE '1970-01-01' + $2::int4, $3, $4::int4::numeric / 100, $5, $6, $6)
-        RETURNING id
+        WITH entry AS (
+            INSERT INTO timesheets (user_id, work_date, project, hours, notes, created_by, created_at, updated_at)
+            VALUES ($1, DATE '1970-01-01' + $2::int4, $3, $4::int4::numeric / 100, $5, $7, $6, $6)
+            RETURNING id, user_id
+        )
+        INSERT INTO timesheet_events (entry_id, owner_id, action, actor, at)
+        SELECT id, user_id, 'created', $7, $6 FROM entry
+        RETURNING entry_id
         """
     var entry: NewTimesheet
     var now: Date
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 6)
+        var bindings = PostgresBindings(capacity: 7)
         bindings.append(entry.userID)
         bindings.append(Int32(entry.date.daysSinceEpoch))
         bindings.append(entry.project)
         bindings.append(Int32(entry.hours.hundredths))
         bindings.append(entry.notes)
         bindings.append(now)
+        bindings.append(entry.createdBy)
         return bindings
     }
 

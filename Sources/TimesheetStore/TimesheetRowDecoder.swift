@@ -21,7 +21,7 @@ enum TimesheetRowDecoder {
             let status = TimesheetStatus(rawValue: statusText), let createdAt = date(cells.next()),
             let updatedAt = date(cells.next()), let reviewedBy = optionalText(cells.next()),
             let reviewedAt = optionalDate(cells.next()), let reason = optionalText(cells.next()),
-            cells.next() == nil
+            let createdBy = text(cells.next()), cells.next() == nil
         else { return nil }
         return Timesheet(
             id: TimesheetID(id),
@@ -35,7 +35,8 @@ enum TimesheetRowDecoder {
             updatedAt: updatedAt,
             reviewedBy: reviewedBy,
             reviewedAt: reviewedAt,
-            rejectionReason: reason
+            rejectionReason: reason,
+            createdBy: createdBy
         )
     }
 

@@ -336,18 +336,32 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
     func insert(_ entries: [NewTimesheet], at now: Date) async throws -> [Timesheet] {
         try await base.insert(entries, at: now)
     }
+    func insert(
+        _ entries: [NewTimesheet],
+        at now: Date,
+        idempotent request: IdempotentRequest
+    ) async throws -> IdempotentOutcome {
+        try await base.insert(entries, at: now, idempotent: request)
+    }
     func entry(_ id: TimesheetID) async throws -> Timesheet? { try await base.entry(id) }
     func entries(_ query: TimesheetQuery) async throws -> [Timesheet] { try await base.entries(query) }
     func update(
         _ id: TimesheetID,
+        by actor: String,
         _ change: @escaping @Sendable (Timesheet) throws -> Timesheet
     ) async throws -> Timesheet? {
         waitForEntry()
-        return try await base.update(id, change)
+        return try await base.update(id, by: actor, change)
     }
-    func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool {
-        try await base.delete(id, check)
+    func delete(
+        _ id: TimesheetID,
+        by actor: String,
+        at now: Date,
+        _ check: @escaping @Sendable (Timesheet) throws -> Void
+    ) async throws -> Bool {
+        try await base.delete(id, by: actor, at: now, check)
     }
+    func history(of id: TimesheetID) async throws -> [TimesheetEvent] { try await base.history(of: id) }
     func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours] {
         try await base.dailyTotals(userID: userID, from: from, to: to)
     }

@@ -91,7 +91,9 @@ import Glibc
                 )
                 let started = ContinuousClock.now
                 await #expect {
-                    _ = try await repository.update(stored[0].id) { try $0.approved(by: "m", at: Self.now) }
+                    _ = try await repository.update(stored[0].id, by: "tester") {
+                        try $0.approved(by: "m", at: Self.now)
+                    }
                 } throws: { error in
                     guard case .unavailable(.timedOut, _) = error as? StoreError else { return false }
                     return true
@@ -102,7 +104,9 @@ import Glibc
             // The pool recovers: a later call works (retried, as a loaded machine may be slower than 1 s).
             var approved: Timesheet?
             for _ in 0..<10 where approved == nil {
-                approved = try? await repository.update(stored[0].id) { try $0.approved(by: "m", at: Self.now) }
+                approved = try? await repository.update(stored[0].id, by: "tester") {
+                    try $0.approved(by: "m", at: Self.now)
+                }
                 if approved == nil { try await Task.sleep(for: .milliseconds(300)) }
             }
             #expect(approved?.status == .approved)

@@ -125,19 +125,36 @@ func expectMigrationError(
     @Test func theRepositorySchemaMigrates() async throws {
         let configuration = try await TestPostgres.shared.freshDatabase("schema", migrated: false)
         let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
-        #expect(try await migrator.up().applied == ["0001_create_timesheets.sql", "0002_user_day_totals.sql"])
+        #expect(try await migrator.up().applied == Self.repositoryMigrationFiles)
+        #expect(Self.repositoryMigrationFiles.starts(with: ["0001_create_timesheets.sql", "0002_user_day_totals.sql"]))
         #expect(try await migrator.status().exitCode == .success)
+    }
+
+    /// The repository's migration files, in order.
+    static var repositoryMigrationFiles: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: repositoryMigrations)) ?? [])
+            .filter { $0.hasSuffix(".sql") }.sorted()
     }
 
     /// A fresh database migrated to 0001 only, holding what `sql` inserts: a database as the previous release left it.
     static func databaseAtTheFirstMigration(_ name: String, holding sql: String) async throws -> DatabaseConfiguration {
+        try await databaseAt(["0001_create_timesheets.sql"], name, holding: sql)
+    }
+
+    /// A fresh database migrated by `files` only, holding what `sql` inserts.
+    static func databaseAt(
+        _ files: [String],
+        _ name: String,
+        holding sql: String
+    ) async throws
+        -> DatabaseConfiguration
+    {
         let configuration = try await TestPostgres.shared.freshDatabase(name, migrated: false)
         let firstOnly = try makeTemporaryDirectory(prefix: "ts\(name)")
         defer { try? FileManager.default.removeItem(atPath: firstOnly) }
-        try FileManager.default.copyItem(
-            atPath: repositoryMigrations + "/0001_create_timesheets.sql",
-            toPath: firstOnly + "/0001_create_timesheets.sql"
-        )
+        for file in files {
+            try FileManager.default.copyItem(atPath: repositoryMigrations + "/" + file, toPath: firstOnly + "/" + file)
+        }
         _ = try await Migrator(configuration: configuration, directory: firstOnly, output: { _ in }).up()
         _ = try await withConnection(configuration) { connection in
             try await connection.query(PostgresQuery(unsafeSQL: sql), logger: testLogger)
@@ -159,7 +176,7 @@ func expectMigrationError(
                 """
         )
         let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
-        #expect(try await migrator.up().applied == ["0002_user_day_totals.sql"])
+        #expect(try await migrator.up().applied.first == "0002_user_day_totals.sql")
         let totals = try await withConnection(configuration) { connection in
             var rows: [String] = []
             for try await (user, hours) in try await connection.query(
@@ -169,6 +186,57 @@ func expectMigrationError(
             return rows
         }
         #expect(totals == ["a=15.50", "b=3.25"])
+    }
+
+    /// Entries from before 0003 were recorded by their owners, and their histories start with their creation and, when
+    /// reviewed, their review (known from the entry's own columns).
+    @Test func theHistoryMigrationBackfillsCreatorsAndEvents() async throws {
+        let configuration = try await Self.databaseAt(
+            ["0001_create_timesheets.sql", "0002_user_day_totals.sql"],
+            "history",
+            holding: """
+                INSERT INTO timesheets (user_id, work_date, project, hours, status, created_at, updated_at, \
+                reviewed_by, reviewed_at, rejection_reason)
+                VALUES ('a', DATE '2017-05-10', 'P', 8, 'pending', '2017-05-10 08:00Z', now(), NULL, NULL, NULL),
+                       ('a', DATE '2017-05-11', 'Q', 7.5, 'approved', '2017-05-11 08:00Z', now(), 'm',
+                        '2017-05-12 09:00Z', NULL),
+                       ('b', DATE '2017-05-11', 'R', 9, 'rejected', '2017-05-11 08:00Z', now(), 'm',
+                        '2017-05-12 10:00Z', 'wrong')
+                """
+        )
+        let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
+        #expect(try await migrator.up().applied.first == "0003_entry_history_and_idempotency.sql")
+        let (creators, events, totals) = try await withConnection(configuration) { connection in
+            var creators: [String] = []
+            for try await (user, creator) in try await connection.query(
+                "SELECT user_id, created_by FROM timesheets ORDER BY id",
+                logger: testLogger
+            ).decode((String, String).self) { creators.append("\(user):\(creator)") }
+            var events: [String] = []
+            for try await (entry, owner, action, actor, reason) in try await connection.query(
+                """
+                SELECT t.id - (SELECT min(id) FROM timesheets), e.owner_id, e.action, e.actor, e.reason
+                FROM timesheet_events e JOIN timesheets t ON t.id = e.entry_id ORDER BY e.entry_id, e.id
+                """,
+                logger: testLogger
+            ).decode((Int, String, String, String, String?).self) {
+                events.append("\(entry) \(owner) \(action) by \(actor)\(reason.map { " (\($0))" } ?? "")")
+            }
+            var totals: [String] = []
+            for try await (user, hours) in try await connection.query(
+                "SELECT user_id, hours::text FROM timesheet_day_totals ORDER BY user_id, work_date",
+                logger: testLogger
+            ).decode((String, String).self) { totals.append("\(user)=\(hours)") }
+            return (creators, events, totals)
+        }
+        #expect(creators == ["a:a", "a:a", "b:b"])
+        #expect(
+            events == [
+                "0 a created by a", "1 a created by a", "1 a approved by m", "2 b created by b",
+                "2 b rejected by m (wrong)",
+            ]
+        )
+        #expect(totals == ["a=8.00", "a=7.50"], "the backfill left the day totals as they were")
     }
 
     /// A day already above 24 hours (written around the old checks) stops the migration with the days named, and the

@@ -165,15 +165,15 @@ import TimesheetDomainTesting
         try await withConnection(configuration) { connection in
             try await connection.query(
                 """
-                INSERT INTO timesheets (user_id, work_date, project, hours, created_at, updated_at)
-                VALUES ('schema-check', DATE '2017-05-10', 'P', 8, now(), now())
+                INSERT INTO timesheets (user_id, work_date, project, hours, created_by, created_at, updated_at)
+                VALUES ('schema-check', DATE '2017-05-10', 'P', 8, 'schema-check', now(), now())
                 """,
                 logger: testLogger
             )
             let invalid = [
                 "hours = 0", "hours = 24.01", "hours = -1", "status = 'done'", "project = ''",
                 "project = repeat('x', 201)", "notes = repeat('x', 2001)", "status = 'approved'",
-                "rejection_reason = 'no'",
+                "rejection_reason = 'no'", "created_by = ''", "created_by = repeat('x', 256)",
             ]
             for change in invalid {
                 await #expect(throws: PSQLError.self, "\(change)") {
@@ -221,10 +221,10 @@ import TimesheetDomainTesting
                 ],
                 at: Date(timeIntervalSince1970: 1_700_000_000.123456)
             )
-            _ = try await repository.update(stored[0].id) {
+            _ = try await repository.update(stored[0].id, by: "tester") {
                 try $0.approved(by: "boss", at: Date(timeIntervalSince1970: 1_700_000_100.5))
             }
-            _ = try await repository.update(stored[1].id) {
+            _ = try await repository.update(stored[1].id, by: "tester") {
                 try $0.rejected(by: "boss", reason: "Wrong project", at: Date(timeIntervalSince1970: 1_700_000_200))
             }
         }
@@ -293,8 +293,8 @@ import TimesheetDomainTesting
                 return value
             }
             let insert = """
-                INSERT INTO timesheets (user_id, work_date, project, hours, created_at, updated_at)
-                VALUES ('totals', DATE '2017-05-10', 'P', 8, now(), now())
+                INSERT INTO timesheets (user_id, work_date, project, hours, created_by, created_at, updated_at)
+                VALUES ('totals', DATE '2017-05-10', 'P', 8, 'totals', now(), now())
                 """
             try await connection.query(PostgresQuery(unsafeSQL: insert), logger: testLogger)
             try await connection.query(PostgresQuery(unsafeSQL: insert), logger: testLogger)
@@ -374,7 +374,7 @@ import TimesheetDomainTesting
                 for entry in stored {
                     group.addTask {
                         let result = await Self.succeeded {
-                            try await repository.update(entry.id) {
+                            try await repository.update(entry.id, by: "tester") {
                                 try $0.applying(TimesheetChanges(hours: Hours(hundredths: 250)), at: Self.now)
                             }
                         }
@@ -382,7 +382,7 @@ import TimesheetDomainTesting
                     }
                     group.addTask {
                         let result = await Self.succeeded {
-                            try await repository.update(entry.id) {
+                            try await repository.update(entry.id, by: "tester") {
                                 try $0.approved(by: "manager-\(entry.id)", at: Self.now)
                             }
                         }
@@ -390,7 +390,7 @@ import TimesheetDomainTesting
                     }
                     group.addTask {
                         let result = await Self.succeeded {
-                            try await repository.update(entry.id) {
+                            try await repository.update(entry.id, by: "tester") {
                                 try $0.approved(by: "other-manager", at: Self.now)
                             }
                         }
@@ -465,7 +465,7 @@ import TimesheetDomainTesting
                 for entry in stored {
                     group.addTask {
                         do {
-                            _ = try await repository.update(entry.id) {
+                            _ = try await repository.update(entry.id, by: "tester") {
                                 try $0.applying(TimesheetChanges(date: target), at: Self.now)
                             }
                             return true

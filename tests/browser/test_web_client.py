@@ -251,3 +251,43 @@ def test_api_check_panel_shows_each_answer_or_error(browser, dev_server):
     assert "read:messages" in call("private-scoped")
     shot(driver, "api-check-manager")
     log_out(driver)
+
+
+def test_an_entrys_detail_shows_its_history(browser, dev_server):
+    """The History button of a row opens the entry's detail: who recorded it, and every change oldest first, an
+    edit with its fields before and after."""
+    from selenium.webdriver.common.by import By
+    driver, base = browser, dev_server
+    day = (datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=3)).isoformat()
+    driver.set_window_size(1200, 900)
+    log_in(driver, base, "employee")
+
+    def row():
+        rows = [r for r in driver.find_elements(By.CSS_SELECTOR, "#entries tr[data-id]") if day in r.text]
+        return rows[0] if rows else None
+
+    set_value(driver, '#entry-form [name="date"]', day)
+    driver.find_element(By.CSS_SELECTOR, '#entry-form [name="project"]').send_keys("Audit")
+    set_value(driver, '#entry-form [name="hours"]', "6")
+    driver.find_element(By.ID, "entry-submit").click()
+    wait_for(driver, row, what="the new entry in the list")
+    row().find_element(By.XPATH, ".//button[text()='Edit']").click()
+    set_value(driver, '#entry-form [name="hours"]', "7.5")
+    driver.find_element(By.ID, "entry-submit").click()
+    wait_for(driver, lambda: row() and "7.5" in row().text, what="the edited entry")
+
+    row().find_element(By.XPATH, ".//button[text()='History']").click()
+    panel = wait_for(driver, lambda: visible(driver, "#entry-detail"), what="the entry's detail")
+    wait_for(driver, lambda: len(driver.find_elements(By.CSS_SELECTOR, "#history > li")) == 2, what="two events")
+    events = driver.find_elements(By.CSS_SELECTOR, "#history > li")
+    assert [event.get_attribute("data-action") for event in events] == ["created", "updated"]
+    assert "auth0|dev-employee" in events[0].text
+    assert "Hours: 6 → 7.5" in events[1].text, events[1].text
+    facts = driver.find_element(By.ID, "detail-facts").text
+    assert "Recorded by" in facts and "auth0|dev-employee" in facts
+    assert day in driver.find_element(By.ID, "detail-title").text
+    driver.execute_script("arguments[0].scrollIntoView()", panel)
+    shot(driver, "employee-entry-history")
+    driver.find_element(By.ID, "detail-close").click()
+    wait_for(driver, lambda: not visible(driver, "#entry-detail"), what="the detail to close")
+    log_out(driver)

@@ -26,6 +26,7 @@ CATEGORIES = {
     "test_reference_setup": "reference setup",
     "test_slow_clients": "slow clients",
     "test_response_headers": "response headers",
+    "test_idempotency": "idempotency and history",
     "test_replicas": "replicas",
 }
 

@@ -11,6 +11,7 @@ ROUTES = {
     ("GET", "/openapi.json"): "public", ("GET", "/me"): None,
     ("GET", "/timesheets"): "read:timesheets", ("POST", "/timesheets"): "create:timesheets",
     ("GET", "/timesheets/summary"): "read:timesheets", ("GET", "/timesheets/{own}"): "read:timesheets",
+    ("GET", "/timesheets/{own}/history"): "read:timesheets",
     ("PUT", "/timesheets/{own}"): "update:timesheets", ("PATCH", "/timesheets/{own}"): "update:timesheets",
     ("DELETE", "/timesheets/{own}"): "delete:timesheets", ("POST", "/timesheets/upload"): "batch:upload",
     ("GET", "/approvals"): "approve:timesheets", ("PUT", "/approvals/{other}"): "approve:timesheets",
@@ -82,7 +83,7 @@ def victims(dev, tokens):
 
 @pytest.mark.parametrize("method,template,body", [
     ("GET", "/timesheets/{id}", None), ("PUT", "/timesheets/{id}", ENTRY), ("PATCH", "/timesheets/{id}", {"hours": 9}),
-    ("DELETE", "/timesheets/{id}", None),
+    ("DELETE", "/timesheets/{id}", None), ("GET", "/timesheets/{id}/history", None),
 ])
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_another_users_entry_is_not_found(dev, tokens, victims, method, template, body, index):
@@ -192,3 +193,22 @@ def test_the_approvals_queue_shows_no_approved_or_rejected_entries(dev, tokens, 
             break
     assert victims[0] in seen and victims[2] not in seen
     assert pages > 1, "the queue fitted one page, so no cursor was followed"
+
+
+def test_another_users_history_is_not_found_even_after_deletion_but_reviewers_see_it(dev, tokens):
+    """History is the entry's owner's and the reviewers' (approve:timesheets): anyone else gets the 404 the entry
+    itself gives, for a live entry and for a deleted one, and learns nothing from the difference."""
+    entry = dev.api.call("POST", "/timesheets", tokens["employee"],
+                         json_body={"date": "2014-07-01", "project": "Private", "hours": 2}).json()
+    gone = dev.api.call("POST", "/timesheets", tokens["employee"],
+                        json_body={"date": "2014-07-02", "project": "Private", "hours": 2}).json()
+    assert dev.api.call("DELETE", f"/timesheets/{gone['id']}", tokens["employee"]).status_code == 204
+    never = dev.api.call("GET", "/timesheets/987654321/history", tokens["contractor"])
+    for entry_id in (entry["id"], gone["id"]):
+        reply = dev.api.call("GET", f"/timesheets/{entry_id}/history", tokens["contractor"])
+        assert reply.status_code == 404 and reply.json()["code"] == "not_found"
+        assert reply.json()["detail"].replace(str(entry_id), "N") == never.json()["detail"].replace("987654321", "N")
+        for role in ("employee", "manager"):
+            assert dev.api.call("GET", f"/timesheets/{entry_id}/history", tokens[role]).status_code == 200
+    machine = dev.api.call("GET", f"/timesheets/{entry['id']}/history", tokens["machine"])
+    assert machine.status_code == 403 and 'scope="read:timesheets"' in machine.headers["www-authenticate"]

@@ -2,7 +2,8 @@
 streaming-replication standby made with `pg_basebackup -R`, all on 127.0.0.1 and configured here.
 
 Shown under load through the load balancer: the 24-hour rule and single approvals hold across replicas, every
-acknowledged write is in the primary, a caller reads its own writes while the standby lags, a rolling restart fails
+acknowledged write is in the primary, an idempotency key writes once whichever replicas its retries reach, a caller
+reads its own writes while the standby lags, a rolling restart fails
 no request, a replica killed with SIGKILL fails only what it had in flight, and three migrators racing at start apply
 each file once."""
 import collections
@@ -187,6 +188,33 @@ def test_rules_hold_across_replicas_under_mixed_load(replicas):
     assert not load.failures(), load.failures()[:10]
     assert_in_primary(primary, [body["id"] for body in accepted] + load.acknowledged)
     record_cases("replicas", len(results) + len(load.outcomes), len(results) + len(load.outcomes))
+
+
+def test_idempotency_keys_hold_across_replicas(replicas):
+    identity, balancer, primary = replicas.identity, replicas.balancer, replicas.primary
+    # One caller, several tokens: each token's hash picks a replica, so one key arrives at several replicas at once.
+    tokens = [user_token(identity, "idempotent", jti=f"i{n}") for n in range(12)]
+    served_by = {balancer.api.call("GET", "/timesheets?limit=1", t).headers["X-Served-By"] for t in tokens}
+    assert len(served_by) >= 2, served_by
+    for round_number in range(3):
+        key = f"replica-retry-{round_number}"
+        body = {"date": f"2029-07-{round_number + 1:02d}", "project": "Retried", "hours": 2}
+
+        def post(token):
+            reply = balancer.api.call("POST", "/timesheets", token, json_body=body,
+                                      headers={"Idempotency-Key": key})
+            return reply.status_code, reply.json().get("id"), reply.headers.get("Idempotent-Replayed"), \
+                reply.headers.get("X-Served-By")
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+            results = list(pool.map(post, tokens))
+        assert {status for status, *_ in results} == {201}, results
+        assert len({entry for _, entry, _, _ in results}) == 1, f"one entry for one key: {results}"
+        assert sum(1 for _, _, replayed, _ in results if replayed != "true") == 1, results
+        rows = primary.sql("SELECT count(*) FROM timesheets WHERE user_id = 'auth0|replica-idempotent' "
+                           f"AND work_date = '2029-07-{round_number + 1:02d}'").strip()
+        assert rows == "1", f"{rows} rows written for one key"
+        record_cases("replicas", len(results), len(results))
 
 
 def test_a_caller_reads_its_own_writes_while_the_standby_lags(replicas):

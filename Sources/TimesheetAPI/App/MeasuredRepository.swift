@@ -59,15 +59,33 @@ final class MeasuredRepository<Base: TimesheetRepository>: TimesheetRepository {
         try await measure { try await base.entries(query) }
     }
 
-    func update(
-        _ id: TimesheetID,
-        _ change: @escaping @Sendable (Timesheet) throws -> Timesheet
-    ) async throws -> Timesheet? {
-        try await measure { try await base.update(id, change) }
+    func insert(
+        _ entries: [NewTimesheet],
+        at now: Date,
+        idempotent request: IdempotentRequest
+    ) async throws -> IdempotentOutcome {
+        try await measure { try await base.insert(entries, at: now, idempotent: request) }
     }
 
-    func delete(_ id: TimesheetID, _ check: @escaping @Sendable (Timesheet) throws -> Void) async throws -> Bool {
-        try await measure { try await base.delete(id, check) }
+    func update(
+        _ id: TimesheetID,
+        by actor: String,
+        _ change: @escaping @Sendable (Timesheet) throws -> Timesheet
+    ) async throws -> Timesheet? {
+        try await measure { try await base.update(id, by: actor, change) }
+    }
+
+    func delete(
+        _ id: TimesheetID,
+        by actor: String,
+        at now: Date,
+        _ check: @escaping @Sendable (Timesheet) throws -> Void
+    ) async throws -> Bool {
+        try await measure { try await base.delete(id, by: actor, at: now, check) }
+    }
+
+    func history(of id: TimesheetID) async throws -> [TimesheetEvent] {
+        try await measure { try await base.history(of: id) }
     }
 
     func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours] {

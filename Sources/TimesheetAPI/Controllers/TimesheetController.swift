@@ -17,6 +17,7 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
             .get(use: list)
             .get("summary", use: summary)
             .get(":id", use: show)
+            .get(":id/history", use: history)
         group.group().add(middleware: access.requiring(.batchUpload))
             .post("upload", use: upload)
         group.group().add(middleware: access.requiring(.update))
@@ -26,12 +27,24 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
             .delete(":id", use: delete)
     }
 
-    /// POST /timesheets.
+    /// POST /timesheets; with an `Idempotency-Key`, a repeat gets the first answer and creates nothing.
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
         let caller = try context.caller()
-        let input = try await bodies.entry(request)
-        let entry = try await timesheets.create(input, by: caller)
-        return try .json(TimesheetResponse(entry), status: .created, headers: [.location: "/timesheets/\(entry.id)"])
+        guard let key = try IdempotencyKey.parse(request) else {
+            // Without a key, nothing of idempotency runs: the entry is one prepared INSERT.
+            let input = try await bodies.entry(request)
+            let entry = try await timesheets.create(input, by: caller)
+            return try .json(
+                TimesheetResponse(entry),
+                status: .created,
+                headers: [.location: "/timesheets/\(entry.id)"]
+            )
+        }
+        let (input, body) = try await bodies.entryAndBody(request)
+        let write = IdempotencyKey.request(key: key, caller: caller, operation: "POST /timesheets", body: body) {
+            IdempotencyKey.answer(status: .created, location: "/timesheets/\($0[0].id)", TimesheetResponse($0[0]))
+        }
+        return IdempotencyKey.response(try await timesheets.create(input, by: caller, idempotent: write))
     }
 
     /// GET /timesheets.
@@ -49,6 +62,12 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
         let range = try query.summaryRange(today: today()).get()
         let weeks = try await timesheets.weeklySummary(range, for: caller)
         return try .json(SummaryResponse(range: range, weeks: weeks))
+    }
+
+    /// GET /timesheets/{id}/history: every change, oldest first, for the owner and reviewers; 404 for anyone else.
+    @Sendable func history(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let caller = try context.caller()
+        return try .json(HistoryResponse(try await timesheets.history(try context.timesheetID(), for: caller)))
     }
 
     /// GET /timesheets/{id}; another user's entry is 404.
@@ -74,16 +93,36 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
         return Response(status: .noContent)
     }
 
-    /// POST /timesheets/upload: one entry object or an array; all or nothing.
+    /// POST /timesheets/upload: one entry object or an array; all or nothing. With an `Idempotency-Key`, a retry
+    /// after a timeout gets the first answer and stores nothing twice.
     @Sendable func upload(_ request: Request, context: AppRequestContext) async throws -> Response {
         let caller = try context.caller()
-        let inputs = try await bodies.batch(request)
-        let entries = try await timesheets.createBatch(inputs, by: caller)
-        return try .json(BatchResponse(items: entries.map(TimesheetResponse.init)), status: .created)
+        guard let key = try IdempotencyKey.parse(request) else {
+            let inputs = try await bodies.batch(request)
+            let entries = try await timesheets.createBatch(inputs, by: caller)
+            return try .json(BatchResponse(items: entries.map(TimesheetResponse.init)), status: .created)
+        }
+        let (inputs, body) = try await bodies.batchAndBody(request)
+        let write = IdempotencyKey.request(
+            key: key,
+            caller: caller,
+            operation: "POST /timesheets/upload",
+            body: body
+        ) { IdempotencyKey.answer(status: .created, BatchResponse(items: $0.map(TimesheetResponse.init))) }
+        return IdempotencyKey.response(try await timesheets.createBatch(inputs, by: caller, idempotent: write))
     }
 
-    struct BatchResponse: Encodable {
+    struct BatchResponse: Encodable, JSONWritable {
         var items: [TimesheetResponse]
+
+        func writeJSON(to writer: inout JSONWriter) {
+            writer.raw("{\"items\":[")
+            for (index, item) in items.enumerated() {
+                if index > 0 { writer.raw(",") }
+                item.writeJSON(to: &writer)
+            }
+            writer.raw("]}")
+        }
     }
 
     /// Both results, or one validation failure with the problems of both.

@@ -142,6 +142,8 @@ extension TimesheetResponse: JSONWritable {
         writer.value(approved)
         writer.raw(",\"created_at\":")
         writer.value(createdAt)
+        writer.raw(",\"created_by\":")
+        writer.value(createdBy)
         writer.raw(",\"date\":")
         writer.value(date)
         writer.raw(",\"hours\":")

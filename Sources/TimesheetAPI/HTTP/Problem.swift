@@ -163,6 +163,11 @@ extension Problem {
         return problem
     }
 
+    /// An `Idempotency-Key` header that is not one key of at most 255 printable ASCII characters.
+    static func invalidIdempotencyKey(_ detail: String) -> Problem {
+        .badRequest(code: "invalid_idempotency_key", detail)
+    }
+
     static func internalError() -> Problem {
         Problem(
             status: .internalServerError,
@@ -187,6 +192,15 @@ extension Problem {
                 code: "insufficient_scope",
                 title: "Forbidden",
                 detail: "This needs the \(Scopes.scope(for: permission)) permission."
+            )
+        case .idempotencyKeyReused(let key):
+            self.init(
+                status: .unprocessableContent,
+                code: "idempotency_key_reused",
+                title: "Idempotency key reused",
+                detail: "The Idempotency-Key '\(key)' was already used for a different request (another body or "
+                    + "route) in the last 24 hours; send a new key for a new request, or repeat the first request "
+                    + "exactly to get its answer again."
             )
         }
     }

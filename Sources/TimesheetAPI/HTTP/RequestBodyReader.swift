@@ -60,18 +60,32 @@ package struct RequestBodyReader: Sendable {
 
     /// One entry, from a JSON object or a form.
     func entry(_ request: Request) async throws -> TimesheetInput {
+        try await entryAndBody(request).input
+    }
+
+    /// One entry and the body it was read from (whose digest an idempotency key is checked against).
+    func entryAndBody(_ request: Request) async throws -> (input: TimesheetInput, body: ByteBuffer) {
         let (format, buffer) = try await collect(request, limit: limit)
         switch format {
         case .form:
-            return EntryBody(form: try Self.formFields(buffer)).input
+            return (EntryBody(form: try Self.formFields(buffer)).input, buffer)
         case .json:
-            return try Self.decodeJSON(EntryBody.self, from: buffer, expecting: "a JSON object").input
+            return (try Self.decodeJSON(EntryBody.self, from: buffer, expecting: "a JSON object").input, buffer)
         }
     }
 
     /// One entry object (as the reference's cron client sends) or an array of them.
     func batch(_ request: Request) async throws -> [TimesheetInput] {
+        try await batchAndBody(request).inputs
+    }
+
+    /// A batch and the body it was read from.
+    func batchAndBody(_ request: Request) async throws -> (inputs: [TimesheetInput], body: ByteBuffer) {
         let (format, buffer) = try await collect(request, limit: batchLimit)
+        return (try Self.batch(format, buffer), buffer)
+    }
+
+    private static func batch(_ format: Format, _ buffer: ByteBuffer) throws -> [TimesheetInput] {
         switch format {
         case .form:
             return [EntryBody(form: try Self.formFields(buffer)).input]

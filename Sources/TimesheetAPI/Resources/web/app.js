@@ -64,6 +64,7 @@ function statusBadge(status) { return element("span", { class: `badge ${status}`
 
 function entryRow(entry) {
   const actions = element("td", { class: "row-actions" });
+  actions.append(element("button", { type: "button", onclick: () => showEntryDetail(entry), "aria-label": `History of the entry of ${entry.date}` }, "History"));
   if (entry.status === "pending") {
     if (can("update:timesheets")) actions.append(element("button", { type: "button", onclick: () => startEdit(entry), "aria-label": `Edit entry of ${entry.date}` }, "Edit"));
     if (can("delete:timesheets")) actions.append(element("button", { type: "button", onclick: () => removeEntry(entry), "aria-label": `Delete entry of ${entry.date}` }, "Delete"));
@@ -191,6 +192,48 @@ function drawChart(container, summary) {
     add("text", { x: x + barWidth / 2, y: y - 4, "font-size": 11, "text-anchor": "middle", fill: "#1d2430" }, totals[index]);
   });
   container.append(svg);
+}
+
+// ---- an entry's detail and history ------------------------------------------------------------------------
+
+const HISTORY_FIELDS = { date: "Date", project: "Project", hours: "Hours", notes: "Notes" };
+
+/** One event of GET /timesheets/{id}/history: who did what when, an edit's fields before and after, a rejection's reason. */
+function historyItem(event) {
+  const item = element("li", { "data-action": event.action },
+    element("span", { class: `badge ${event.action}` }, event.action), " by ",
+    element("strong", {}, event.actor), " · ",
+    element("time", { datetime: event.at }, new Date(event.at).toLocaleString()));
+  if (event.action === "updated") {
+    const changes = element("ul", { class: "changes" });
+    for (const [field, label] of Object.entries(HISTORY_FIELDS)) {
+      if (!event.after || !(field in event.after)) continue;
+      const shown = (value) => (value === null || value === "" ? "—" : value);
+      changes.append(element("li", {}, `${label}: ${shown(event.before[field])} → ${shown(event.after[field])}`));
+    }
+    item.append(changes);
+  }
+  if (event.action === "rejected") item.append(element("p", { class: "reason" }, event.reason ? `Reason: ${event.reason}` : "No reason given."));
+  return item;
+}
+
+/** Opens the detail panel of an entry of the list: its fields, who recorded it, and every change, oldest first. */
+async function showEntryDetail(entry) {
+  const panel = $("#entry-detail");
+  panel.hidden = false;
+  $("#detail-close").onclick = () => { panel.hidden = true; };
+  $("#detail-title").textContent = `Entry of ${entry.date}`;
+  const facts = [["Project", entry.project], ["Hours", entry.hours], ["Status", entry.status], ["Notes", entry.notes || "—"],
+    ["Recorded by", entry.created_by], ["Created", new Date(entry.created_at).toLocaleString()]];
+  $("#detail-facts").replaceChildren(...facts.flatMap(([term, value]) => [element("dt", {}, term), element("dd", {}, value)]));
+  const list = $("#history");
+  list.replaceChildren();
+  $('[data-error-for="history"]').textContent = "";
+  try {
+    const history = await api.get(`/timesheets/${entry.id}/history`);
+    list.replaceChildren(...history.items.map(historyItem));
+  } catch (error) { showError(error, null, "history"); }
+  panel.scrollIntoView({ block: "nearest" });
 }
 
 async function loadApprovals() {
