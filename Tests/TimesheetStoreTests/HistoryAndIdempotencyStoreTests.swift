@@ -257,7 +257,7 @@ import TimesheetDomainTesting
         let configuration = try await Self.database.get()
         let stale = HistoryAndIdempotencyStoreTests.user("stale")
         let owner = HistoryAndIdempotencyStoreTests.user("claim")
-        try await withConnection(configuration) { connection in
+        _ = try await withConnection(configuration) { connection in
             try await connection.query(
                 """
                 INSERT INTO idempotency_keys (caller_id, key, operation, request_sha256, status, body, created_at,
