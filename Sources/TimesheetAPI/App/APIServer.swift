@@ -52,18 +52,21 @@ package struct APIServer {
             configuration: settings.auth,
             httpClient: httpClient,
             logger: logger,
-            metricsFactory: metrics.metricsFactory
+            metricsFactory: metrics.metricsFactory,
+            replayStore: PostgresDPoPReplayStore(store.proofReplay)
         )
 
         let dependencies = RouterDependencies(
             timesheets: TimesheetService(
                 repository: MeasuredRepository(repository, metrics: metrics, poolSize: database.poolSize)
             ),
-            identities: BearerIdentityVerifier(authenticator: authenticator, metrics: metrics),
-            readiness: [
-                DatabaseCheck(timeout: database.queryTimeout, ping: store.ping),
-                SigningKeysCheck(authenticator: authenticator),
-            ],
+            identities: BearerIdentityVerifier(
+                authenticator: authenticator,
+                metrics: metrics,
+                publicBaseURL: settings.publicBaseURL
+            ),
+            readiness: [DatabaseCheck(timeout: database.queryTimeout, ping: store.ping)]
+                + SigningKeysCheck.each(of: authenticator),
             metrics: metrics,
             corsAllowedOrigins: settings.corsAllowedOrigins,
             bodyLimit: settings.bodyLimit,
@@ -74,7 +77,8 @@ package struct APIServer {
                     clientID: $0,
                     audience: settings.auth.audiences.first ?? ""
                 )
-            }
+            },
+            clientAllowlists: settings.clientAllowlists
         )
         let router = buildRouter(dependencies, extraRoutes: extraRoutes)
 
@@ -149,6 +153,19 @@ struct DatabaseCheck: ReadinessCheck {
         } catch {
             return "PostgreSQL is not answering"
         }
+    }
+}
+
+/// AuthKit's replay store on the database: every replica refuses a DPoP proof that any replica already accepted.
+struct PostgresDPoPReplayStore: DPoPReplayStore {
+    let table: PostgresProofReplayTable
+
+    init(_ table: PostgresProofReplayTable) {
+        self.table = table
+    }
+
+    func recordFirstUse(of key: String, expiresAt: Date, now: Date) async throws -> Bool {
+        try await table.recordFirstUse(of: key, expiresAt: expiresAt, now: now)
     }
 }
 

@@ -15,6 +15,7 @@ struct RouterDependencies<Repository: TimesheetRepository>: Sendable {
     var bodyLimit = 1 << 20
     var batchBodyLimit = 10 << 20
     var webClient: WebClient.Configuration? = nil
+    var clientAllowlists = ClientAllowlists()
 }
 
 /// The API's routes and middleware. `extraRoutes` lets dev mode mount its identity provider; `serve` never does.
@@ -28,7 +29,11 @@ func buildRouter<Repository: TimesheetRepository>(
     router.add(middleware: CORSPolicyMiddleware(allowedOrigins: Set(dependencies.corsAllowedOrigins)))
     router.add(middleware: ErrorMiddleware())
 
-    let access = AccessPolicy(verifier: dependencies.identities, metrics: dependencies.metrics)
+    let access = AccessPolicy(
+        verifier: dependencies.identities,
+        metrics: dependencies.metrics,
+        clientAllowlists: dependencies.clientAllowlists
+    )
     let bodies = RequestBodyReader(limit: dependencies.bodyLimit, batchLimit: dependencies.batchBodyLimit)
 
     SystemController(readiness: dependencies.readiness, metrics: dependencies.metrics)

@@ -9,7 +9,7 @@ struct CORSPolicyMiddleware: RouterMiddleware {
     let allowedOrigins: Set<String>
 
     static let allowMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-    static let allowHeaders = "Authorization, Content-Type, X-Request-Id"
+    static let allowHeaders = "Authorization, Content-Type, X-Request-Id, DPoP"
 
     func handle(
         _ request: Request,
@@ -33,7 +33,7 @@ struct CORSPolicyMiddleware: RouterMiddleware {
         }
         var response = try await next(request, context)
         response.headers[.accessControlAllowOrigin] = origin
-        response.headers[.accessControlExposeHeaders] = "Location, X-Request-Id, WWW-Authenticate, Retry-After"
+        response.headers[.accessControlExposeHeaders] = "Location, X-Request-Id, WWW-Authenticate, Retry-After, DPoP-Nonce"
         response.headers[.vary] = "Origin"
         return response
     }
