@@ -21,6 +21,11 @@ public struct VerifiedDPoPProof: Sendable, Equatable {
 public struct DPoPProofFailure: Error, Sendable, Equatable {
     public let description: String
     public let reason: AuthFailure.Reason
+
+    public init(description: String, reason: AuthFailure.Reason) {
+        self.description = description
+        self.reason = reason
+    }
 }
 
 /// Checks DPoP proof JWTs (RFC 9449 §4.3): `typ`, algorithm, public `jwk`, signature, `htm`, `htu`, `iat`, `ath` and

@@ -236,7 +236,7 @@ package final class DevIdentityProvider: Sendable {
     func dpopBinding(_ request: Request) async throws -> String? {
         let values = request.headers[values: HTTPField.Name("DPoP")!]
         guard !values.isEmpty else { return nil }
-        let host = request.head.authority ?? request.headers[.host] ?? "127.0.0.1:\(port)"
+        let host = request.head.authority ?? "127.0.0.1:\(port)"
         do {
             guard values.count == 1 else {
                 throw DPoPProofFailure(description: DPoPFailureDescription.multipleProofs, reason: .invalidDPoPProof)

@@ -119,7 +119,7 @@ extension BearerIdentityVerifier {
     func publicURL(of request: Request) -> String? {
         let path = request.uri.path
         if let publicBaseURL { return publicBaseURL + path }
-        guard let host = request.head.authority ?? request.headers[.host], !host.isEmpty else { return nil }
+        guard let host = request.head.authority, !host.isEmpty else { return nil }
         return "http://\(host)\(path)"
     }
 }
