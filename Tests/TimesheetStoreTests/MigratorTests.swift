@@ -125,7 +125,11 @@ func expectMigrationError(
     @Test func theRepositorySchemaMigrates() async throws {
         let configuration = try await TestPostgres.shared.freshDatabase("schema", migrated: false)
         let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
-        #expect(try await migrator.up().applied == ["0001_create_timesheets.sql", "0002_user_day_totals.sql"])
+        #expect(
+            try await migrator.up().applied == [
+                "0001_create_timesheets.sql", "0002_user_day_totals.sql", "0005_dpop_proof_replay.sql",
+            ]
+        )
         #expect(try await migrator.status().exitCode == .success)
     }
 
@@ -159,7 +163,7 @@ func expectMigrationError(
                 """
         )
         let migrator = Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in })
-        #expect(try await migrator.up().applied == ["0002_user_day_totals.sql"])
+        #expect(try await migrator.up().applied == ["0002_user_day_totals.sql", "0005_dpop_proof_replay.sql"])
         let totals = try await withConnection(configuration) { connection in
             var rows: [String] = []
             for try await (user, hours) in try await connection.query(
