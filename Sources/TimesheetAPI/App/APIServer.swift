@@ -72,11 +72,13 @@ package struct APIServer {
             bodyLimit: settings.bodyLimit,
             batchBodyLimit: settings.batchBodyLimit,
             webClient: settings.webClientID.map {
-                WebClient.Configuration(
+                var configuration = WebClient.Configuration(
                     issuer: settings.auth.issuer,
                     clientID: $0,
                     audience: settings.auth.audiences.first ?? ""
                 )
+                configuration.dpop = settings.auth.dpop.mode != .off
+                return configuration
             },
             clientAllowlists: settings.clientAllowlists
         )
