@@ -75,7 +75,8 @@ import Testing
                 #expect(refused.status == 401)
                 #expect(refused.json["detail"] as? String == "Invalid signature")
                 let metrics = try await clients[0].send(.GET, "/metrics")
-                #expect(metrics.text.contains(#"authkit_jwks_fetches_total{result="success",issuer="\#(second.issuerURL)"}"#))
+                let fetches = #"authkit_jwks_fetches_total{result="success",issuer="\#(second.issuerURL)"}"#
+                #expect(metrics.text.contains(fetches))
 
                 // A DPoP-bound token from the second issuer: served with a proof, refused as Bearer.
                 let key = DPoPTestKey()

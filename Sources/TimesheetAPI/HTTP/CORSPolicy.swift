@@ -10,6 +10,7 @@ struct CORSPolicyMiddleware: RouterMiddleware {
 
     static let allowMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
     static let allowHeaders = "Authorization, Content-Type, X-Request-Id, DPoP"
+    static let exposeHeaders = "Location, X-Request-Id, WWW-Authenticate, Retry-After, DPoP-Nonce"
 
     func handle(
         _ request: Request,
@@ -33,7 +34,7 @@ struct CORSPolicyMiddleware: RouterMiddleware {
         }
         var response = try await next(request, context)
         response.headers[.accessControlAllowOrigin] = origin
-        response.headers[.accessControlExposeHeaders] = "Location, X-Request-Id, WWW-Authenticate, Retry-After, DPoP-Nonce"
+        response.headers[.accessControlExposeHeaders] = Self.exposeHeaders
         response.headers[.vary] = "Origin"
         return response
     }
