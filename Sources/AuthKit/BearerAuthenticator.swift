@@ -375,8 +375,13 @@ public final class BearerAuthenticator: Sendable {
         switch credentials.scheme {
         case .bearer:
             if configuration.dpop.mode == .required {
-                throw .dpop("invalid_token", DPoPFailureDescription.required, .dpopRequired, realm: realm,
-                    algorithms: algorithms)
+                throw .dpop(
+                    "invalid_token",
+                    DPoPFailureDescription.required,
+                    .dpopRequired,
+                    realm: realm,
+                    algorithms: algorithms
+                )
             }
             let principal = try await verifyUncounted(credentials.token)
             // RFC 9449 §7.2: a bound token sent as a bearer token is refused, or whoever copied it could use it.

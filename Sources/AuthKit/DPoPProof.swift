@@ -133,7 +133,8 @@ public struct DPoPProofVerifier: Sendable {
             throw refuse(DPoPFailureDescription.outsideWindow)
         }
         if let accessToken {
-            let hash = accessToken.utf8.withContiguousStorageIfAvailable { SHA256.hash(data: $0) }
+            let hash =
+                accessToken.utf8.withContiguousStorageIfAvailable { SHA256.hash(data: $0) }
                 ?? SHA256.hash(data: Array(accessToken.utf8))
             guard try string("ath") == AuthBase64URL.encode(Array(hash)) else {
                 throw refuse(DPoPFailureDescription.wrongAccessTokenHash)
@@ -238,7 +239,8 @@ public enum DPoPURL {
         guard !host.isEmpty else { return nil }
         if let digits = port {
             guard digits.isEmpty || (digits.allSatisfy(\.isASCII) && UInt16(digits) != nil) else { return nil }
-            let isDefault = digits.isEmpty || (scheme == "https" && UInt16(digits) == 443)
+            let isDefault =
+                digits.isEmpty || (scheme == "https" && UInt16(digits) == 443)
                 || (scheme == "http" && UInt16(digits) == 80)
             port = isDefault ? nil : String(UInt16(digits)!)
         }

@@ -46,7 +46,9 @@ public struct DPoPTestKey: Sendable {
                 "y": .string(AuthBase64URL.encode(raw[48...])),
             ]
         case .eddsa:
-            return ["kty": "OKP", "crv": "Ed25519", "x": .string(AuthBase64URL.encode(ed25519.publicKey.rawRepresentation))]
+            return [
+                "kty": "OKP", "crv": "Ed25519", "x": .string(AuthBase64URL.encode(ed25519.publicKey.rawRepresentation)),
+            ]
         }
     }
 
@@ -93,7 +95,8 @@ public struct DPoPTestKey: Sendable {
         if let accessToken { payload["ath"] = .string(Self.accessTokenHash(accessToken)) }
         if let nonce { payload["nonce"] = .string(nonce) }
         for (name, value) in claims { payload[name] = value == .null ? nil : value }
-        let signingInput = JSONClaimValue.object(headerMembers).base64URLEncoded + "."
+        let signingInput =
+            JSONClaimValue.object(headerMembers).base64URLEncoded + "."
             + JSONClaimValue.object(payload).base64URLEncoded
         return signingInput + "." + AuthBase64URL.encode(sign(Array(signingInput.utf8)))
     }

@@ -63,9 +63,11 @@ public struct PostgresProofReplayTable: Sendable {
         let logger = logger
         return try await perform {
             var count = 0
-            for try await value in try await client.query("SELECT count(*)::int8 FROM dpop_proof_replay", logger: logger)
-                .decode(Int64.self)
-            {
+            for try await value in try await client.query(
+                "SELECT count(*)::int8 FROM dpop_proof_replay",
+                logger: logger
+            )
+            .decode(Int64.self) {
                 count = Int(value)
             }
             return count

@@ -58,7 +58,10 @@ struct DPoPTests {
                 let key = DPoPTestKey(algorithm)
                 let token = Self.bound(h, key)
                 let proof = key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: h.clock.now)
-                let principal = try await h.auth.checkedAuthenticate(Self.fields(token, proofs: [proof]), request: Self.request)
+                let principal = try await h.auth.checkedAuthenticate(
+                    Self.fields(token, proofs: [proof]),
+                    request: Self.request
+                )
                 #expect(principal.confirmationThumbprint == key.thumbprint)
             }
         }
@@ -81,7 +84,13 @@ struct DPoPTests {
     func algorithm() async throws {
         try await withHarness { h in
             let none = await Self.refusal(h) { key, token, now in
-                let proof = key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: now, header: ["alg": "none"])
+                let proof = key.proof(
+                    method: "GET",
+                    url: Self.url,
+                    accessToken: token,
+                    issuedAt: now,
+                    header: ["alg": "none"]
+                )
                 return String(proof[...proof.lastIndex(of: ".")!])
             }
             #expect(none?.description == "DPoP proof algorithm 'none' is not allowed")
@@ -112,7 +121,13 @@ struct DPoPTests {
             let wrongCurve = await Self.refusal(h) { key, token, now in
                 var jwk = key.publicJWK
                 jwk["crv"] = "P-384"
-                return key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: now, header: ["jwk": .object(jwk)])
+                return key.proof(
+                    method: "GET",
+                    url: Self.url,
+                    accessToken: token,
+                    issuedAt: now,
+                    header: ["jwk": .object(jwk)]
+                )
             }
             #expect(wrongCurve?.description == "DPoP proof 'jwk' is missing or not a usable public key")
             let privateKey = await Self.refusal(h) { key, token, now in
@@ -135,18 +150,22 @@ struct DPoPTests {
                 key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: now)
             }
             #expect(f?.reason == .dpopKeyMismatch)
-            #expect(f?.wwwAuthenticate == Self.proofChallenge(DPoPFailureDescription.keyMismatch, code: "invalid_token"))
+            #expect(
+                f?.wwwAuthenticate == Self.proofChallenge(DPoPFailureDescription.keyMismatch, code: "invalid_token")
+            )
         }
     }
 
     @Test("RFC 7638's own example key has the RFC's thumbprint")
     func thumbprintVector() {
         let n =
-            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"
-            + "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZ"
-            + "Hzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU"
-            + "8awapJzKnqDKgw"
-        let jwk: [String: JSONClaimValue] = ["kty": "RSA", "n": .string(n), "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"]
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWK"
+            + "RXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMic"
+            + "AtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3"
+            + "XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+        let jwk: [String: JSONClaimValue] = [
+            "kty": "RSA", "n": .string(n), "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
+        ]
         #expect(DPoPProofVerifier.thumbprint(of: jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
     }
 
@@ -230,13 +249,25 @@ struct DPoPTests {
             #expect(future?.description == "DPoP proof 'iat' is outside the accepted window")
             let key = DPoPTestKey()
             let token = Self.bound(h, key)
-            let edge = key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: h.clock.now.addingTimeInterval(-64))
+            let edge = key.proof(
+                method: "GET",
+                url: Self.url,
+                accessToken: token,
+                issuedAt: h.clock.now.addingTimeInterval(-64)
+            )
             _ = try await h.auth.checkedAuthenticate(Self.fields(token, proofs: [edge]), request: Self.request)
             let narrow = h.authenticator { $0.dpop.issuedAtWindow = .seconds(10) }
             let f = await Self.authenticate(
                 narrow,
                 token,
-                [key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: h.clock.now.addingTimeInterval(-20))]
+                [
+                    key.proof(
+                        method: "GET",
+                        url: Self.url,
+                        accessToken: token,
+                        issuedAt: h.clock.now.addingTimeInterval(-20)
+                    )
+                ]
             )
             #expect(f?.description == "DPoP proof 'iat' is outside the accepted window")
         }
@@ -265,7 +296,13 @@ struct DPoPTests {
                 }
                 #expect(missing?.description == "Missing DPoP proof '\(name)' claim")
                 let wrongType = await Self.refusal(h) { key, token, now in
-                    key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: now, claims: [name: .array([])])
+                    key.proof(
+                        method: "GET",
+                        url: Self.url,
+                        accessToken: token,
+                        issuedAt: now,
+                        claims: [name: .array([])]
+                    )
                 }
                 #expect(wrongType?.description == "Invalid DPoP proof '\(name)' claim")
             }
@@ -415,7 +452,13 @@ struct DPoPTests {
                     == Self.proofChallenge("Resource server requires nonce in DPoP proof", code: "use_dpop_nonce")
             )
             let nonce = try #require(first?.dpopNonce)
-            let withNonce = key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: h.clock.now, nonce: nonce)
+            let withNonce = key.proof(
+                method: "GET",
+                url: Self.url,
+                accessToken: token,
+                issuedAt: h.clock.now,
+                nonce: nonce
+            )
             _ = try await auth.checkedAuthenticate(Self.fields(token, proofs: [withNonce]), request: Self.request)
 
             // Another replica with the same secret accepts it; one with another secret does not.
@@ -423,9 +466,21 @@ struct DPoPTests {
             let again = key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: h.clock.now, nonce: nonce)
             _ = try await replica.checkedAuthenticate(Self.fields(token, proofs: [again]), request: Self.request)
             let stranger = h.authenticator { $0.dpop.nonceSecret = Array("another secret, also 32 bytes long".utf8) }
-            let foreign = key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: h.clock.now, nonce: nonce)
+            let foreign = key.proof(
+                method: "GET",
+                url: Self.url,
+                accessToken: token,
+                issuedAt: h.clock.now,
+                nonce: nonce
+            )
             #expect(await Self.authenticate(stranger, token, [foreign])?.reason == .dpopNonceRequired)
-            let forged = key.proof(method: "GET", url: Self.url, accessToken: token, issuedAt: h.clock.now, nonce: "AAAA")
+            let forged = key.proof(
+                method: "GET",
+                url: Self.url,
+                accessToken: token,
+                issuedAt: h.clock.now,
+                nonce: "AAAA"
+            )
             #expect(await Self.authenticate(auth, token, [forged])?.reason == .dpopNonceRequired)
             // A nonce past its lifetime (5 min plus the tolerance) is stale.
             h.clock.advance(by: .seconds(306))

@@ -80,11 +80,22 @@ struct IssuersTests {
 
     @Test("Each issuer has its own rate limit: forged kids at one do not spend the other's fetches")
     func ownRateLimit() async throws {
-        try await Self.withTwoIssuers({ $0.jwksRequestsPerMinute = 2; $0.jwksCooldown = .zero }) {
-            first, second, auth, clock in
+        let limits: (inout AuthConfiguration) -> Void = {
+            $0.jwksRequestsPerMinute = 2
+            $0.jwksCooldown = .zero
+        }
+        try await Self.withTwoIssuers(limits) {
+            first,
+            second,
+            auth,
+            clock in
             for index in 0..<5 {
                 let forged = first.issuer.mint(
-                    TestTokenIssuer.claims(issuer: first.issuerURL, audience: .string(Fixture.audience), now: clock.now),
+                    TestTokenIssuer.claims(
+                        issuer: first.issuerURL,
+                        audience: .string(Fixture.audience),
+                        now: clock.now
+                    ),
                     header: ["kid": .string("forged-\(index)")]
                 )
                 _ = await failure { () async throws(AuthFailure) in try await auth.verify(token: forged) }
@@ -112,7 +123,8 @@ struct IssuersTests {
 struct RequiredClaimTests {
     @Test("claimEquals: a missing or different value is 401 Unexpected '<claim>' value")
     func equals() async throws {
-        try await withHarness(configure: { $0.requiredClaims = [.equals("email_verified", true)] }) { h in
+        let verifiedEmail: (inout AuthConfiguration) -> Void = { $0.requiredClaims = [.equals("email_verified", true)] }
+        try await withHarness(configure: verifiedEmail) { h in
             let verified = try await h.auth.checked(h.token(["email_verified": true]))
             #expect(verified.subject == "auth0|user-1")
             for value: JSONClaimValue? in [false, "true", nil] {
@@ -128,7 +140,8 @@ struct RequiredClaimTests {
 
     @Test("claimIncludes: an array or a space-separated string holding the value")
     func includes() async throws {
-        try await withHarness(configure: { $0.requiredClaims = [.includes("roles", "staff")] }) { h in
+        let staff: (inout AuthConfiguration) -> Void = { $0.requiredClaims = [.includes("roles", "staff")] }
+        try await withHarness(configure: staff) { h in
             _ = try await h.auth.checked(h.token(["roles": ["admin", "staff"]]))
             _ = try await h.auth.checked(h.token(["roles": "admin staff"]))
             for value: JSONClaimValue in [["admin"], "staffer", 1] {

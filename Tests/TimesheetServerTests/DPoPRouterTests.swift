@@ -46,7 +46,9 @@ import TimesheetDomainTesting
                 #expect($0.status == .unauthorized)
                 #expect($0.json["code"] as? String == "invalid_dpop_proof")
                 #expect($0.json["detail"] as? String == "DPoP proof already used")
-                #expect($0.headers[.wwwAuthenticate]?.hasPrefix(#"DPoP realm="api", error="invalid_dpop_proof""#) == true)
+                #expect(
+                    $0.headers[.wwwAuthenticate]?.hasPrefix(#"DPoP realm="api", error="invalid_dpop_proof""#) == true
+                )
                 #expect($0.headers[.wwwAuthenticate]?.contains(#"algs="ES256 "#) == true)
             }
             try await client.execute(uri: "/me", method: .get, headers: [.authorization: "Bearer \(token)"]) {
@@ -64,10 +66,10 @@ import TimesheetDomainTesting
     }
 
     @Test func nonceChallengeCarriesADPoPNonceHeader() async throws {
-        try await APIHarness.run(
-            publicBaseURL: Self.base,
-            configureAuth: { $0.dpop.nonceSecret = Array(String(repeating: "k", count: 32).utf8) }
-        ) { api, client in
+        let nonces: @Sendable (inout AuthConfiguration) -> Void = {
+            $0.dpop.nonceSecret = Array(String(repeating: "k", count: 32).utf8)
+        }
+        try await APIHarness.run(publicBaseURL: Self.base, configureAuth: nonces) { api, client in
             let key = DPoPTestKey()
             let token = Self.token(api, extra: ["cnf": ["jkt": .string(key.thumbprint)]])
             var nonce: String?
@@ -77,7 +79,12 @@ import TimesheetDomainTesting
                 #expect($0.json["code"] as? String == "use_dpop_nonce")
                 nonce = $0.headers[HTTPField.Name("DPoP-Nonce")!]
             }
-            let withNonce = key.proof(method: "GET", url: Self.base + "/me", accessToken: token, nonce: try #require(nonce))
+            let withNonce = key.proof(
+                method: "GET",
+                url: Self.base + "/me",
+                accessToken: token,
+                nonce: try #require(nonce)
+            )
             try await client.execute(uri: "/me", method: .get, headers: Self.dpopHeaders(token, proof: withNonce)) {
                 #expect($0.status == .ok)
             }
@@ -101,7 +108,9 @@ import TimesheetDomainTesting
 
     @Test func theUploadAllowsOnlyItsClients() async throws {
         try await APIHarness.run(clientAllowlists: ClientAllowlists(batchUpload: ["timesheets-batch"])) { api, client in
-            let body = ByteBuffer(string: #"[{"user_id":"auth0|employee","date":"2024-05-10","project":"P","hours":1}]"#)
+            let body = ByteBuffer(
+                string: #"[{"user_id":"auth0|employee","date":"2024-05-10","project":"P","hours":1}]"#
+            )
             let stranger = Self.token(api, extra: ["azp": "some-other-client"])
             try await client.execute(
                 uri: "/timesheets/upload",
@@ -134,7 +143,9 @@ import TimesheetDomainTesting
                     uri: "/timesheets/upload",
                     method: .post,
                     headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
-                    body: ByteBuffer(string: #"[{"user_id":"auth0|employee","date":"\#(day)","project":"P","hours":1}]"#)
+                    body: ByteBuffer(
+                        string: #"[{"user_id":"auth0|employee","date":"\#(day)","project":"P","hours":1}]"#
+                    )
                 ) {
                     #expect($0.status == .created, "token \(index)")
                 }

@@ -20,8 +20,11 @@ import Testing
         let http = LoopbackClient(port: port)
         defer { Task { [http] in try? await http.shutdown() } }
         try await http.waitUntilUp("/health/ready", process: dev)
-        let secret = try String(contentsOf: dataDir.appendingPathComponent("dev-machine-client-secret"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let secret = try String(
+            contentsOf: dataDir.appendingPathComponent("dev-machine-client-secret"),
+            encoding: .utf8
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
         let origin = "http://127.0.0.1:\(port)"
         let body = "grant_type=client_credentials&client_id=timesheets-batch&client_secret=\(secret)"
         let form = ["content-type": "application/x-www-form-urlencoded"]

@@ -15,7 +15,9 @@ import Testing
         role: Role = .employee,
         bindTo key: DPoPTestKey? = nil
     ) -> String {
-        var extra: [String: JSONClaimValue] = ["permissions": .array(role.scopes.map(JSONClaimValue.string)), "scope": ""]
+        var extra: [String: JSONClaimValue] = [
+            "permissions": .array(role.scopes.map(JSONClaimValue.string)), "scope": "",
+        ]
         if let key { extra["cnf"] = ["jkt": .string(key.thumbprint)] }
         return server.issuer.mint(
             TestTokenIssuer.claims(
@@ -71,7 +73,11 @@ import Testing
                     #expect(reply.status == 200, "\(server.issuerURL): \(reply.text)")
                 }
                 let crossed = Self.token(second, iss: first.issuerURL)
-                let refused = try await clients[0].send(.GET, "/timesheets", headers: ["authorization": "Bearer \(crossed)"])
+                let refused = try await clients[0].send(
+                    .GET,
+                    "/timesheets",
+                    headers: ["authorization": "Bearer \(crossed)"]
+                )
                 #expect(refused.status == 401)
                 #expect(refused.json["detail"] as? String == "Invalid signature")
                 let metrics = try await clients[0].send(.GET, "/metrics")
@@ -85,7 +91,11 @@ import Testing
                 let headers = ["authorization": "DPoP \(bound)", "dpop": proof]
                 let accepted = try await clients[0].send(.GET, "/timesheets?limit=5", headers: headers)
                 #expect(accepted.status == 200, "\(accepted.text)")
-                let asBearer = try await clients[0].send(.GET, "/timesheets", headers: ["authorization": "Bearer \(bound)"])
+                let asBearer = try await clients[0].send(
+                    .GET,
+                    "/timesheets",
+                    headers: ["authorization": "Bearer \(bound)"]
+                )
                 #expect(asBearer.status == 401)
                 #expect(asBearer.headers["www-authenticate"]?.hasPrefix("DPoP ") == true)
 
@@ -131,7 +141,11 @@ import Testing
             let reply = try await http.send(.GET, "/me", headers: ["authorization": "DPoP \(bound)", "dpop": proof])
             #expect(reply.status == 200, "\(reply.text)")
             // AUTH_DPOP=required: a plain Bearer token is refused with a DPoP challenge.
-            let bearer = try await http.send(.GET, "/me", headers: ["authorization": "Bearer \(Self.token(stack.jwks))"])
+            let bearer = try await http.send(
+                .GET,
+                "/me",
+                headers: ["authorization": "Bearer \(Self.token(stack.jwks))"]
+            )
             #expect(bearer.status == 401)
             #expect(bearer.headers["www-authenticate"]?.hasPrefix("DPoP ") == true)
         }

@@ -32,11 +32,19 @@ import TimesheetStore
     @Test func expiredKeysAreTakenOverAndPurged() async throws {
         let configuration = try await TestPostgres.shared.freshDatabase("replay_purge")
         try await withRepository(configuration) { (repository) async throws -> Void in
-            let table = PostgresProofReplayTable(pools: repository.pools, queryTimeout: .seconds(30), logger: testLogger)
+            let table = PostgresProofReplayTable(
+                pools: repository.pools,
+                queryTimeout: .seconds(30),
+                logger: testLogger
+            )
             let start = Date(timeIntervalSince1970: 1_750_000_000)
             for index in 0..<5 {
                 #expect(
-                    try await table.recordFirstUse(of: "old-\(index)", expiresAt: start.addingTimeInterval(60), now: start)
+                    try await table.recordFirstUse(
+                        of: "old-\(index)",
+                        expiresAt: start.addingTimeInterval(60),
+                        now: start
+                    )
                 )
             }
             #expect(try await !table.recordFirstUse(of: "old-0", expiresAt: start.addingTimeInterval(60), now: start))

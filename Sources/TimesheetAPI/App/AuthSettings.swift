@@ -258,8 +258,11 @@ extension AuthConfiguration {
 
     /// `AUTH_JWKS_CACHE_MAX_AGE`, `AUTH_JWKS_COOLDOWN` and `AUTH_JWKS_TIMEOUT`.
     fileprivate mutating func readKeyFetching(from config: ConfigReader) throws(SettingError) {
-        if let seconds = try config.wholeNumber("auth.jwksCacheMaxAge", name: "AUTH_JWKS_CACHE_MAX_AGE", in: 60...86_400)
-        {
+        if let seconds = try config.wholeNumber(
+            "auth.jwksCacheMaxAge",
+            name: "AUTH_JWKS_CACHE_MAX_AGE",
+            in: 60...86_400
+        ) {
             jwksCacheTTL = .seconds(seconds)
         }
         if let seconds = try config.wholeNumber("auth.jwksCooldown", name: "AUTH_JWKS_COOLDOWN", in: 1...3_600) {
@@ -338,7 +341,8 @@ enum DPoPSettings {
                 guard let known = byUpperCase[name.uppercased()] else {
                     throw SettingError(
                         setting: "AUTH_DPOP_ALGORITHMS",
-                        message: "'\(name)' is not an asymmetric algorithm (none and HS* are never allowed); use some of "
+                        message:
+                            "'\(name)' is not an asymmetric algorithm (none and HS* are never allowed); use some of "
                             + DPoPConfiguration.asymmetricAlgorithms.sorted().joined(separator: ",")
                     )
                 }

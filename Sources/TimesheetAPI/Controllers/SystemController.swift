@@ -28,7 +28,9 @@ struct SigningKeysCheck: ReadinessCheck {
 
     /// One check per configured issuer.
     static func each(of authenticator: BearerAuthenticator) -> [SigningKeysCheck] {
-        authenticator.configuration.issuers.indices.map { SigningKeysCheck(authenticator: authenticator, issuerIndex: $0) }
+        authenticator.configuration.issuers.indices.map {
+            SigningKeysCheck(authenticator: authenticator, issuerIndex: $0)
+        }
     }
 
     func problem() async -> String? {
