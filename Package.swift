@@ -182,6 +182,7 @@ let package = Package(
                 "AuthKitTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),  // the bare RSA verify, as a floor
+                .product(name: "HTTPTypes", package: "swift-http-types"),  // request headers for DPoP
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

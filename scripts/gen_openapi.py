@@ -290,7 +290,12 @@ document = {
     "servers": [{"url": "/"}],
     "paths": paths,
     "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "An access token: `Authorization: Bearer <token>`. A DPoP-bound token (RFC 9449, with a "
+                           "`cnf.jkt` claim) is sent as `Authorization: DPoP <token>` with a fresh `DPoP` proof header "
+                           "instead, and is refused as a Bearer token.",
+        }},
         "schemas": {"Timesheet": ENTRY, "Page": PAGE, "Problem": PROBLEM, "History": HISTORY},
     },
 }

@@ -6,6 +6,10 @@
 // two concurrent tasks, without and with the verified-token cache; then compares the uncached rate with
 // `openssl speed rsa2048` (the raw RSA-2048 verify rate of this machine) in paired one-second rounds.
 //
+// Then it times a DPoP request (RFC 9449: the token and a fresh proof, ES256) next to a plain Bearer request with the
+// same token, with and without the token cache: the difference is the proof check (parse, ES256 verify, thumbprint,
+// URL normalisation, the in-memory replay store).
+//
 // AUTHKIT_BENCH_SECONDS (3) sets the length of the first runs, AUTHKIT_BENCH_ROUNDS (5) the paired rounds, and
 // AUTHKIT_BENCH_PROFILE=1 runs only the uncached single-task loop, for `perf record`.
 import AsyncHTTPClient
@@ -14,6 +18,7 @@ import AuthKitTesting
 import Crypto
 import CryptoExtras
 import Foundation
+import HTTPTypes
 import Logging
 
 /// Prints and flushes at once, so figures appear as they are measured even through a pipe.
@@ -157,6 +162,64 @@ func opensslVerifyRate(seconds: Int, multi: Int? = nil) -> Double? {
     return nil
 }
 
+/// Microseconds per `authenticate` over `requests` (each used once), wall-clock and CPU, on one task.
+func microsecondsPerRequest(
+    _ auth: BearerAuthenticator,
+    _ requests: [HTTPFields],
+    target: DPoPRequest
+) async throws -> (wall: Double, cpu: Double) {
+    let cpuStart = processCPUSeconds()
+    let start = ContinuousClock.now
+    for fields in requests { _ = try await auth.authenticate(fields, request: target) }
+    let elapsed = ContinuousClock.now - start
+    let (seconds, attoseconds) = elapsed.components
+    let wall = Double(seconds) + Double(attoseconds) / 1e18
+    return (wall / Double(requests.count) * 1e6, (processCPUSeconds() - cpuStart) / Double(requests.count) * 1e6)
+}
+
+/// A DPoP request next to a Bearer request, with `tokenCacheSize` entries of token cache.
+func compareDPoP(server: JWKSTestServer, audience: String, tokenCacheSize: Int, count: Int) async throws {
+    var configuration = AuthConfiguration(issuer: server.issuerURL, audiences: [audience])
+    configuration.tokenCacheSize = tokenCacheSize
+    let auth = BearerAuthenticator(configuration: configuration, httpClient: .shared, logger: logger)
+    try await auth.prefetchKeys()
+    let key = DPoPTestKey()
+    let claims = TestTokenIssuer.claims(
+        issuer: server.issuerURL,
+        audience: [.string(audience)],
+        subject: "auth0|64f1c2e9a3b4c5d6e7f80912",
+        lifetime: .seconds(86_400),
+        extra: ["scope": "openid read:timesheets", "azp": "kZ3xP9wQ2mN7vB4cL8tY1rE6uI0oA5sD"]
+    )
+    let bearerToken = server.issuer.mint(claims)
+    let boundToken = server.issuer.mint(claims.merging(["cnf": ["jkt": .string(key.thumbprint)]]) { $1 })
+    let url = "https://api.exampleco.com/timesheets"
+    let target = DPoPRequest(method: "GET", url: url)
+    let bearer = [HTTPFields](repeating: [.authorization: "Bearer \(bearerToken)"], count: count)
+    // Proofs are made before the clock starts: the client's signing is not the server's cost.
+    let proofs: [HTTPFields] = (0..<count).map { _ in
+        [
+            .authorization: "DPoP \(boundToken)",
+            HTTPField.Name("DPoP")!: key.proof(method: "GET", url: url, accessToken: boundToken),
+        ]
+    }
+    _ = try await microsecondsPerRequest(auth, Array(bearer.prefix(200)), target: target)
+    let plain = try await microsecondsPerRequest(auth, bearer, target: target)
+    let dpop = try await microsecondsPerRequest(auth, proofs, target: target)
+    let label = tokenCacheSize == 0 ? "no cache  " : "with cache"
+    say(
+        String(
+            format: "  %@: Bearer %7.1f µs, DPoP %7.1f µs per request (CPU %.1f / %.1f µs): the proof adds %.1f µs",
+            label,
+            plain.wall,
+            dpop.wall,
+            plain.cpu,
+            dpop.cpu,
+            dpop.cpu - plain.cpu
+        )
+    )
+}
+
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted.count % 2 == 1
@@ -218,6 +281,11 @@ try await JWKSTestServer.withRunning(issuer) { server in
     let cachedTwo = try await measure(cached, token: token, tasks: 2)
     say(line("with cache, 2 tasks", cachedTwo))
     say("  JWKS requests during the run: \(server.jwksRequestCount)")
+
+    let dpopCount = Int(secondsPerRun * 5_000)
+    say("DPoP (RFC 9449) next to Bearer, one task, \(dpopCount) requests each, ES256 proofs:")
+    try await compareDPoP(server: server, audience: audience, tokenCacheSize: 10_000, count: dpopCount)
+    try await compareDPoP(server: server, audience: audience, tokenCacheSize: 0, count: dpopCount)
 
     // Paired rounds: openssl and AuthKit one after the other, so both see the same machine. A busy neighbour
     // slows both alike, and the median ratio holds where a single pair of runs would not.

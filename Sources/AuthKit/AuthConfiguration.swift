@@ -4,13 +4,20 @@ import Foundation
 ///
 /// Only `issuer` and `audiences` are required; every other field has the default named in its comment.
 public struct AuthConfiguration: Sendable {
-    /// The expected `iss`, e.g. `https://tenant.auth0.com/`. A token's `iss` may differ from it by exactly one
-    /// trailing slash and nothing more. Also the base for key discovery.
-    public var issuer: String
+    /// The accepted issuers, e.g. an Auth0 custom domain and the tenant domain. A token's `iss` may differ from one
+    /// of them by exactly one trailing slash and nothing more. Each issuer is also the base of its own key discovery,
+    /// with its own key cache, cooldowns and rate limit: a token is checked only with the keys of the issuer its
+    /// `iss` names. Never empty.
+    public var issuers: [String]
+    /// The first of ``issuers`` (the only one in most deployments).
+    public var issuer: String {
+        get { issuers[0] }
+        set { issuers[0] = newValue }
+    }
     /// Accepted audiences: a token's `aud` (string or array) must contain at least one of them.
     public var audiences: [String]
-    /// An explicit JWKS URL. When `nil`, keys are found through `ISSUER/.well-known/openid-configuration`
-    /// (`jwks_uri`), falling back to `ISSUER/.well-known/jwks.json`.
+    /// An explicit JWKS URL, used for every issuer. When `nil`, each issuer's keys are found through
+    /// `ISSUER/.well-known/openid-configuration` (`jwks_uri`), falling back to `ISSUER/.well-known/jwks.json`.
     public var jwksURL: URL?
     /// The `alg` values accepted. Default `["RS256"]`. `none` is never accepted.
     public var algorithms: Set<String>
@@ -57,10 +64,20 @@ public struct AuthConfiguration: Sendable {
     public var allowQueryToken: Bool
     /// Accept a token from this cookie. Default `nil` (off).
     public var tokenCookieName: String?
+    /// Claims whose values a token must carry (Auth0's `claimEquals` and `claimIncludes`). Default none.
+    public var requiredClaims: [RequiredClaim]
+    /// Sender-constrained tokens (RFC 9449). Default: DPoP allowed, with the defaults of ``DPoPConfiguration``.
+    public var dpop: DPoPConfiguration
 
     /// A configuration with every default.
     public init(issuer: String, audiences: [String]) {
-        self.issuer = issuer
+        self.init(issuers: [issuer], audiences: audiences)
+    }
+
+    /// A configuration with every default accepting tokens of several issuers (at least one).
+    public init(issuers: [String], audiences: [String]) {
+        precondition(!issuers.isEmpty, "AuthConfiguration needs at least one issuer")
+        self.issuers = issuers
         self.audiences = audiences
         self.jwksURL = nil
         self.algorithms = ["RS256"]
@@ -82,6 +99,8 @@ public struct AuthConfiguration: Sendable {
         self.requireRFC9068 = false
         self.allowQueryToken = false
         self.tokenCookieName = nil
+        self.requiredClaims = []
+        self.dpop = DPoPConfiguration()
     }
 
     /// A configuration for HS256 tokens signed with a shared secret (no key fetching at all).
@@ -91,9 +110,19 @@ public struct AuthConfiguration: Sendable {
         self.algorithms = ["HS256"]
     }
 
-    /// `true` when `candidate` equals the configured issuer once one trailing slash (if any) is removed from each:
-    /// `https://a/` matches `https://a`, but `https://a//` matches neither.
+    /// `true` when `candidate` equals one of the configured issuers once one trailing slash (if any) is removed from
+    /// each: `https://a/` matches `https://a`, but `https://a//` matches neither.
     public func issuerMatches(_ candidate: String) -> Bool {
+        issuerIndex(of: candidate) != nil
+    }
+
+    /// The position in ``issuers`` of the issuer `candidate` names (see ``issuerMatches(_:)``), or `nil`.
+    public func issuerIndex(of candidate: String) -> Int? {
+        issuers.firstIndex { Self.sameIssuer(candidate, $0) }
+    }
+
+    /// One trailing slash of difference, nothing more.
+    static func sameIssuer(_ candidate: String, _ issuer: String) -> Bool {
         func trimmed(_ text: String) -> Substring { text.hasSuffix("/") ? text.dropLast() : text[...] }
         return candidate == issuer || trimmed(candidate) == trimmed(issuer)
     }
@@ -107,8 +136,8 @@ public struct AuthConfiguration: Sendable {
         return octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
     }
 
-    /// The issuer without a trailing slash, the base for `.well-known` paths.
-    var issuerBase: String {
+    /// An issuer without its trailing slash, the base for `.well-known` paths.
+    static func base(of issuer: String) -> String {
         issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
     }
 }

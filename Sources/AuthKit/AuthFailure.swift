@@ -38,6 +38,31 @@ public struct AuthFailure: Error, Sendable, Equatable {
         case claimCheckFailed = "claim_check_failed"
         case keysUnavailable = "keys_unavailable"
         case insufficientScope = "insufficient_scope"
+        case unexpectedClaimValue = "unexpected_claim_value"
+        /// A DPoP proof failed one of RFC 9449's checks (see ``AuthFailureDescription``).
+        case invalidDPoPProof = "invalid_dpop_proof"
+        /// A DPoP proof whose `jti` was already accepted (here or at another replica sharing the store).
+        case dpopProofReplayed = "dpop_proof_replayed"
+        /// Server-supplied nonces are on and the proof had none, or a stale one.
+        case dpopNonceRequired = "use_dpop_nonce"
+        /// A token bound to a key (`cnf.jkt`) was sent as a Bearer token.
+        case dpopBoundTokenAsBearer = "dpop_bound_token_as_bearer"
+        /// `required` mode and a Bearer token.
+        case dpopRequired = "dpop_required"
+        /// The DPoP scheme with a token that has no `cnf.jkt`.
+        case tokenNotDPoPBound = "token_not_dpop_bound"
+        /// The proof's key is not the key the token is bound to.
+        case dpopKeyMismatch = "dpop_key_mismatch"
+        /// The replay store could not be asked; a server may prefer to answer 503 for that reason.
+        case replayStoreUnavailable = "replay_store_unavailable"
+    }
+
+    /// The authentication scheme a failure's challenge names.
+    public enum Scheme: Sendable, Equatable {
+        /// `Bearer` (RFC 6750).
+        case bearer
+        /// `DPoP` (RFC 9449), with the proof algorithms accepted (`algs`, space-separated).
+        case dpop(algorithms: String)
     }
 
     /// 400, 401 or 403.
@@ -52,31 +77,82 @@ public struct AuthFailure: Error, Sendable, Equatable {
     public let requiredScope: String?
     /// The exact `WWW-Authenticate` header value.
     public let wwwAuthenticate: String
+    /// The realm the challenge names.
+    let realm: String
+    /// A fresh nonce to send as the `DPoP-Nonce` response header (with `use_dpop_nonce`), else `nil`.
+    public let dpopNonce: String?
 
-    init(status: Int, code: String?, description: String?, reason: Reason, requiredScope: String? = nil, realm: String)
-    {
+    init(
+        status: Int,
+        code: String?,
+        description: String?,
+        reason: Reason,
+        requiredScope: String? = nil,
+        realm: String,
+        scheme: Scheme = .bearer,
+        dpopNonce: String? = nil
+    ) {
         self.status = status
         self.code = code
         self.description = description
         self.reason = reason
         self.requiredScope = requiredScope
-        var header = "Bearer realm=\(Self.quoted(realm))"
+        self.dpopNonce = dpopNonce
+        self.realm = realm
+        var header: String
+        switch scheme {
+        case .bearer: header = "Bearer realm=\(Self.quoted(realm))"
+        case .dpop: header = "DPoP realm=\(Self.quoted(realm))"
+        }
         if let code {
             header += ", error=\(Self.quoted(code))"
             if let description { header += ", error_description=\(Self.quoted(description))" }
             if let requiredScope { header += ", scope=\(Self.quoted(requiredScope))" }
         }
+        if case .dpop(let algorithms) = scheme { header += ", algs=\(Self.quoted(algorithms))" }
         self.wwwAuthenticate = header
     }
 
+    /// A 401 with the DPoP challenge: `invalid_dpop_proof`, `invalid_token` or `use_dpop_nonce`.
+    static func dpop(
+        _ code: String,
+        _ description: String,
+        _ reason: Reason,
+        realm: String,
+        algorithms: String,
+        nonce: String? = nil
+    ) -> AuthFailure {
+        AuthFailure(
+            status: 401,
+            code: code,
+            description: description,
+            reason: reason,
+            realm: realm,
+            scheme: .dpop(algorithms: algorithms),
+            dpopNonce: nonce
+        )
+    }
+
     /// 401 with no error attributes: the client sent no bearer credentials at all.
-    static func noCredentials(_ reason: Reason, realm: String) -> AuthFailure {
-        AuthFailure(status: 401, code: nil, description: nil, reason: reason, realm: realm)
+    static func noCredentials(_ reason: Reason, realm: String, scheme: Scheme = .bearer) -> AuthFailure {
+        AuthFailure(status: 401, code: nil, description: nil, reason: reason, realm: realm, scheme: scheme)
     }
 
     /// 400 `invalid_request`.
-    static func invalidRequest(_ description: String, _ reason: Reason, realm: String) -> AuthFailure {
-        AuthFailure(status: 400, code: "invalid_request", description: description, reason: reason, realm: realm)
+    static func invalidRequest(
+        _ description: String,
+        _ reason: Reason,
+        realm: String,
+        scheme: Scheme = .bearer
+    ) -> AuthFailure {
+        AuthFailure(
+            status: 400,
+            code: "invalid_request",
+            description: description,
+            reason: reason,
+            realm: realm,
+            scheme: scheme
+        )
     }
 
     /// 401 `invalid_token`.
@@ -94,6 +170,20 @@ public struct AuthFailure: Error, Sendable, Equatable {
             reason: .insufficientScope,
             requiredScope: scopes.sorted().joined(separator: " "),
             realm: realm
+        )
+    }
+
+    /// The same failure under another challenge scheme (a token sent with `DPoP` is refused with a DPoP challenge).
+    func with(scheme: Scheme) -> AuthFailure {
+        AuthFailure(
+            status: status,
+            code: code,
+            description: description,
+            reason: reason,
+            requiredScope: requiredScope,
+            realm: realm,
+            scheme: scheme,
+            dpopNonce: dpopNonce
         )
     }
 
@@ -133,9 +223,35 @@ public enum AuthFailureDescription {
     public static let revoked = "Token revoked"
     public static let keysUnavailable = "Signing keys unavailable"
     public static func missingClaim(_ name: String) -> String { "Missing '\(name)' claim" }
+    public static func unexpectedClaimValue(_ name: String) -> String { "Unexpected '\(name)' value" }
     public static func invalidClaim(_ name: String) -> String { "Invalid '\(name)' claim" }
     public static func disallowedAlgorithm(_ alg: String) -> String { "Algorithm '\(alg)' is not allowed" }
     public static func algorithmKeyMismatch(_ alg: String) -> String {
         "Algorithm '\(alg)' does not match the signing key"
     }
+}
+
+/// The descriptions of DPoP (RFC 9449) failures, one per check.
+public enum DPoPFailureDescription {
+    public static let missingProof = "Missing DPoP proof"
+    public static let multipleProofs = "More than one DPoP proof"
+    public static let malformedProof = "Malformed DPoP proof"
+    public static let wrongType = "DPoP proof 'typ' must be 'dpop+jwt'"
+    public static func disallowedAlgorithm(_ alg: String) -> String { "DPoP proof algorithm '\(alg)' is not allowed" }
+    public static let badKey = "DPoP proof 'jwk' is missing or not a usable public key"
+    public static let privateKey = "DPoP proof 'jwk' must not hold a private key"
+    public static let badSignature = "Invalid DPoP proof signature"
+    public static func missingClaim(_ name: String) -> String { "Missing DPoP proof '\(name)' claim" }
+    public static func invalidClaim(_ name: String) -> String { "Invalid DPoP proof '\(name)' claim" }
+    public static let wrongMethod = "DPoP proof 'htm' does not match the request method"
+    public static let wrongURL = "DPoP proof 'htu' does not match the request URL"
+    public static let outsideWindow = "DPoP proof 'iat' is outside the accepted window"
+    public static let wrongAccessTokenHash = "DPoP proof 'ath' does not match the access token"
+    public static let replayed = "DPoP proof already used"
+    public static let nonceRequired = "Resource server requires nonce in DPoP proof"
+    public static let keyMismatch = "DPoP proof key does not match the token's 'cnf.jkt'"
+    public static let boundTokenAsBearer = "DPoP-bound token must be sent with the DPoP scheme"
+    public static let required = "A DPoP-bound token is required"
+    public static let notBound = "Token is not DPoP-bound"
+    public static let replayStoreUnavailable = "DPoP replay check unavailable"
 }

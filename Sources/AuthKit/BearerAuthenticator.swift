@@ -31,7 +31,10 @@ public final class BearerAuthenticator: Sendable {
 
     /// The configuration this authenticator was made with.
     public let configuration: AuthConfiguration
-    private let keys: KeySetManager
+    /// One key manager per issuer, in the order of ``AuthConfiguration/issuers``.
+    private let keys: [KeySetManager]
+    private let proofs: DPoPProofVerifier
+    private let replayStore: any DPoPReplayStore
     private let hmacKey: VerificationKey?
     private let usesKeySet: Bool
     private let cache: VerifiedTokenCache?
@@ -54,6 +57,8 @@ public final class BearerAuthenticator: Sendable {
     ///   - isRevoked: The revocation hook.
     ///   - claimChecks: Extra checks run on every verified principal.
     ///   - metricsFactory: Where failure, cache and JWKS-fetch metrics go (default: the process-wide metrics system).
+    ///   - replayStore: Where accepted DPoP proofs are remembered; share one between replicas. Default: this
+    ///     process's memory (``InMemoryDPoPReplayStore``).
     public init(
         configuration: AuthConfiguration,
         httpClient: HTTPClient,
@@ -61,16 +66,22 @@ public final class BearerAuthenticator: Sendable {
         clock: AuthClock = .system,
         isRevoked: RevocationCheck? = nil,
         claimChecks: [ClaimCheck] = [],
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        replayStore: (any DPoPReplayStore)? = nil
     ) {
         self.configuration = configuration
-        self.keys = KeySetManager(
-            configuration: configuration,
-            httpClient: httpClient,
-            clock: clock,
-            logger: logger,
-            metricsFactory: metricsFactory
-        )
+        self.keys = configuration.issuers.map { issuer in
+            KeySetManager(
+                configuration: configuration,
+                issuer: issuer,
+                httpClient: httpClient,
+                clock: clock,
+                logger: logger,
+                metricsFactory: metricsFactory
+            )
+        }
+        self.proofs = DPoPProofVerifier(configuration: configuration.dpop, clockTolerance: configuration.clockTolerance)
+        self.replayStore = replayStore ?? InMemoryDPoPReplayStore()
         self.cacheHits = Counter(
             label: "authkit_token_cache_total",
             dimensions: [("result", "hit")],
@@ -109,15 +120,19 @@ public final class BearerAuthenticator: Sendable {
     ///   - fields: The request's header fields.
     ///   - query: The request's query string without the `?`, used only when
     ///     ``AuthConfiguration/allowQueryToken`` is set.
-    public func authenticate(_ fields: HTTPFields, query: String? = nil) async throws(AuthFailure) -> Principal {
-        let token: String
+    ///   - request: The request's method and public URL, which a DPoP proof must name. Without it a DPoP proof
+    ///     cannot match, so only Bearer tokens can succeed.
+    public func authenticate(
+        _ fields: HTTPFields,
+        query: String? = nil,
+        request: DPoPRequest? = nil
+    ) async throws(AuthFailure) -> Principal {
         do {
-            token = try extractToken(fields, query: query)
+            return try await authenticateUncounted(fields, query: query, request: request)
         } catch {
             count(error)
             throw error
         }
-        return try await verify(token: token)
     }
 
     /// Verifies a compact JWS access token: algorithm, key, signature, then claims, then the hooks.
@@ -139,22 +154,50 @@ public final class BearerAuthenticator: Sendable {
         }
     }
 
-    /// Loads the signing keys now (call it before accepting traffic). Throws when no keys could be loaded.
-    /// Does nothing when only a shared HMAC secret is configured.
+    /// Loads every issuer's signing keys now, at once (call it before accepting traffic). Throws when some issuer's
+    /// keys could not be loaded, naming it. Does nothing when only a shared HMAC secret is configured.
     public func prefetchKeys() async throws {
         guard usesKeySet else { return }
-        try await keys.prefetch()
+        let failures = await withTaskGroup(of: String?.self) { group in
+            for manager in keys {
+                group.addTask {
+                    do {
+                        try await manager.prefetch()
+                        return nil
+                    } catch {
+                        return "\(manager.issuer): \(error)"
+                    }
+                }
+            }
+            var failures: [String] = []
+            for await case let failure? in group { failures.append(failure) }
+            return failures.sorted()
+        }
+        if !failures.isEmpty {
+            throw KeySetManager.FetchError(description: failures.joined(separator: "; "))
+        }
     }
 
-    /// Loads the signing keys if none are usable, within the JWKS rate limit and cooldowns (unlike
+    /// Loads the signing keys of every issuer that has none usable, within the JWKS rate limit and cooldowns (unlike
     /// ``prefetchKeys()``), so that a readiness probe polled every second cannot turn into a fetch every second.
     public func loadKeysWithinLimits() async {
-        guard usesKeySet, keys.status.state == .absent else { return }
-        await keys.refreshWithinLimits()
+        guard usesKeySet else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for manager in keys where manager.status.state == .absent {
+                group.addTask { await manager.refreshWithinLimits() }
+            }
+        }
     }
 
-    /// Freshness of the signing keys, for a readiness endpoint.
+    /// Freshness of the signing keys, for a readiness endpoint: the first issuer whose keys are absent, else the
+    /// first issuer's (see ``keysStatus(ofIssuerAt:)`` for each issuer).
     public var keysStatus: KeysStatus {
+        let all = configuration.issuers.indices.map(keysStatus(ofIssuerAt:))
+        return all.first { $0.state == .absent } ?? all[0]
+    }
+
+    /// Freshness of the signing keys of the issuer at `index` in ``AuthConfiguration/issuers``.
+    public func keysStatus(ofIssuerAt index: Int) -> KeysStatus {
         guard usesKeySet else {
             return KeysStatus(
                 state: .sharedSecret,
@@ -164,12 +207,12 @@ public final class BearerAuthenticator: Sendable {
                 lastError: nil
             )
         }
-        return keys.status
+        return keys[index].status
     }
 
-    /// Waits until a key fetch that is already running has finished (tests and tools).
+    /// Waits until the key fetches that are already running have finished (tests and tools).
     public func waitForPendingKeyFetch() async {
-        await keys.waitForPendingRefresh()
+        for manager in keys { await manager.waitForPendingRefresh() }
     }
 
     /// Number of tokens currently in the verified-token cache.
@@ -177,26 +220,59 @@ public final class BearerAuthenticator: Sendable {
 
     // MARK: Extraction
 
+    /// The scheme an access token came with.
+    enum CredentialScheme: Equatable {
+        case bearer
+        case dpop
+    }
+
     private enum AuthorizationHeader {
-        case bearer(String)
+        case token(String, CredentialScheme)
         case otherScheme
         case malformed
     }
 
+    /// The challenge scheme of failures before a scheme is known: DPoP when only DPoP is accepted.
+    private var defaultScheme: AuthFailure.Scheme {
+        configuration.dpop.mode == .required ? dpopScheme : .bearer
+    }
+
+    private var dpopScheme: AuthFailure.Scheme { .dpop(algorithms: configuration.dpop.challengeAlgorithms) }
+
     func extractToken(_ fields: HTTPFields, query: String?) throws(AuthFailure) -> String {
+        try extractCredentials(fields, query: query).token
+    }
+
+    func extractCredentials(
+        _ fields: HTTPFields,
+        query: String?
+    ) throws(AuthFailure) -> (token: String, scheme: CredentialScheme) {
         let realm = configuration.realm
         var candidates: [String] = []
+        var scheme = CredentialScheme.bearer
         var sawOtherScheme = false
         let headerValues = fields[values: .authorization]
         if headerValues.count > 1 {
-            throw .invalidRequest(AuthFailureDescription.multipleCredentials, .multipleCredentials, realm: realm)
+            throw .invalidRequest(
+                AuthFailureDescription.multipleCredentials,
+                .multipleCredentials,
+                realm: realm,
+                scheme: defaultScheme
+            )
         }
         if let value = headerValues.first {
-            switch Self.parseAuthorization(value) {
-            case .bearer(let token): candidates.append(token)
+            switch Self.parseAuthorization(value, acceptsDPoP: configuration.dpop.mode != .off) {
+            case .token(let token, let found):
+                candidates.append(token)
+                scheme = found
             case .otherScheme: sawOtherScheme = true
             case .malformed:
-                throw .invalidRequest(AuthFailureDescription.malformedHeader, .malformedHeader, realm: realm)
+                throw .invalidRequest(
+                    AuthFailureDescription.malformedHeader,
+                    .malformedHeader,
+                    realm: realm,
+                    scheme: defaultScheme
+                )
             }
         }
         if configuration.allowQueryToken, let query {
@@ -222,18 +298,27 @@ public final class BearerAuthenticator: Sendable {
             }
         }
         if candidates.count > 1 {
-            throw .invalidRequest(AuthFailureDescription.multipleCredentials, .multipleCredentials, realm: realm)
+            throw .invalidRequest(
+                AuthFailureDescription.multipleCredentials,
+                .multipleCredentials,
+                realm: realm,
+                scheme: defaultScheme
+            )
         }
         guard let token = candidates.first else {
-            throw .noCredentials(sawOtherScheme ? .unsupportedScheme : .missingCredentials, realm: realm)
+            throw .noCredentials(
+                sawOtherScheme ? .unsupportedScheme : .missingCredentials,
+                realm: realm,
+                scheme: defaultScheme
+            )
         }
-        return token
+        return (token, scheme)
     }
 
     /// Splits `Authorization: <scheme> <credentials>` on its UTF-8 bytes, tolerating spaces and tabs (HTTP's optional
     /// whitespace) around both. Runs on every request: Foundation's `trimmingCharacters(in:)`, which bridges the
     /// whole ~1 KB header through `NSString`, cost more server CPU than the RSA check itself.
-    private static func parseAuthorization(_ value: String) -> AuthorizationHeader {
+    private static func parseAuthorization(_ value: String, acceptsDPoP: Bool) -> AuthorizationHeader {
         var value = value
         return value.withUTF8 { bytes -> AuthorizationHeader in
             func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
@@ -246,12 +331,14 @@ public final class BearerAuthenticator: Sendable {
             while gap < end, !isBlank(bytes[gap]) { gap += 1 }
             // ASCII letters only, so OR-ing 0x20 lowercases exactly the bytes that can match.
             let isBearer = gap - start == 6 && zip(bytes[start..<gap], "bearer".utf8).allSatisfy { $0 | 0x20 == $1 }
-            guard gap < end else { return isBearer ? .malformed : .otherScheme }
-            guard isBearer else { return .otherScheme }
+            let isDPoP =
+                acceptsDPoP && gap - start == 4 && zip(bytes[start..<gap], "dpop".utf8).allSatisfy { $0 | 0x20 == $1 }
+            guard gap < end else { return isBearer || isDPoP ? .malformed : .otherScheme }
+            guard isBearer || isDPoP else { return .otherScheme }
             var tokenStart = gap
             while tokenStart < end, isBlank(bytes[tokenStart]) { tokenStart += 1 }
             let token = String(decoding: UnsafeBufferPointer(rebasing: bytes[tokenStart..<end]), as: UTF8.self)
-            return isB64Token(token) ? .bearer(token) : .malformed
+            return isB64Token(token) ? .token(token, isDPoP ? .dpop : .bearer) : .malformed
         }
     }
 
@@ -275,6 +362,115 @@ public final class BearerAuthenticator: Sendable {
         return count > 0
     }
 
+    // MARK: DPoP
+
+    private func authenticateUncounted(
+        _ fields: HTTPFields,
+        query: String?,
+        request: DPoPRequest?
+    ) async throws(AuthFailure) -> Principal {
+        let credentials = try extractCredentials(fields, query: query)
+        let realm = configuration.realm
+        let algorithms = configuration.dpop.challengeAlgorithms
+        switch credentials.scheme {
+        case .bearer:
+            if configuration.dpop.mode == .required {
+                throw .dpop(
+                    "invalid_token",
+                    DPoPFailureDescription.required,
+                    .dpopRequired,
+                    realm: realm,
+                    algorithms: algorithms
+                )
+            }
+            let principal = try await verifyUncounted(credentials.token)
+            // RFC 9449 §7.2: a bound token sent as a bearer token is refused, or whoever copied it could use it.
+            if principal.isSenderConstrained {
+                throw .dpop(
+                    "invalid_token",
+                    DPoPFailureDescription.boundTokenAsBearer,
+                    .dpopBoundTokenAsBearer,
+                    realm: realm,
+                    algorithms: algorithms
+                )
+            }
+            return principal
+        case .dpop:
+            let principal: Principal
+            do {
+                principal = try await verifyUncounted(credentials.token)
+            } catch {
+                throw error.with(scheme: dpopScheme)
+            }
+            try await checkProof(fields, token: credentials.token, principal: principal, request: request)
+            return principal
+        }
+    }
+
+    /// RFC 9449 §4.3 and §7.1: one proof, valid for this request and token, made with the key the token is bound to,
+    /// and never accepted before (by any replica sharing the replay store).
+    private func checkProof(
+        _ fields: HTTPFields,
+        token: String,
+        principal: Principal,
+        request: DPoPRequest?
+    ) async throws(AuthFailure) {
+        let realm = configuration.realm
+        let algorithms = configuration.dpop.challengeAlgorithms
+        let now = clock.now
+        func proofFailure(_ description: String, _ reason: AuthFailure.Reason) -> AuthFailure {
+            let code: String
+            var nonce: String?
+            switch reason {
+            case .dpopNonceRequired:
+                code = "use_dpop_nonce"
+                nonce = proofs.freshNonce(now: now)
+            case .dpopKeyMismatch, .tokenNotDPoPBound: code = "invalid_token"
+            default: code = "invalid_dpop_proof"
+            }
+            return .dpop(code, description, reason, realm: realm, algorithms: algorithms, nonce: nonce)
+        }
+        guard let thumbprint = principal.confirmationThumbprint else {
+            throw proofFailure(DPoPFailureDescription.notBound, .tokenNotDPoPBound)
+        }
+        let proofValues = fields[values: Self.dpopField]
+        guard proofValues.count <= 1 else {
+            throw proofFailure(DPoPFailureDescription.multipleProofs, .invalidDPoPProof)
+        }
+        guard let proofText = proofValues.first else {
+            throw proofFailure(DPoPFailureDescription.missingProof, .invalidDPoPProof)
+        }
+        let proof: VerifiedDPoPProof
+        do {
+            proof = try proofs.verify(
+                proof: proofText,
+                request: request ?? DPoPRequest(method: "", url: nil),
+                accessToken: token,
+                now: now
+            )
+        } catch {
+            throw proofFailure(error.description, error.reason)
+        }
+        guard proof.thumbprint == thumbprint else {
+            throw proofFailure(DPoPFailureDescription.keyMismatch, .dpopKeyMismatch)
+        }
+        let fresh: Bool
+        do {
+            fresh = try await replayStore.recordFirstUse(
+                of: proof.replayKey,
+                expiresAt: proofs.replayExpiry(of: proof),
+                now: now
+            )
+        } catch {
+            logger.error("DPoP replay store failed", metadata: ["error": "\(String(reflecting: error))"])
+            throw proofFailure(DPoPFailureDescription.replayStoreUnavailable, .replayStoreUnavailable)
+        }
+        guard fresh else { throw proofFailure(DPoPFailureDescription.replayed, .dpopProofReplayed) }
+    }
+
+    /// The `DPoP` request header.
+    static let dpopField = HTTPField.Name("DPoP")!
+
     // MARK: Verification
 
     private func verifyUncounted(_ token: String) async throws(AuthFailure) -> Principal {
@@ -285,7 +481,7 @@ public final class BearerAuthenticator: Sendable {
         if let cache {
             let key = VerifiedTokenCache.key(for: token)
             if let entry = cache.entry(for: key, now: now) {
-                if isKeyStillServed(entry.keyID, now: now) {
+                if isKeyStillServed(entry.keyID, issuerIndex: entry.issuerIndex, now: now) {
                     cacheHits.increment()
                     try await runHooks(entry.principal)
                     return entry.principal
@@ -322,6 +518,30 @@ public final class BearerAuthenticator: Sendable {
             throw .invalidToken(AuthFailureDescription.malformedToken, .malformedToken, realm: realm)
         }
 
+        // With several issuers the token's `iss` picks whose keys may check it, before any key lookup: a `kid` that
+        // two issuers both publish never lets one issuer's key vouch for another's token.
+        var issuerIndex = 0
+        var parsedClaims: JSONMembers?
+        if keys.count > 1 {
+            guard let payloadBytes = Base64URL.decode(utf8[(firstDot + 1)..<secondDot]),
+                let claims = JSONMembers(parsing: payloadBytes)
+            else {
+                throw .invalidToken(AuthFailureDescription.malformedToken, .malformedToken, realm: realm)
+            }
+            switch claims["iss"] {
+            case nil:
+                throw .invalidToken(AuthFailureDescription.missingClaim("iss"), .wrongIssuer, realm: realm)
+            case .string(let issuer):
+                guard let index = configuration.issuerIndex(of: issuer) else {
+                    throw .invalidToken(AuthFailureDescription.wrongIssuer, .wrongIssuer, realm: realm)
+                }
+                issuerIndex = index
+            default:
+                throw .invalidToken(AuthFailureDescription.invalidClaim("iss"), .malformedClaims, realm: realm)
+            }
+            parsedClaims = claims
+        }
+
         let key: VerificationKey
         var keyID: String?
         if KeyFamily.hmac.contains(alg) {
@@ -337,7 +557,7 @@ public final class BearerAuthenticator: Sendable {
             guard case .string(let kid)? = header["kid"], !kid.isEmpty else {
                 throw .invalidToken(AuthFailureDescription.missingKeyID, .unknownKey, realm: realm)
             }
-            switch await keys.key(for: kid) {
+            switch await keys[issuerIndex].key(for: kid) {
             case .key(let found): key = found
             case .unknownKey: throw .invalidToken(AuthFailureDescription.unknownKey, .unknownKey, realm: realm)
             case .unavailable:
@@ -357,8 +577,9 @@ public final class BearerAuthenticator: Sendable {
         else {
             throw .invalidToken(AuthFailureDescription.badSignature, .badSignature, realm: realm)
         }
-        guard let payloadBytes = Base64URL.decode(utf8[(firstDot + 1)..<secondDot]),
-            let claims = JSONMembers(parsing: payloadBytes)
+        guard
+            let claims = parsedClaims
+                ?? Base64URL.decode(utf8[(firstDot + 1)..<secondDot]).flatMap({ JSONMembers(parsing: $0) })
         else {
             throw .invalidToken(AuthFailureDescription.malformedToken, .malformedToken, realm: realm)
         }
@@ -373,16 +594,21 @@ public final class BearerAuthenticator: Sendable {
         if let cache, let cacheKey {
             let limit = now.addingTimeInterval(configuration.tokenCacheTTL.timeInterval)
             cache.insert(
-                .init(principal: principal, keyID: keyID, expiresAt: min(principal.expiresAt, limit)),
+                .init(
+                    principal: principal,
+                    keyID: keyID,
+                    issuerIndex: issuerIndex,
+                    expiresAt: min(principal.expiresAt, limit)
+                ),
                 for: cacheKey
             )
         }
         return principal
     }
 
-    private func isKeyStillServed(_ keyID: String?, now: Date) -> Bool {
+    private func isKeyStillServed(_ keyID: String?, issuerIndex: Int, now: Date) -> Bool {
         guard let keyID else { return hmacKey != nil }
-        guard let snapshot = keys.currentSnapshot, now < snapshot.usableUntil else { return false }
+        guard let snapshot = keys[issuerIndex].currentSnapshot, now < snapshot.usableUntil else { return false }
         return snapshot.keys[keyID] != nil
     }
 

@@ -18,6 +18,7 @@ struct ClaimValidation {
         if configuration.requireRFC9068 { try checkRFC9068Profile(issuedAt: times.issuedAt) }
         _ = try requiredString("sub")
         try checkScopeClaimTypes()
+        try checkRequiredClaims()
         guard
             let principal = Principal(
                 claims: claims,
@@ -122,6 +123,17 @@ struct ClaimValidation {
             case .array(let values) where values.allSatisfy({ $0.stringValue != nil }): continue
             default: throw .invalidToken(AuthFailureDescription.invalidClaim(name), .malformedClaims, realm: realm)
             }
+        }
+    }
+
+    /// Every configured ``RequiredClaim``, in order.
+    private func checkRequiredClaims() throws(AuthFailure) {
+        for requirement in configuration.requiredClaims where !requirement.isSatisfied(by: claims[requirement.name]) {
+            throw .invalidToken(
+                AuthFailureDescription.unexpectedClaimValue(requirement.name),
+                .unexpectedClaimValue,
+                realm: realm
+            )
         }
     }
 

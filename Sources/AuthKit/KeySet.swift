@@ -131,9 +131,15 @@ enum JWKSParser {
         return keys
     }
 
-    static func makeKey(_ entry: JSONClaimValue, allowedAlgorithms: Set<String>) throws -> VerificationKey {
+    /// A key from one JWK. `requireKeyID` is off for a DPoP proof's own `jwk`, which names no `kid`.
+    static func makeKey(
+        _ entry: JSONClaimValue,
+        allowedAlgorithms: Set<String>,
+        requireKeyID: Bool = true
+    ) throws -> VerificationKey {
         guard case .object(let jwk) = entry else { throw Skipped(description: "not a JSON object") }
-        guard let kid = jwk["kid"]?.stringValue, !kid.isEmpty else { throw Skipped(description: "no 'kid'") }
+        let kid = jwk["kid"]?.stringValue ?? ""
+        if requireKeyID, kid.isEmpty { throw Skipped(description: "no 'kid'") }
         if let use = jwk["use"] {
             guard use.stringValue == "sig" else { throw Skipped(description: "'use' is not 'sig'") }
         }

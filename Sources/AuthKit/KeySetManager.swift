@@ -34,7 +34,9 @@ public struct KeysStatus: Sendable, Equatable {
     public var isReady: Bool { state != .absent }
 }
 
-/// Fetches and caches the issuer's JWKS.
+/// Fetches and caches one issuer's JWKS. With several issuers each has its own manager: its own discovery, cache,
+/// cooldowns and rate limit, so a busy or failing issuer never spends another's budget, and a `kid` found at one
+/// issuer is never used for a token of another.
 ///
 /// Readers take the current immutable ``KeySnapshot`` under a `Mutex` held for one reference copy, so
 /// verification never waits on a fetch, never hops through an actor, and scales with cores. Fetches are
@@ -66,6 +68,8 @@ final class KeySetManager: Sendable {
     private let snapshot = Mutex<KeySnapshot?>(nil)
     private let state = Mutex(State())
     private let configuration: AuthConfiguration
+    /// The issuer whose keys this manager holds, exactly as configured.
+    let issuer: String
     private let httpClient: HTTPClient
     private let clock: AuthClock
     private let logger: Logger
@@ -75,22 +79,25 @@ final class KeySetManager: Sendable {
 
     init(
         configuration: AuthConfiguration,
+        issuer: String? = nil,
         httpClient: HTTPClient,
         clock: AuthClock,
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        let issuer = issuer ?? configuration.issuer
         self.fetchCounterSuccess = Counter(
             label: "authkit_jwks_fetches_total",
-            dimensions: [("result", "success")],
+            dimensions: [("result", "success"), ("issuer", issuer)],
             factory: metricsFactory
         )
         self.fetchCounterFailure = Counter(
             label: "authkit_jwks_fetches_total",
-            dimensions: [("result", "failure")],
+            dimensions: [("result", "failure"), ("issuer", issuer)],
             factory: metricsFactory
         )
-        self.staleGauge = Gauge(label: "authkit_jwks_stale", dimensions: [], factory: metricsFactory)
+        self.staleGauge = Gauge(label: "authkit_jwks_stale", dimensions: [("issuer", issuer)], factory: metricsFactory)
+        self.issuer = issuer
         self.configuration = configuration
         self.httpClient = httpClient
         self.clock = clock
@@ -231,6 +238,7 @@ final class KeySetManager: Sendable {
                 "JWKS loaded",
                 metadata: [
                     "keys": "\(keys.keys.sorted().joined(separator: ","))", "ttl": "\(ttl)", "trigger": "\(trigger)",
+                    "issuer": "\(issuer)",
                 ]
             )
         } catch {
@@ -252,7 +260,10 @@ final class KeySetManager: Sendable {
                     ]
                 )
             } else {
-                logger.error("JWKS fetch failed and no usable keys are cached", metadata: ["error": "\(error)"])
+                logger.error(
+                    "JWKS fetch failed and no usable keys are cached",
+                    metadata: ["error": "\(error)", "issuer": "\(issuer)"]
+                )
             }
         }
     }
@@ -276,7 +287,7 @@ final class KeySetManager: Sendable {
     }
 
     private func discoverJWKSURL(deadline: NIODeadline) async throws -> String {
-        let base = configuration.issuerBase
+        let base = AuthConfiguration.base(of: issuer)
         let fallback = base + "/.well-known/jwks.json"
         let discoveryURL = base + "/.well-known/openid-configuration"
         let (status, body, _) = try await get(discoveryURL, deadline: deadline)
@@ -294,10 +305,9 @@ final class KeySetManager: Sendable {
         // names another issuer, or keys on another host or over plain http, would let whoever answers the discovery
         // request choose the keys tokens are checked with.
         let named = document["issuer"]?.stringValue ?? "(none)"
-        guard configuration.issuerMatches(named) else {
+        guard AuthConfiguration.sameIssuer(named, issuer) else {
             throw FetchError(
-                description:
-                    "the discovery document names issuer '\(named)', not the configured '\(configuration.issuer)'"
+                description: "the discovery document names issuer '\(named)', not the configured '\(issuer)'"
             )
         }
         guard let keysURL = URL(string: jwksURI), let keysHost = keysURL.host,
@@ -308,7 +318,7 @@ final class KeySetManager: Sendable {
                     "the discovered jwks_uri '\(jwksURI)' is not an https URL (http is allowed for loopback only)"
             )
         }
-        guard let issuerURL = URL(string: configuration.issuer), Self.origin(of: keysURL) == Self.origin(of: issuerURL)
+        guard let issuerURL = URL(string: issuer), Self.origin(of: keysURL) == Self.origin(of: issuerURL)
         else {
             throw FetchError(
                 description:

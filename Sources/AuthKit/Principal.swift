@@ -21,6 +21,15 @@ public struct Principal: Sendable, Hashable {
     /// The token's claims as parsed, in document order.
     let members: JSONMembers
 
+    /// The RFC 7638 thumbprint of the key the token is bound to (`cnf.jkt`, RFC 9449), when it is DPoP-bound.
+    public var confirmationThumbprint: String? { members["cnf"]?["jkt"]?.stringValue }
+
+    /// `true` when the token has a `cnf` (confirmation) claim: it is bound to a key and is no Bearer token.
+    public var isSenderConstrained: Bool { members["cnf"] != nil }
+
+    /// The `iss` claim.
+    public var issuer: String? { members["iss"]?.stringValue }
+
     /// Every claim of the token (built on each call; ``claim(_:)`` reads one without building the dictionary).
     public var claims: [String: JSONClaimValue] { members.dictionary }
 

@@ -18,6 +18,8 @@ final class VerifiedTokenCache: Sendable {
         let principal: Principal
         /// The `kid` that signed it; `nil` for HMAC tokens.
         let keyID: String?
+        /// Which issuer's key set `keyID` belongs to.
+        let issuerIndex: Int
         let expiresAt: Date
     }
 

@@ -146,12 +146,14 @@ package struct DevTokenMinter: Sendable {
 
     /// - Parameters:
     ///   - subject: The `sub` claim; default the account's (the load benchmark mints tokens for many users).
+    ///   - thumbprint: The RFC 7638 thumbprint of a DPoP key to bind the token to (`cnf.jkt`); `nil`: a Bearer token.
     package func token(
         for account: DevAccount,
         subject: String? = nil,
         scopes: [String]? = nil,
         lifetime: Duration = .seconds(86_400),
-        clientID: String
+        clientID: String,
+        boundTo thumbprint: String? = nil
     ) -> String {
         let granted = scopes ?? account.permissions
         var extra: [String: JSONClaimValue] = [
@@ -159,6 +161,7 @@ package struct DevTokenMinter: Sendable {
             "permissions": .array(granted.map(JSONClaimValue.string)),
             "azp": .string(clientID),
         ]
+        if let thumbprint { extra["cnf"] = ["jkt": .string(thumbprint)] }
         if account == DevAccount.machine {
             extra["gty"] = "client-credentials"
         } else {

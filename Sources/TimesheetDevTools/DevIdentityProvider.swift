@@ -21,6 +21,9 @@ package final class DevIdentityProvider: Sendable {
     let port: Int
     let machineClientSecret: String
     private let codes = Mutex<[String: PendingCode]>([:])
+    /// Proofs sent to the token endpoint, each accepted once.
+    private let proofReplay = InMemoryDPoPReplayStore(capacity: 100_000)
+    private let proofs = DPoPProofVerifier()
 
     struct PendingCode {
         var clientID: String
@@ -68,6 +71,7 @@ package final class DevIdentityProvider: Sendable {
         var code_challenge_methods_supported = ["S256"]
         var id_token_signing_alg_values_supported = ["RS256"]
         var token_endpoint_auth_methods_supported = ["client_secret_post", "none"]
+        var dpop_signing_alg_values_supported = DPoPConfiguration.asymmetricAlgorithms.sorted()
     }
 
     func discovery() -> Discovery {
@@ -227,8 +231,38 @@ package final class DevIdentityProvider: Sendable {
         var scope: String
     }
 
-    /// POST /dev-idp/oauth/token — client credentials, or an authorization code with its PKCE verifier.
+    /// The thumbprint of the key a `DPoP` proof sent to the token endpoint proves (RFC 9449 §5), to bind the token
+    /// to (`cnf.jkt`); `nil` when the client sent no proof and gets a Bearer token.
+    func dpopBinding(_ request: Request) async throws -> String? {
+        let values = request.headers[values: HTTPField.Name("DPoP")!]
+        guard !values.isEmpty else { return nil }
+        let host = request.head.authority ?? "127.0.0.1:\(port)"
+        do {
+            guard values.count == 1 else {
+                throw DPoPProofFailure(description: DPoPFailureDescription.multipleProofs, reason: .invalidDPoPProof)
+            }
+            let now = Date()
+            let proof = try proofs.verify(
+                proof: values[0],
+                request: DPoPRequest(method: "POST", url: "http://\(host)/dev-idp/oauth/token"),
+                accessToken: nil,
+                now: now
+            )
+            let expiry = proofs.replayExpiry(of: proof)
+            guard try await proofReplay.recordFirstUse(of: proof.replayKey, expiresAt: expiry, now: now) else {
+                throw DPoPProofFailure(description: DPoPFailureDescription.replayed, reason: .dpopProofReplayed)
+            }
+            return proof.thumbprint
+        } catch let failure as DPoPProofFailure {
+            throw OAuthError(status: .badRequest, error: "invalid_dpop_proof", description: failure.description)
+        }
+    }
+
+    /// POST /dev-idp/oauth/token — client credentials, or an authorization code with its PKCE verifier. With a
+    /// `DPoP` proof, the token is bound to the proof's key and its type is `DPoP`.
     func token(_ request: Request) async throws -> Response {
+        let binding = try await dpopBinding(request)
+        let tokenType = binding == nil ? "Bearer" : "DPoP"
         let parameters = try await tokenParameters(request)
         let lifetime = 86_400
         switch parameters["grant_type"] {
@@ -246,10 +280,16 @@ package final class DevIdentityProvider: Sendable {
                 )
             }
             let account = DevAccount.machine
-            let token = minter.token(for: account, lifetime: .seconds(lifetime), clientID: Self.machineClientID)
+            let token = minter.token(
+                for: account,
+                lifetime: .seconds(lifetime),
+                clientID: Self.machineClientID,
+                boundTo: binding
+            )
             return try .json(
                 TokenResponse(
                     access_token: token,
+                    token_type: tokenType,
                     expires_in: lifetime,
                     scope: account.permissions.joined(separator: " ")
                 ),
@@ -299,10 +339,16 @@ package final class DevIdentityProvider: Sendable {
                 for: pending.account,
                 scopes: pending.scopes,
                 lifetime: .seconds(lifetime),
-                clientID: pending.clientID
+                clientID: pending.clientID,
+                boundTo: binding
             )
             return try .json(
-                TokenResponse(access_token: token, expires_in: lifetime, scope: pending.scopes.joined(separator: " ")),
+                TokenResponse(
+                    access_token: token,
+                    token_type: tokenType,
+                    expires_in: lifetime,
+                    scope: pending.scopes.joined(separator: " ")
+                ),
                 headers: Self.noStore
             )
         default:

@@ -15,6 +15,8 @@ import ServiceLifecycle
 public struct PostgresStore: Service, CustomStringConvertible {
     /// The system of record for timesheet entries, on this store's pool.
     public let repository: PostgresTimesheetRepository
+    /// The DPoP proofs already accepted, shared by every replica (see ``PostgresProofReplayTable``).
+    public let proofReplay: PostgresProofReplayTable
     /// For logs: the service group names its services by their description, so this must never hold a password.
     public let description: String
 
@@ -43,6 +45,11 @@ public struct PostgresStore: Service, CustomStringConvertible {
             description += ", reads: \(standby.redactedDescription)"
         }
         self.repository = repository
+        self.proofReplay = PostgresProofReplayTable(
+            pools: repository.pools,
+            queryTimeout: configuration.queryTimeout,
+            logger: logger
+        )
         self.description = description + ")"
     }
 

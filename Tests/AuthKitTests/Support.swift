@@ -105,7 +105,11 @@ extension BearerAuthenticator {
     }
 
     /// `authenticate(_:query:)` with untyped throws, for use inside `#expect(try await ...)`.
-    func checkedAuthenticate(_ fields: HTTPFields, query: String? = nil) async throws -> Principal {
-        try await authenticate(fields, query: query)
+    func checkedAuthenticate(
+        _ fields: HTTPFields,
+        query: String? = nil,
+        request: DPoPRequest? = nil
+    ) async throws -> Principal {
+        try await authenticate(fields, query: query, request: request)
     }
 }

@@ -79,7 +79,12 @@ struct TokenCacheTests {
         try await withHarness { h in
             let principal = try await h.auth.verify(token: h.token())
             let cache = VerifiedTokenCache(capacity: 1_000)
-            let entry = VerifiedTokenCache.Entry(principal: principal, keyID: "k", expiresAt: .distantFuture)
+            let entry = VerifiedTokenCache.Entry(
+                principal: principal,
+                keyID: "k",
+                issuerIndex: 0,
+                expiresAt: .distantFuture
+            )
             let keys = (0..<1_100).map { VerifiedTokenCache.key(for: "token-\($0)") }
             var hits = 0
             for round in 0..<6 {

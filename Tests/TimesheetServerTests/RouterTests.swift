@@ -797,8 +797,10 @@ import TimesheetDomainTesting
                 )
                 #expect(response.text.contains(#"auth_failures_total{reason="missing_credentials"} 1"#))
                 #expect(
-                    response.text.contains(#"authkit_jwks_fetches_total{result="success"} 1"#),
-                    "JWKS fetches are exported"
+                    response.text.contains(
+                        #"authkit_jwks_fetches_total{result="success",issuer="\#(api.server.issuerURL)"} 1"#
+                    ),
+                    "JWKS fetches are exported per issuer"
                 )
             }
         }

@@ -111,6 +111,8 @@ struct APIHarness: Sendable {
     static func run(
         callers: Callers = .realTokens,
         bodyLimit: Int = 1 << 20,
+        clientAllowlists: ClientAllowlists = ClientAllowlists(),
+        publicBaseURL: String? = nil,
         configureAuth: @Sendable (inout AuthConfiguration) -> Void = { _ in },
         _ body: @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
@@ -133,12 +135,17 @@ struct APIHarness: Sendable {
                     timesheets: TimesheetService(repository: repository),
                     identities: callers == .fake
                         ? FakeIdentityVerifier()
-                        : BearerIdentityVerifier(authenticator: authenticator, metrics: metrics),
+                        : BearerIdentityVerifier(
+                            authenticator: authenticator,
+                            metrics: metrics,
+                            publicBaseURL: publicBaseURL
+                        ),
                     readiness: [SigningKeysCheck(authenticator: authenticator)],
                     metrics: metrics,
                     corsAllowedOrigins: ["http://localhost:4200"]
                 )
                 dependencies.bodyLimit = bodyLimit
+                dependencies.clientAllowlists = clientAllowlists
                 let app = Application(router: buildRouter(dependencies), logger: logger)
                 let harness = APIHarness(
                     issuer: issuer,

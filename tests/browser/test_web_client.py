@@ -145,6 +145,14 @@ def test_employee_records_manager_approves(browser, dev_server):
 
     log_in(driver, base, "employee")
     assert "employee@exampleco.com" in driver.find_element(By.ID, "who").text
+    # The dev identity provider bound the token to the browser's WebCrypto key (DPoP, RFC 9449); every call below
+    # carries a proof made with it, and the key cannot be read out of the page.
+    session = driver.execute_script("return JSON.parse(sessionStorage.getItem('timesheets.session'))")
+    assert session["tokenType"] == "DPoP", session
+    assert driver.execute_script("return JSON.parse(atob(arguments[0].split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).cnf.jkt",
+                                 session["accessToken"])
+    assert driver.execute_async_script(
+        "import('/app/dpop.js').then(m => m.dpopKeyPair()).then(k => arguments[0](k.privateKey.extractable))") is False
     assert not visible(driver, 'nav a[data-view="approvals"]'), "an employee sees no approvals link"
 
     # A field error for 25 hours, shown next to the field, nothing stored.

@@ -21,6 +21,7 @@ CATEGORIES = {
     "test_schema": "schema (schemathesis)",
     "test_hostile_input": "hostile input",
     "test_tokens": "token attacks",
+    "test_dpop": "DPoP proofs",
     "test_access_control": "access control",
     "test_faults": "faults",
     "test_reference_setup": "reference setup",

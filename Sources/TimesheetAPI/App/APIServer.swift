@@ -66,31 +66,37 @@ package struct APIServer {
             configuration: settings.auth,
             httpClient: httpClient,
             logger: logger,
-            metricsFactory: metrics.metricsFactory
+            metricsFactory: metrics.metricsFactory,
+            replayStore: PostgresDPoPReplayStore(store.proofReplay)
         )
 
         let dependencies = RouterDependencies(
             timesheets: TimesheetService(
                 repository: MeasuredRepository(repository, metrics: metrics, poolSize: database.poolSize)
             ),
-            identities: BearerIdentityVerifier(authenticator: authenticator, metrics: metrics),
-            readiness: [
-                DrainingCheck(state: drain),
-                DatabaseCheck(timeout: database.queryTimeout, ping: store.ping),
-                SigningKeysCheck(authenticator: authenticator),
-            ] + (store.standby.map { [StandbyCheck(standby: $0)] } ?? []),
+            identities: BearerIdentityVerifier(
+                authenticator: authenticator,
+                metrics: metrics,
+                publicBaseURL: settings.publicBaseURL
+            ),
+            readiness: [DrainingCheck(state: drain), DatabaseCheck(timeout: database.queryTimeout, ping: store.ping)]
+                + SigningKeysCheck.each(of: authenticator)
+                + (store.standby.map { [StandbyCheck(standby: $0)] } ?? []),
             metrics: metrics,
             corsAllowedOrigins: settings.corsAllowedOrigins,
             bodyLimit: settings.bodyLimit,
             batchBodyLimit: settings.batchBodyLimit,
             webClient: settings.webClientID.map {
-                WebClient.Configuration(
+                var configuration = WebClient.Configuration(
                     issuer: settings.auth.issuer,
                     clientID: $0,
                     audience: settings.auth.audiences.first ?? ""
                 )
+                configuration.dpop = settings.auth.dpop.mode != .off
+                return configuration
             },
-            reads: store.standby.map { StandbyReadConsistency(standby: $0) }
+            reads: store.standby.map { StandbyReadConsistency(standby: $0) },
+            clientAllowlists: settings.clientAllowlists
         )
         if let standby = store.standby { metrics.observe(standby) }
         let router = buildRouter(dependencies, extraRoutes: extraRoutes)
@@ -170,6 +176,19 @@ struct DatabaseCheck: ReadinessCheck {
         } catch {
             return "PostgreSQL is not answering"
         }
+    }
+}
+
+/// AuthKit's replay store on the database: every replica refuses a DPoP proof that any replica already accepted.
+struct PostgresDPoPReplayStore: DPoPReplayStore {
+    let table: PostgresProofReplayTable
+
+    init(_ table: PostgresProofReplayTable) {
+        self.table = table
+    }
+
+    func recordFirstUse(of key: String, expiresAt: Date, now: Date) async throws -> Bool {
+        try await table.recordFirstUse(of: key, expiresAt: expiresAt, now: now)
     }
 }
 

@@ -17,6 +17,7 @@ struct RouterDependencies<Repository: TimesheetRepository>: Sendable {
     var webClient: WebClient.Configuration? = nil
     /// Read-your-writes for reads that may go to a standby (`DATABASE_READ_URL`).
     var reads: (any ReadConsistency)? = nil
+    var clientAllowlists = ClientAllowlists()
 }
 
 /// The API's routes and middleware. `extraRoutes` lets dev mode mount its identity provider; `serve` never does.
@@ -33,7 +34,8 @@ func buildRouter<Repository: TimesheetRepository>(
     let access = AccessPolicy(
         verifier: dependencies.identities,
         metrics: dependencies.metrics,
-        reads: dependencies.reads
+        reads: dependencies.reads,
+        clientAllowlists: dependencies.clientAllowlists
     )
     let bodies = RequestBodyReader(limit: dependencies.bodyLimit, batchLimit: dependencies.batchBodyLimit)
 

@@ -43,15 +43,21 @@ package struct AliasedSetting: Sendable {
 }
 
 extension AliasedSetting {
-    /// `AUTH_ISSUER`, `AUTH0_DOMAIN` (a bare domain means `https://DOMAIN/`) and `ISSUER_BASE_URL`.
-    /// `AUTH_ISSUER` is taken exactly as written (some issuers, such as Google's, have no trailing slash).
+    /// `AUTH_ISSUER`, `AUTH0_DOMAIN` (a bare domain means `https://DOMAIN/`) and `ISSUER_BASE_URL`, each a
+    /// comma-separated list of issuers (an Auth0 custom domain and the tenant domain, say). Each issuer in
+    /// `AUTH_ISSUER` is taken exactly as written (some issuers, such as Google's, have no trailing slash); two names
+    /// agree when they list the same issuers in any order.
     static let issuer = AliasedSetting(
         spellings: [
-            .init(key: "auth.issuer", name: "AUTH_ISSUER"),
-            .init(key: "auth0.domain", name: "AUTH0_DOMAIN", canonical: { $0.contains("://") ? $0 : "https://\($0)/" }),
-            .init(key: "issuerBaseUrl", name: "ISSUER_BASE_URL", canonical: auth0Issuer),
+            .init(key: "auth.issuer", name: "AUTH_ISSUER", canonical: { eachItem(of: $0) { $0 } }),
+            .init(
+                key: "auth0.domain",
+                name: "AUTH0_DOMAIN",
+                canonical: { eachItem(of: $0) { $0.contains("://") ? $0 : "https://\($0)/" } }
+            ),
+            .init(key: "issuerBaseUrl", name: "ISSUER_BASE_URL", canonical: { eachItem(of: $0, auth0Issuer) }),
         ],
-        agree: { comparableIssuer($0) == comparableIssuer($1) }
+        agree: { Set(listItems($0).map(comparableIssuer)) == Set(listItems($1).map(comparableIssuer)) }
     )
 
     /// `AUTH_AUDIENCE`, `AUTH0_AUDIENCE` and `AUDIENCE`: comma-separated identifiers.
@@ -92,6 +98,16 @@ extension AliasedSetting {
         return text + "/"
     }
 
+    /// Each trimmed, non-empty item of a comma-separated list made canonical by `canonical`, comma-joined in order.
+    static func eachItem(of text: String, _ canonical: (String) -> String) -> String {
+        listItems(text).map(canonical).joined(separator: ",")
+    }
+
+    /// The trimmed, non-empty items of a comma-separated list.
+    static func listItems(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     /// Trimmed, non-empty items, comma-joined in their order.
     static func canonicalList(_ text: String) -> String {
         text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -128,8 +144,18 @@ extension AuthConfiguration {
                 )
             }
         }
-        let issuerText = issuer?.value ?? "http://127.0.0.1/"
-        try ServerSettings.validateIssuer(issuerText, setting: issuer?.name ?? "AUTH_ISSUER")
+        let issuers = issuer.map { AliasedSetting.listItems($0.value) } ?? ["http://127.0.0.1/"]
+        let issuerSetting = issuer?.name ?? "AUTH_ISSUER"
+        guard !issuers.isEmpty else {
+            throw SettingError(setting: issuerSetting, message: "names no issuer")
+        }
+        var seen = Set<String>()
+        for one in issuers {
+            try ServerSettings.validateIssuer(one, setting: issuerSetting)
+            guard seen.insert(AliasedSetting.comparableIssuer(one)).inserted else {
+                throw SettingError(setting: issuerSetting, message: "lists '\(one)' twice")
+            }
+        }
 
         let secret = config.string(forKey: "auth.hs256.secret", isSecret: true)?.nonEmpty
         var auth: AuthConfiguration
@@ -140,13 +166,18 @@ extension AuthConfiguration {
                     message: "must be at least 32 bytes; a short secret can be guessed offline"
                 )
             }
-            auth = AuthConfiguration(issuer: issuerText, audiences: audiences, hmacSecret: secret)
+            auth = AuthConfiguration(issuer: issuers[0], audiences: audiences, hmacSecret: secret)
         } else {
-            auth = AuthConfiguration(issuer: issuerText, audiences: audiences)
+            auth = AuthConfiguration(issuer: issuers[0], audiences: audiences)
         }
+        auth.issuers = issuers
         try auth.readJWKSURL(from: config)
         try auth.readAlgorithms(from: config, hasSecret: secret != nil)
         try auth.readClaimsAndLimits(from: config)
+        try auth.readTokenProfile(from: config)
+        try auth.readKeyFetching(from: config)
+        auth.requiredClaims = try RequiredClaimsSetting.parse(config.string(forKey: "auth.requiredClaims"))
+        auth.dpop = try DPoPSettings.load(from: config)
         return auth
     }
 
@@ -157,6 +188,13 @@ extension AuthConfiguration {
         }
         if url.scheme == "http", !ServerSettings.isLoopback(url.host ?? "") {
             throw SettingError(setting: "AUTH_JWKS_URL", message: "must use https unless the host is loopback")
+        }
+        guard issuers.count == 1 else {
+            throw SettingError(
+                setting: "AUTH_JWKS_URL",
+                message: "applies to one issuer, but AUTH_ISSUER lists \(issuers.count); leave it unset so that "
+                    + "each issuer's keys are found through its own discovery document"
+            )
         }
         jwksURL = url
     }
@@ -207,6 +245,139 @@ extension AuthConfiguration {
     }
 }
 
+extension AuthConfiguration {
+    /// `AUTH_MAX_TOKEN_AGE` and `AUTH_STRICT_RFC9068`.
+    fileprivate mutating func readTokenProfile(from config: ConfigReader) throws(SettingError) {
+        if let seconds = try config.wholeNumber("auth.maxTokenAge", name: "AUTH_MAX_TOKEN_AGE", in: 1...31_536_000) {
+            maximumTokenAge = .seconds(seconds)
+        }
+        if let strict = try config.onOff("auth.strictRfc9068", name: "AUTH_STRICT_RFC9068") {
+            requireRFC9068 = strict
+        }
+    }
+
+    /// `AUTH_JWKS_CACHE_MAX_AGE`, `AUTH_JWKS_COOLDOWN` and `AUTH_JWKS_TIMEOUT`.
+    fileprivate mutating func readKeyFetching(from config: ConfigReader) throws(SettingError) {
+        if let seconds = try config.wholeNumber(
+            "auth.jwksCacheMaxAge",
+            name: "AUTH_JWKS_CACHE_MAX_AGE",
+            in: 60...86_400
+        ) {
+            jwksCacheTTL = .seconds(seconds)
+        }
+        if let seconds = try config.wholeNumber("auth.jwksCooldown", name: "AUTH_JWKS_COOLDOWN", in: 1...3_600) {
+            jwksCooldown = .seconds(seconds)
+        }
+        if let seconds = try config.wholeNumber("auth.jwksTimeout", name: "AUTH_JWKS_TIMEOUT", in: 1...60) {
+            jwksTimeout = .seconds(seconds)
+        }
+    }
+}
+
+/// `AUTH_REQUIRED_CLAIMS`: comma-separated `CLAIM=VALUE` (the claim equals the value: `true`, `false`, a number, or
+/// text, `"quoted"` to keep `true` or `12` as text) and `CLAIM~=VALUE` (the claim, an array or a space-separated
+/// string, includes the value).
+enum RequiredClaimsSetting {
+    static func parse(_ text: String?) throws(SettingError) -> [RequiredClaim] {
+        guard let text, !text.isEmpty else { return [] }
+        var claims: [RequiredClaim] = []
+        for item in AliasedSetting.listItems(text) {
+            func refuse() -> SettingError {
+                SettingError(
+                    setting: "AUTH_REQUIRED_CLAIMS",
+                    message: "'\(item)' is not CLAIM=VALUE or CLAIM~=VALUE, e.g. email_verified=true"
+                )
+            }
+            if let range = item.range(of: "~=") {
+                let name = item[..<range.lowerBound].trimmingCharacters(in: .whitespaces)
+                let value = item[range.upperBound...].trimmingCharacters(in: .whitespaces)
+                guard !name.isEmpty, !value.isEmpty, !value.contains(" ") else { throw refuse() }
+                claims.append(.includes(name, value))
+            } else if let equals = item.firstIndex(of: "=") {
+                let name = item[..<equals].trimmingCharacters(in: .whitespaces)
+                let value = item[item.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+                guard !name.isEmpty, !value.isEmpty else { throw refuse() }
+                claims.append(.equals(name, jsonValue(value)))
+            } else {
+                throw refuse()
+            }
+        }
+        return claims
+    }
+
+    /// `true`, `false`, a finite number, `"text"` or else the text itself.
+    static func jsonValue(_ text: String) -> JSONClaimValue {
+        switch text {
+        case "true": return .bool(true)
+        case "false": return .bool(false)
+        default:
+            if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") {
+                return .string(String(text.dropFirst().dropLast()))
+            }
+            if let number = Double(text), number.isFinite, text.first.map({ $0 == "-" || $0.isNumber }) == true {
+                return .number(number)
+            }
+            return .string(text)
+        }
+    }
+}
+
+/// `AUTH_DPOP`, `AUTH_DPOP_ALGORITHMS`, `AUTH_DPOP_IAT_WINDOW`, `AUTH_DPOP_NONCE` and `AUTH_DPOP_NONCE_SECRET`.
+enum DPoPSettings {
+    static func load(from config: ConfigReader) throws(SettingError) -> DPoPConfiguration {
+        var dpop = DPoPConfiguration()
+        if let mode = config.string(forKey: "auth.dpop")?.nonEmpty {
+            guard let value = DPoPConfiguration.Mode(rawValue: mode.lowercased()) else {
+                throw SettingError(setting: "AUTH_DPOP", message: "use allowed, required or off, got '\(mode)'")
+            }
+            dpop.mode = value
+        }
+        if let list = config.string(forKey: "auth.dpop.algorithms")?.nonEmpty {
+            let byUpperCase = Dictionary(
+                uniqueKeysWithValues: DPoPConfiguration.asymmetricAlgorithms.map { ($0.uppercased(), $0) }
+            )
+            var algorithms = Set<String>()
+            for name in AliasedSetting.listItems(list) {
+                guard let known = byUpperCase[name.uppercased()] else {
+                    throw SettingError(
+                        setting: "AUTH_DPOP_ALGORITHMS",
+                        message:
+                            "'\(name)' is not an asymmetric algorithm (none and HS* are never allowed); use some of "
+                            + DPoPConfiguration.asymmetricAlgorithms.sorted().joined(separator: ",")
+                    )
+                }
+                algorithms.insert(known)
+            }
+            guard !algorithms.isEmpty else {
+                throw SettingError(setting: "AUTH_DPOP_ALGORITHMS", message: "names no algorithm")
+            }
+            dpop.algorithms = algorithms
+        }
+        if let seconds = try config.wholeNumber("auth.dpop.iatWindow", name: "AUTH_DPOP_IAT_WINDOW", in: 1...3_600) {
+            dpop.issuedAtWindow = .seconds(seconds)
+        }
+        let secret = config.string(forKey: "auth.dpop.nonce.secret", isSecret: true)?.nonEmpty
+        if try config.onOff("auth.dpop.nonce", name: "AUTH_DPOP_NONCE") == true {
+            guard let secret else {
+                throw SettingError(
+                    setting: "AUTH_DPOP_NONCE",
+                    message: "needs AUTH_DPOP_NONCE_SECRET (at least 32 bytes, the same at every replica)"
+                )
+            }
+            guard secret.utf8.count >= 32 else {
+                throw SettingError(
+                    setting: "AUTH_DPOP_NONCE_SECRET",
+                    message: "must be at least 32 bytes; a short secret can be guessed offline"
+                )
+            }
+            dpop.nonceSecret = Array(secret.utf8)
+        } else if secret != nil {
+            throw SettingError(setting: "AUTH_DPOP_NONCE_SECRET", message: "is set but AUTH_DPOP_NONCE is not on")
+        }
+        return dpop
+    }
+}
+
 extension String {
     func trimmingSuffix(_ suffix: String) -> Substring {
         hasSuffix(suffix) ? dropLast(suffix.count) : self[...]
@@ -214,6 +385,16 @@ extension String {
 }
 
 extension ConfigReader {
+    /// `on`/`true` or `off`/`false` (any case), `nil` when unset; anything else stops start-up naming the setting.
+    func onOff(_ key: String, name: String) throws(SettingError) -> Bool? {
+        guard let text = string(forKey: ConfigKey(key))?.nonEmpty else { return nil }
+        switch text.lowercased() {
+        case "on", "true": return true
+        case "off", "false": return false
+        default: throw SettingError(setting: name, message: "use on or off, got '\(text)'")
+        }
+    }
+
     /// A whole number within `range`, `nil` when unset; anything else stops start-up naming the setting.
     func wholeNumber(_ key: String, name: String, in range: ClosedRange<Int>) throws(SettingError) -> Int? {
         guard let text = string(forKey: ConfigKey(key))?.nonEmpty else { return nil }

@@ -41,6 +41,11 @@ package struct ServerSettings: Sendable {
     var httpIdleTimeout: Duration = .seconds(60)
     /// The browser client's OAuth client id (WEB_CLIENT_ID); without it `/` explains how to configure it.
     package var webClientID: String?
+    /// The service's public origin (PUBLIC_BASE_URL), such as `https://api.example.com`: the URL DPoP proofs name
+    /// behind a proxy. `nil`: the request's own scheme and `Host`.
+    package var publicBaseURL: String?
+    /// Which clients (`azp` or `client_id`) may call which routes.
+    var clientAllowlists = ClientAllowlists()
 
     /// Reads and validates every setting.
     ///
@@ -85,6 +90,11 @@ package struct ServerSettings: Sendable {
                 }
             }
         }
+        settings.publicBaseURL = try publicBaseURL(config.string(forKey: "public.baseUrl")?.nonEmpty)
+        settings.clientAllowlists = ClientAllowlists(
+            everyRoute: clientIDs(config.string(forKey: "auth.clientIds")),
+            batchUpload: clientIDs(config.string(forKey: "auth.upload.clientIds"))
+        )
         if let timeout = config.string(forKey: "http.idleTimeout")?.nonEmpty {
             guard let seconds = Int(timeout), (1...3_600).contains(seconds) else {
                 throw SettingError(
@@ -110,6 +120,30 @@ package struct ServerSettings: Sendable {
             settings.logFormat = value
         }
         return settings
+    }
+
+    /// `https://host[:port][/prefix]` (http for loopback hosts), without a trailing slash, query or fragment.
+    static func publicBaseURL(_ text: String?) throws(SettingError) -> String? {
+        guard let text else { return nil }
+        let trimmed = String(text.trimmingSuffix("/"))
+        guard let url = URL(string: trimmed), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty,
+            url.query == nil, url.fragment == nil, url.user == nil,
+            scheme == "https" || (scheme == "http" && isLoopback(host))
+        else {
+            throw SettingError(
+                setting: "PUBLIC_BASE_URL",
+                message: "'\(text)' is not the service's public URL such as https://api.example.com "
+                    + "(https unless the host is loopback; no query or fragment)"
+            )
+        }
+        return trimmed
+    }
+
+    /// A comma-separated list of client ids, `nil` when unset.
+    static func clientIDs(_ text: String?) -> Set<String>? {
+        guard let text, !text.isEmpty else { return nil }
+        let ids = Set(AliasedSetting.listItems(text))
+        return ids.isEmpty ? nil : ids
     }
 
     /// An `http://` issuer is allowed only for loopback hosts; everything else must be https.
@@ -152,4 +186,11 @@ extension ConfigReader {
         }
         return .milliseconds(Int64((value * 1000).rounded()))
     }
+}
+
+/// The clients (`azp`, else `client_id`) allowed per route group: `AUTH_CLIENT_IDS` for every route that needs a
+/// token, `AUTH_UPLOAD_CLIENT_IDS` for the batch upload. `nil`: any client.
+struct ClientAllowlists: Sendable, Equatable {
+    var everyRoute: Set<String>?
+    var batchUpload: Set<String>?
 }

@@ -16,9 +16,12 @@ struct WebClient: Sendable {
         /// whatever a client asked for, so asking for approval here would hand it to every user; managers get it
         /// from their role's `permissions` instead (see the README on AUTH_SCOPE_CLAIMS=permissions).
         var scope = (["openid", "profile", "email"] + Scopes.ownEntries).joined(separator: " ")
+        /// Whether the browser asks for DPoP-bound tokens (when `AUTH_DPOP` is not `off`). An identity provider that
+        /// does not support DPoP answers with a Bearer token, which the browser then sends as such.
+        var dpop = false
 
         enum CodingKeys: String, CodingKey {
-            case issuer, audience, scope
+            case issuer, audience, scope, dpop
             case clientID = "client_id"
             case authorizationEndpoint = "authorization_endpoint"
             case tokenEndpoint = "token_endpoint"
@@ -33,6 +36,7 @@ struct WebClient: Sendable {
             try container.encode(clientID, forKey: .clientID)
             try container.encode(audience, forKey: .audience)
             try container.encode(scope, forKey: .scope)
+            try container.encode(dpop, forKey: .dpop)
             try container.encode(base + "authorize", forKey: .authorizationEndpoint)
             try container.encode(base + "oauth/token", forKey: .tokenEndpoint)
             try container.encode(base + "v2/logout", forKey: .logoutEndpoint)

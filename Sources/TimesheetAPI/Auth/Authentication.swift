@@ -50,29 +50,41 @@ protocol IdentityVerifier: Sendable {
     func identity(of request: Request, context: AppRequestContext) async throws -> Identity
 }
 
-/// Verifies `Authorization: Bearer` tokens with AuthKit and counts every failure by reason.
+/// Verifies `Authorization: Bearer` and `Authorization: DPoP` tokens with AuthKit and counts every failure by reason.
 struct BearerIdentityVerifier: IdentityVerifier {
     let authenticator: BearerAuthenticator
     let metrics: ServerMetrics
+    /// The service's public URL (`PUBLIC_BASE_URL`), which DPoP proofs name; `nil`: the request's scheme and `Host`.
+    var publicBaseURL: String? = nil
 
     var realm: String { authenticator.configuration.realm }
 
     func identity(of request: Request, context: AppRequestContext) async throws -> Identity {
         let principal: Principal
         do throws(AuthFailure) {
-            principal = try await authenticator.authenticate(request.headers, query: request.uri.query)
+            principal = try await authenticator.authenticate(
+                request.headers,
+                query: request.uri.query,
+                request: DPoPRequest(method: request.method.rawValue, url: publicURL(of: request))
+            )
         } catch let failure {
             context.facts.authFailureReason = failure.reason.rawValue
             metrics.recordAuthFailure(reason: failure.reason.rawValue)
-            if failure.reason == .keysUnavailable {
+            switch failure.reason {
+            case .keysUnavailable:
                 // Our identity provider is unreachable and no keys are cached: our fault, not the token's.
                 var problem = Problem.unavailable(
                     "Signing keys cannot be loaded from the identity provider; retry shortly."
                 )
                 problem.headers[.wwwAuthenticate] = failure.wwwAuthenticate
                 throw problem
+            case .replayStoreUnavailable:
+                var problem = Problem.unavailable("DPoP proofs cannot be checked for replay now; retry shortly.")
+                problem.headers[.wwwAuthenticate] = failure.wwwAuthenticate
+                throw problem
+            default:
+                throw Problem(failure)
             }
-            throw Problem(failure)
         }
         guard !principal.userID.isEmpty, principal.userID.utf8.count <= TimesheetRules.maxUserIDLength else {
             // Every owner check hangs on this id: a token that names no usable user is not valid here.
@@ -100,6 +112,18 @@ struct BearerIdentityVerifier: IdentityVerifier {
     }
 }
 
+extension BearerIdentityVerifier {
+    /// The URL a DPoP proof for this request must name: `PUBLIC_BASE_URL` and the path, else `http://` (the server
+    /// speaks plain HTTP; TLS ends at a proxy, which is what `PUBLIC_BASE_URL` is for), the `Host` and the path.
+    /// No query: RFC 9449 compares `htu` without it.
+    func publicURL(of request: Request) -> String? {
+        let path = request.uri.path
+        if let publicBaseURL { return publicBaseURL + path }
+        guard let host = request.head.authority, !host.isEmpty else { return nil }
+        return "http://\(host)\(path)"
+    }
+}
+
 /// What a group of routes demands: a valid token, perhaps holding one scope. Declared where the routes are
 /// declared (`group.add(middleware: access.requiring(.create))`); handlers then read ``AppRequestContext/caller()``.
 struct RequireAccess: RouterMiddleware {
@@ -110,6 +134,8 @@ struct RequireAccess: RouterMiddleware {
     let scope: String?
     /// Read-your-writes when reads may go to a standby; `nil` without one.
     var reads: (any ReadConsistency)? = nil
+    /// Each set lists the clients (`azp` or `client_id`) allowed here; a token's client must be in every one.
+    var allowedClients: [Set<String>] = []
 
     func handle(
         _ request: Request,
@@ -122,6 +148,21 @@ struct RequireAccess: RouterMiddleware {
             context.facts.authFailureReason = AuthFailure.Reason.insufficientScope.rawValue
             metrics.recordAuthFailure(reason: AuthFailure.Reason.insufficientScope.rawValue)
             throw Problem(AuthFailure.insufficientScope([scope], realm: verifier.realm))
+        }
+        for allowed in allowedClients where !(identity.clientID.map(allowed.contains) ?? false) {
+            context.facts.authFailureReason = "client_not_allowed"
+            metrics.recordAuthFailure(reason: "client_not_allowed")
+            throw Problem(
+                status: .forbidden,
+                code: "client_not_allowed",
+                title: "Forbidden",
+                detail: "This client (azp or client_id) may not call this route.",
+                headers: [
+                    .wwwAuthenticate:
+                        #"Bearer realm="\#(verifier.realm)", error="insufficient_scope", "#
+                        + #"error_description="Client not allowed""#
+                ]
+            )
         }
         context.identity = identity
         context.facts.userID = identity.userID
@@ -136,15 +177,26 @@ struct AccessPolicy: Sendable {
     let verifier: any IdentityVerifier
     let metrics: ServerMetrics
     var reads: (any ReadConsistency)? = nil
+    var clientAllowlists = ClientAllowlists()
 
-    /// A valid token holding the scope of `permission`.
+    /// A valid token holding the scope of `permission`, from an allowed client.
     func requiring(_ permission: Permission) -> RequireAccess {
-        requiring(scope: Scopes.scope(for: permission))
+        var access = requiring(scope: Scopes.scope(for: permission))
+        if permission == .batchUpload, let upload = clientAllowlists.batchUpload {
+            access.allowedClients.append(upload)
+        }
+        return access
     }
 
-    /// A valid token holding `scope` (`nil`: any valid token).
+    /// A valid token holding `scope` (`nil`: any valid token), from an allowed client.
     func requiring(scope: String?) -> RequireAccess {
-        RequireAccess(verifier: verifier, metrics: metrics, scope: scope, reads: reads)
+        RequireAccess(
+            verifier: verifier,
+            metrics: metrics,
+            scope: scope,
+            reads: reads,
+            allowedClients: clientAllowlists.everyRoute.map { [$0] } ?? []
+        )
     }
 
     /// Any valid token.
@@ -180,5 +232,11 @@ extension Problem {
             detail: failure.description ?? "Send an access token: Authorization: Bearer <token>.",
             headers: [.wwwAuthenticate: failure.wwwAuthenticate]
         )
+        if let nonce = failure.dpopNonce { headers[.dpopNonce] = nonce }
     }
+}
+
+extension HTTPField.Name {
+    /// RFC 9449's `DPoP-Nonce` response header.
+    static let dpopNonce = HTTPField.Name("DPoP-Nonce")!
 }

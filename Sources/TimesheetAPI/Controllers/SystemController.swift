@@ -21,15 +21,29 @@ extension ReadinessCheck {
 /// A probe never causes a fetch outside AuthKit's rate limit and cooldowns (an orchestrator probing every second
 /// would otherwise hammer a struggling identity provider), and its answer names no URL or host: the body is public,
 /// the details are in the log.
+///
+/// With several issuers there is one check per issuer, named by its position in `AUTH_ISSUER` (`signing_keys_1`,
+/// `signing_keys_2`, ...) rather than by its URL, since the answer is public.
 struct SigningKeysCheck: ReadinessCheck {
     let authenticator: BearerAuthenticator
-    var name: String { "signing_keys" }
+    var issuerIndex = 0
+
+    var name: String {
+        authenticator.configuration.issuers.count == 1 ? "signing_keys" : "signing_keys_\(issuerIndex + 1)"
+    }
+
+    /// One check per configured issuer.
+    static func each(of authenticator: BearerAuthenticator) -> [SigningKeysCheck] {
+        authenticator.configuration.issuers.indices.map {
+            SigningKeysCheck(authenticator: authenticator, issuerIndex: $0)
+        }
+    }
 
     func problem() async -> String? {
-        var status = authenticator.keysStatus
+        var status = authenticator.keysStatus(ofIssuerAt: issuerIndex)
         if status.state == .absent {
             await authenticator.loadKeysWithinLimits()
-            status = authenticator.keysStatus
+            status = authenticator.keysStatus(ofIssuerAt: issuerIndex)
         }
         switch status.state {
         case .fresh, .stale, .sharedSecret: return nil

@@ -9,7 +9,9 @@ struct CORSPolicyMiddleware: RouterMiddleware {
     let allowedOrigins: Set<String>
 
     static let allowMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-    static let allowHeaders = "Authorization, Content-Type, X-Request-Id, Idempotency-Key"
+    static let allowHeaders = "Authorization, Content-Type, X-Request-Id, Idempotency-Key, DPoP"
+    static let exposeHeaders =
+        "Location, X-Request-Id, WWW-Authenticate, Retry-After, Idempotent-Replayed, DPoP-Nonce"
 
     func handle(
         _ request: Request,
@@ -33,8 +35,7 @@ struct CORSPolicyMiddleware: RouterMiddleware {
         }
         var response = try await next(request, context)
         response.headers[.accessControlAllowOrigin] = origin
-        response.headers[.accessControlExposeHeaders] =
-            "Location, X-Request-Id, WWW-Authenticate, Retry-After, Idempotent-Replayed"
+        response.headers[.accessControlExposeHeaders] = Self.exposeHeaders
         response.headers[.vary] = "Origin"
         return response
     }

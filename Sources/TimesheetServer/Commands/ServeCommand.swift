@@ -29,7 +29,8 @@ struct ServeCommand: AsyncParsableCommand {
             "starting",
             metadata: [
                 "host": .string(settings.host), "port": .stringConvertible(settings.port),
-                "issuer": .string(settings.auth.issuer),
+                "issuer": .string(settings.auth.issuers.joined(separator: ",")),
+                "dpop": .string(settings.auth.dpop.mode.rawValue),
             ]
         )
         do {

@@ -58,6 +58,34 @@ struct SettingsOptions: ParsableArguments {
     var authTokenCacheSize: String?
     @Option(help: "Shared secret that enables HS256 instead of JWKS (AUTH_HS256_SECRET).")
     var authHs256Secret: String?
+    @Option(help: "Refuse tokens whose iat is older than this many seconds (AUTH_MAX_TOKEN_AGE, default no limit).")
+    var authMaxTokenAge: String?
+    @Option(help: "RFC 9068 profile: typ at+jwt, client_id, jti and iat required (AUTH_STRICT_RFC9068, on or off).")
+    var authStrictRfc9068: String?
+    @Option(help: "Seconds a JWKS stays fresh without a max-age (AUTH_JWKS_CACHE_MAX_AGE, default 600).")
+    var authJwksCacheMaxAge: String?
+    @Option(help: "Seconds between refetches for unknown key ids or after a failure (AUTH_JWKS_COOLDOWN, default 30).")
+    var authJwksCooldown: String?
+    @Option(help: "Seconds one discovery or JWKS request may take (AUTH_JWKS_TIMEOUT, default 5).")
+    var authJwksTimeout: String?
+    @Option(help: "Claim values tokens must carry, e.g. email_verified=true,roles~=staff (AUTH_REQUIRED_CLAIMS).")
+    var authRequiredClaims: String?
+    @Option(help: "Client ids (azp or client_id) allowed on every route that needs a token (AUTH_CLIENT_IDS).")
+    var authClientIds: String?
+    @Option(help: "Client ids (azp or client_id) allowed to batch-upload (AUTH_UPLOAD_CLIENT_IDS).")
+    var authUploadClientIds: String?
+    @Option(help: "DPoP-bound tokens (RFC 9449): allowed, required or off (AUTH_DPOP, default allowed).")
+    var authDpop: String?
+    @Option(help: "Algorithms a DPoP proof may use, comma-separated (AUTH_DPOP_ALGORITHMS, default all asymmetric).")
+    var authDpopAlgorithms: String?
+    @Option(help: "Seconds a DPoP proof's iat may be old, plus the clock tolerance (AUTH_DPOP_IAT_WINDOW, default 60).")
+    var authDpopIatWindow: String?
+    @Option(help: "Require server nonces in DPoP proofs: on or off (AUTH_DPOP_NONCE, default off).")
+    var authDpopNonce: String?
+    @Option(help: "Secret the DPoP nonces are made with, shared by every replica (AUTH_DPOP_NONCE_SECRET).")
+    var authDpopNonceSecret: String?
+    @Option(help: "The service's public URL, e.g. https://api.example.com, which DPoP proofs name (PUBLIC_BASE_URL).")
+    var publicBaseURL: String?
     @Option(help: "Browser origins allowed by CORS, comma-separated (CORS_ALLOWED_ORIGINS).")
     var corsAllowedOrigins: String?
     @Option(
@@ -86,6 +114,13 @@ struct SettingsOptions: ParsableArguments {
             ("auth.clockTolerance", authClockTolerance), ("auth.jwksRequestsPerMinute", authJwksRequestsPerMinute),
             ("auth.tokenCacheSize", authTokenCacheSize),
             ("auth.hs256.secret", authHs256Secret), ("cors.allowedOrigins", corsAllowedOrigins),
+            ("auth.maxTokenAge", authMaxTokenAge), ("auth.strictRfc9068", authStrictRfc9068),
+            ("auth.jwksCacheMaxAge", authJwksCacheMaxAge), ("auth.jwksCooldown", authJwksCooldown),
+            ("auth.jwksTimeout", authJwksTimeout), ("auth.requiredClaims", authRequiredClaims),
+            ("auth.clientIds", authClientIds), ("auth.upload.clientIds", authUploadClientIds),
+            ("auth.dpop", authDpop), ("auth.dpop.algorithms", authDpopAlgorithms),
+            ("auth.dpop.iatWindow", authDpopIatWindow), ("auth.dpop.nonce", authDpopNonce),
+            ("auth.dpop.nonce.secret", authDpopNonceSecret), ("public.baseUrl", publicBaseURL),
             ("http.idleTimeout", httpIdleTimeout), ("log.level", logLevel),
             ("log.format", logFormat),
         ]

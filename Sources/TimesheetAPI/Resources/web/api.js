@@ -16,12 +16,12 @@ export class API {
     this.onUnauthorized = onUnauthorized;
   }
 
-  async request(method, path, body) {
+  async request(method, path, body, isRetry = false) {
     if (!this.auth.token) {
       this.onUnauthorized();
       throw new APIError(401, { detail: "Your session has ended. Log in again; what you typed is kept." });
     }
-    const headers = { authorization: `Bearer ${this.auth.token}` };
+    const headers = await this.auth.authorizationHeaders(method, path);
     if (body !== undefined) headers["content-type"] = "application/json";
     let response;
     try {
@@ -29,6 +29,7 @@ export class API {
     } catch {
       throw new APIError(0, { detail: "The network is unavailable. Check your connection and try again; nothing you typed is lost." });
     }
+    if (this.auth.rememberDPoPNonce(response) && !isRetry) return this.request(method, path, body, true);
     if (response.status === 204) return null;
     const payload = await response.json().catch(() => ({}));
     if (response.status === 401) this.onUnauthorized();

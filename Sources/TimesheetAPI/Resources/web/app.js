@@ -279,7 +279,7 @@ async function callMessage(button) {
   output.className = "";
   output.textContent = "…";
   const headers = {};
-  if (button.hasAttribute("data-token") && auth.token) headers.authorization = `Bearer ${auth.token}`;
+  if (button.hasAttribute("data-token") && auth.token) Object.assign(headers, await auth.authorizationHeaders("GET", button.dataset.call));
   try {
     const response = await fetch(button.dataset.call, { headers });
     const payload = await response.json().catch(() => ({}));

@@ -2,6 +2,8 @@
 // and with the dev identity provider alike. Tokens live in memory and, to survive a reload, in sessionStorage —
 // never in localStorage.
 
+import { dpopAvailable, dpopProof, forgetDPoPKey } from "/app/dpop.js";
+
 const SESSION_KEY = "timesheets.session";
 const PENDING_KEY = "timesheets.pkce";
 
@@ -85,7 +87,7 @@ export class Auth {
     if (!pending || pending.state !== query.get("state")) throw new Error("The login answer did not match this browser's request; log in again.");
     const response = await fetch(this.config.token_endpoint, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
+      headers: { "content-type": "application/x-www-form-urlencoded", ...(await this.tokenRequestHeaders()) },
       body: new URLSearchParams({
         grant_type: "authorization_code",
         client_id: this.config.client_id,
@@ -96,13 +98,35 @@ export class Auth {
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok || !body.access_token) throw new Error(body.error_description || "The identity provider refused the login.");
-    this.session = { accessToken: body.access_token, expiresAt: Date.now() + (body.expires_in || 3600) * 1000 };
+    this.session = { accessToken: body.access_token, expiresAt: Date.now() + (body.expires_in || 3600) * 1000, tokenType: body.token_type };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(this.session));
     return true;
   }
 
+  /** When DPoP is on, a proof for the token endpoint: the identity provider then binds the token to this browser's key. */
+  async tokenRequestHeaders() {
+    if (!this.config.dpop || !dpopAvailable()) return {};
+    return { dpop: await dpopProof("POST", this.config.token_endpoint) };
+  }
+
+  /** The headers that authorize one API request: `DPoP <token>` with a fresh proof for a DPoP-bound token, else Bearer. */
+  async authorizationHeaders(method, url) {
+    const token = this.token;
+    if (!token) return {};
+    if ((this.session.tokenType || "").toLowerCase() !== "dpop") return { authorization: `Bearer ${token}` };
+    return { authorization: `DPoP ${token}`, dpop: await dpopProof(method, url, token, this.dpopNonce) };
+  }
+
+  /** Keeps the server's DPoP nonce; true when the answer asked for a new proof with it (`use_dpop_nonce`). */
+  rememberDPoPNonce(response) {
+    const nonce = response.headers.get("DPoP-Nonce");
+    if (nonce) this.dpopNonce = nonce;
+    return Boolean(nonce) && response.status === 401 && /use_dpop_nonce/.test(response.headers.get("WWW-Authenticate") || "");
+  }
+
   logout() {
     this.session = null;
+    forgetDPoPKey();
     sessionStorage.removeItem(SESSION_KEY);
     const params = new URLSearchParams({ client_id: this.config.client_id, returnTo: window.location.origin + "/" });
     window.location.assign(`${this.config.logout_endpoint}?${params}`);
