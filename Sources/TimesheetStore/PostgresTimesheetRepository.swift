@@ -346,6 +346,12 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         }
     }
 
+    public func hoursReport(_ request: HoursReportRequest) async throws -> HoursReportRows {
+        let statement = HoursReportQuery.statement(for: request)
+        let rows = try await perform { try await client.query(statement, logger: logger) }
+        return HoursReportRows(HoursReportRowSequence(rows: rows, dimensions: request.groupBy, logger: logger))
+    }
+
     // MARK: SQL pieces
 
     static let columns = """

@@ -73,4 +73,9 @@ final class MeasuredRepository<Base: TimesheetRepository>: TimesheetRepository {
     func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours] {
         try await measure { try await base.dailyTotals(userID: userID, from: from, to: to) }
     }
+
+    /// Measures starting the report; its rows stream after the pooled connection's operation is counted.
+    func hoursReport(_ request: HoursReportRequest) async throws -> HoursReportRows {
+        try await measure { try await base.hoursReport(request) }
+    }
 }
