@@ -5,9 +5,11 @@ import TimesheetDomain
 /// The SQL of an hours report: one `GROUP BY` over `timesheets`, its columns the request's dimensions in order, then
 /// the exact sum of hours in hundredths and the number of entries.
 ///
-/// Fixed fragments, bound values. Text sorts `COLLATE "C"` (byte order), as ``HoursReportRow/precedes(_:_:by:)``
-/// defines; grouping compares bytes too (the database's collation is deterministic). A status is written as a
-/// literal (a closed enum) so the planner can use a partial index for it.
+/// Fixed fragments, bound values. Text groups and sorts `COLLATE "C"` (by bytes), as
+/// ``HoursReportRow/precedes(_:_:by:)`` defines, and as migration 0004's index on `(user_id COLLATE "C", project
+/// COLLATE "C", work_date)` is ordered: a report by user and project reads that index in order and aggregates it
+/// as it goes, with no hash table and no sort. Its other index, on `work_date`, serves short ranges. A status is
+/// written as a literal (a closed enum).
 enum HoursReportQuery {
     static func statement(for request: HoursReportRequest) -> PostgresQuery {
         var sql = PostgresQuery.StringInterpolation(literalCapacity: 640, interpolationCount: 4)
@@ -33,24 +35,17 @@ enum HoursReportQuery {
         sql.appendLiteral(" GROUP BY ")
         sql.appendLiteral(columns.joined(separator: ", "))
         sql.appendLiteral(" ORDER BY ")
-        sql.appendLiteral(request.groupBy.map(ordering(for:)).joined(separator: ", "))
+        sql.appendLiteral(columns.joined(separator: ", "))
         return PostgresQuery(stringInterpolation: sql)
     }
 
     /// A dimension's column: text for user and project, days since 1970-01-01 for the day and its ISO week's Monday.
     static func expression(for dimension: ReportDimension) -> String {
         switch dimension {
-        case .user: "user_id"
-        case .project: "project"
+        case .user: "user_id COLLATE \"C\""
+        case .project: "project COLLATE \"C\""
         case .week: "(work_date - DATE '1970-01-01') - (extract(isodow FROM work_date)::int - 1)"
         case .day: "(work_date - DATE '1970-01-01')"
-        }
-    }
-
-    static func ordering(for dimension: ReportDimension) -> String {
-        switch dimension {
-        case .user, .project: expression(for: dimension) + " COLLATE \"C\""
-        case .week, .day: expression(for: dimension)
         }
     }
 
