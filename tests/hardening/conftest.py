@@ -26,6 +26,7 @@ CATEGORIES = {
     "test_reference_setup": "reference setup",
     "test_slow_clients": "slow clients",
     "test_response_headers": "response headers",
+    "test_reports": "reports",
 }
 
 # Extra case counts a test reports itself (schemathesis examples, requests made under load): category -> [tried, passed].
