@@ -77,9 +77,8 @@ public struct HoursReportRequest: Hashable, Sendable {
         let end = validateDay(to, what: "last", errors: &errors)
         if let start, let end {
             if start > end {
-                errors.append(
-                    FieldError(field: to.name, code: .outOfRange, message: "\(to.name) must not be before \(from.name).")
-                )
+                let message = "\(to.name) must not be before \(from.name)."
+                errors.append(FieldError(field: to.name, code: .outOfRange, message: message))
             } else if end.daysSinceEpoch - start.daysSinceEpoch >= maxDays {
                 errors.append(
                     FieldError(

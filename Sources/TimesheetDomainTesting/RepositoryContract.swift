@@ -217,13 +217,24 @@ public enum RepositoryContract {
         let tag = carol.suffix(8)
         // Composed and decomposed é are equal Swift strings but different bytes, and so different projects to
         // PostgreSQL; "Zeta" sorts before "alpha" by bytes (not in a dictionary order).
-        let names = ["alpha-\(tag)", "Zeta-\(tag)", "\u{E9}t\u{E9}-\(tag)", "e\u{301}t\u{E9}-\(tag)", "=SUM(A1)-\(tag)"]
+        let names = [
+            "alpha-\(tag)", "Zeta-\(tag)", "\u{E9}t\u{E9}-\(tag)", "e\u{301}t\u{E9}-\(tag)", "=SUM(A1)-\(tag)",
+        ]
         for (index, name) in names.enumerated() {
-            _ = try await repository.insert([entry(carol, "2019-06-0\(index + 1)", hundredths: 100 + index, project: name)], at: now)
+            _ = try await repository.insert(
+                [entry(carol, "2019-06-0\(index + 1)", hundredths: 100 + index, project: name)],
+                at: now
+            )
         }
         let rows = try await report(
             repository,
-            HoursReportRequest(from: day("2019-06-01"), to: day("2019-06-30"), groupBy: [.project], status: .pending, userID: carol)
+            HoursReportRequest(
+                from: day("2019-06-01"),
+                to: day("2019-06-30"),
+                groupBy: [.project],
+                status: .pending,
+                userID: carol
+            )
         )
         let expected = [
             ("=SUM(A1)-\(tag)", 104), ("Zeta-\(tag)", 101), ("alpha-\(tag)", 100), ("e\u{301}t\u{E9}-\(tag)", 103),
@@ -233,7 +244,8 @@ public enum RepositoryContract {
         for (row, (name, hundredths)) in zip(rows, expected) {
             try expect(
                 row.project.map { Array($0.utf8) } == Array(name.utf8) && row.hours.hundredths == hundredths,
-                "\(String(reflecting: row.project)) with \(row.hours) where \(String(reflecting: name)) with \(hundredths)"
+                "\(String(reflecting: row.project)) with \(row.hours) "
+                    + "where \(String(reflecting: name)) with \(hundredths)"
             )
         }
     }

@@ -65,7 +65,8 @@ enum HoursReportQuery {
             switch dimension {
             case .user: result.userID = try cells[index].decode(String.self)
             case .project: result.project = try cells[index].decode(String.self)
-            case .week: result.week = ISOWeek(containing: CalendarDay(daysSinceEpoch: try cells[index].decode(Int.self)))
+            case .week:
+                result.week = ISOWeek(containing: CalendarDay(daysSinceEpoch: try cells[index].decode(Int.self)))
             case .day: result.day = CalendarDay(daysSinceEpoch: try cells[index].decode(Int.self))
             }
         }
