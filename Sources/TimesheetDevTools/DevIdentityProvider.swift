@@ -218,7 +218,9 @@ package final class DevIdentityProvider: Sendable {
                 account: account,
                 scopes: account.permissions,
                 expires: now + .seconds(60),
-                offlineAccess: authorize.scope.split(separator: " ").contains("offline_access")
+                // The login page's form carries the scope as the browser's query gave it, `+` for spaces.
+                offlineAccess: authorize.scope.split(whereSeparator: { $0 == " " || $0 == "+" })
+                    .contains("offline_access")
             )
         }
         guard var components = URLComponents(string: authorize.redirectURI) else {

@@ -91,7 +91,8 @@ public struct HoursReportRequest: Hashable, Sendable {
         }
         let grouping = validateGrouping(groupBy, errors: &errors)
         let statusFilter = validateStatus(status, errors: &errors)
-        let user = userID.value == nil ? nil : TimesheetRules.collect(TimesheetRules.validateUserID(userID), into: &errors)
+        let user =
+            userID.value == nil ? nil : TimesheetRules.collect(TimesheetRules.validateUserID(userID), into: &errors)
         let projectName =
             project.value == nil ? nil : TimesheetRules.collect(TimesheetRules.validateProject(project), into: &errors)
         guard errors.isEmpty, let start, let end, let grouping, let statusFilter else {

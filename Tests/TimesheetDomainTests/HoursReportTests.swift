@@ -78,7 +78,9 @@ import TimesheetDomainTesting
         #expect(errors(validate(from: nil, to: nil)).map(\.field) == ["from", "to"])
         #expect(errors(validate(from: "2019-13-01")).map(\.code) == [.invalidDate])
         #expect(errors(validate(from: "2019-06-30", to: "2019-06-01")).map(\.code) == [.outOfRange])
-        #expect(try validate(from: "2019-06-01", to: "2019-06-01").get().from == CalendarDay(year: 2019, month: 6, day: 1))
+        #expect(
+            try validate(from: "2019-06-01", to: "2019-06-01").get().from == CalendarDay(year: 2019, month: 6, day: 1)
+        )
         // 2020 is a leap year: 2020-01-01 ... 2020-12-31 is 366 days, both ends included.
         #expect((try? validate(from: "2020-01-01", to: "2020-12-31").get()) != nil)
         let tooLong = errors(validate(from: "2020-01-01", to: "2021-01-01"))
@@ -104,7 +106,10 @@ import TimesheetDomainTesting
 @Suite struct HoursReportServiceTests {
     @Test func reportsNeedTheirPermission() async throws {
         let service = TimesheetService(repository: InMemoryTimesheetRepository())
-        let request = HoursReportRequest(from: CalendarDay(year: 2019, month: 6, day: 1)!, to: CalendarDay(year: 2019, month: 6, day: 30)!)
+        let request = HoursReportRequest(
+            from: CalendarDay(year: 2019, month: 6, day: 1)!,
+            to: CalendarDay(year: 2019, month: 6, day: 30)!
+        )
         let manager = Caller(userID: "manager", permissions: [.read, .approve])
         await #expect(throws: TimesheetError.forbidden(missing: .readReports)) {
             _ = try await service.hoursReport(request, for: manager)

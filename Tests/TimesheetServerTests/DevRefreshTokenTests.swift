@@ -39,7 +39,8 @@ import Testing
     static func form(_ fields: [String: String]) -> ByteBuffer { ByteBuffer(string: DevModeTests.form(fields)) }
 
     /// Logs in as `user` with `scope` and returns the token endpoint's answer.
-    func login(_ client: any TestClientProtocol, scope: String, user: String = "employee") async throws -> [String: Any] {
+    func login(_ client: any TestClientProtocol, scope: String, user: String = "employee") async throws -> [String: Any]
+    {
         let authorize = [
             "response_type": "code", "client_id": "timesheets-web", "redirect_uri": Self.redirect, "state": "s",
             "code_challenge": DevModeTests.challenge(Self.verifier), "code_challenge_method": "S256", "scope": scope,
@@ -64,7 +65,10 @@ import Testing
         ).json
     }
 
-    func token(_ client: any TestClientProtocol, _ fields: [String: String]) async throws -> (
+    func token(
+        _ client: any TestClientProtocol,
+        _ fields: [String: String]
+    ) async throws -> (
         status: HTTPResponse.Status, json: [String: Any]
     ) {
         try await client.execute(
@@ -75,7 +79,11 @@ import Testing
         ) { response in (response.status, response.json) }
     }
 
-    func refresh(_ client: any TestClientProtocol, _ refreshToken: String, clientID: String = "timesheets-web")
+    func refresh(
+        _ client: any TestClientProtocol,
+        _ refreshToken: String,
+        clientID: String = "timesheets-web"
+    )
         async throws -> (status: HTTPResponse.Status, json: [String: Any])
     {
         try await token(client, ["grant_type": "refresh_token", "client_id": clientID, "refresh_token": refreshToken])
@@ -93,7 +101,8 @@ import Testing
 
     @Test func refreshTokensRotateAndAReplayRevokesTheFamily() async throws {
         try await withProvider { provider, client in
-            let first = try await login(client, scope: "openid offline_access")
+            // As a browser's URLSearchParams writes it, through the login page's hidden field: `+` for spaces.
+            let first = try await login(client, scope: "openid+offline_access+read:timesheets")
             let accessToken = try #require(first["access_token"] as? String)
             #expect(first["expires_in"] as? Int == 30)
             #expect(try Self.lifetime(of: accessToken) == 30, "the configured web token lifetime")
@@ -121,7 +130,9 @@ import Testing
             #expect(afterRevocation.json["error"] as? String == "invalid_grant")
 
             // Another login is another family, untouched by the revocation.
-            let other = try #require(try await login(client, scope: "openid offline_access")["refresh_token"] as? String)
+            let other = try #require(
+                try await login(client, scope: "openid offline_access")["refresh_token"] as? String
+            )
             #expect(try await refresh(client, other).status == .ok)
         }
     }

@@ -16,7 +16,13 @@ import TimesheetDomainTesting
     /// Entries with hand-computed totals: in June 2019 (approved unless said) alice has 7.35 + 0.65 h on
     /// StoreZero, 0.1 h pending and 2 h on "=HYPERLINK(...)"; bob 8 h on StoreZero, 2.5 h rejected.
     static func seed(_ repository: InMemoryTimesheetRepository) async throws {
-        func add(_ user: String, _ date: String, _ hundredths: Int, _ project: String, _ status: TimesheetStatus)
+        func add(
+            _ user: String,
+            _ date: String,
+            _ hundredths: Int,
+            _ project: String,
+            _ status: TimesheetStatus
+        )
             async throws
         {
             let entry = NewTimesheet(
@@ -29,7 +35,8 @@ import TimesheetDomainTesting
             switch status {
             case .pending: break
             case .approved: _ = try await repository.update(stored.id) { try $0.approved(by: "m", at: now) }
-            case .rejected: _ = try await repository.update(stored.id) { try $0.rejected(by: "m", reason: nil, at: now) }
+            case .rejected:
+                _ = try await repository.update(stored.id) { try $0.rejected(by: "m", reason: nil, at: now) }
             }
         }
         try await add("alice", "2019-06-02", 735, "StoreZero", .approved)
@@ -154,7 +161,10 @@ import TimesheetDomainTesting
                 ("from=2019-06-01&to=2019-06-30&status=done", ["status"], ["invalid_value"]),
                 ("from=2019-01-01&to=2020-01-02", ["to"], ["out_of_range"]),
                 ("from=2019-06-30&to=2019-06-01", ["to"], ["out_of_range"]),
-                ("from=2019-02-30&to=x&project=", ["from", "to", "project"], ["invalid_date", "invalid_date", "empty"]),
+                (
+                    "from=2019-02-30&to=x&project=", ["from", "to", "project"],
+                    ["invalid_date", "invalid_date", "empty"]
+                ),
             ]
             for (query, fields, codes) in cases {
                 try await client.execute(uri: "/reports/hours?\(query)", method: .get, headers: api.headers(.manager)) {
@@ -162,7 +172,9 @@ import TimesheetDomainTesting
                     #expect(response.status == .badRequest, "\(query)")
                     #expect(response.json["code"] as? String == "validation_failed", "\(query)")
                     #expect(response.problemFields == fields, "\(query)")
-                    let errorCodes = (response.json["errors"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+                    let errorCodes = (response.json["errors"] as? [[String: Any]] ?? []).compactMap {
+                        $0["code"] as? String
+                    }
                     #expect(errorCodes == codes, "\(query)")
                 }
             }

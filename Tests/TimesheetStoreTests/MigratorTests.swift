@@ -131,7 +131,8 @@ func expectMigrationError(
 
     /// Every migration file of the repository, in the order they apply.
     static func repositoryMigrationFiles() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: repositoryMigrations).filter { $0.hasSuffix(".sql") }.sorted()
+        try FileManager.default.contentsOfDirectory(atPath: repositoryMigrations).filter { $0.hasSuffix(".sql") }
+            .sorted()
     }
 
     /// A fresh database migrated to 0001 only, holding what `sql` inserts: a database as the previous release left it.

@@ -142,7 +142,7 @@ def test_the_client_renews_its_token_without_losing_what_was_typed(browser, shor
     driver, (base, _) = browser, short_token_server
     log_in(driver, base, "employee")
     first = session(driver)
-    assert first["refreshToken"], "the login asked for offline_access and got a refresh token"
+    assert first["refreshToken"], f"the login asked for offline_access and got a refresh token: {first}"
     first_claims = claims(first["accessToken"])
     assert first_claims["exp"] - first_claims["iat"] == LIFETIME
 
