@@ -147,7 +147,8 @@ def test_the_client_renews_its_token_without_losing_what_was_typed(browser, shor
     assert first_claims["exp"] - first_claims["iat"] == LIFETIME
 
     # Start typing an entry, then keep typing past the first token's expiry.
-    day = (datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=40)).isoformat()
+    # Tomorrow: above the seeded weeks, so the saved entry is on the first page of the list.
+    day = (datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)).isoformat()
     set_value(driver, '#entry-form [name="date"]', day)
     driver.find_element(By.CSS_SELECTOR, '#entry-form [name="project"]').send_keys("Renewal")
     driver.find_element(By.CSS_SELECTOR, '#entry-form [name="notes"]').send_keys("typed before the token expired")
