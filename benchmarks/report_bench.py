@@ -29,11 +29,12 @@ _spec = importlib.util.spec_from_loader("bench", _loader)
 bench = importlib.util.module_from_spec(_spec)
 _loader.exec_module(bench)
 
+# HoursReportQuery.expression(for:), character for character.
 DIMENSIONS = {
-    "user": ("user_id", 'user_id COLLATE "C"'),
-    "project": ("project", 'project COLLATE "C"'),
-    "week": ("(work_date - DATE '1970-01-01') - (extract(isodow FROM work_date)::int - 1)", None),
-    "day": ("(work_date - DATE '1970-01-01')", None),
+    "user": 'user_id COLLATE "C"',
+    "project": 'project COLLATE "C"',
+    "week": "(work_date - DATE '1970-01-01') - (extract(isodow FROM work_date)::int - 1)",
+    "day": "(work_date - DATE '1970-01-01')",
 }
 
 # (name, query string of GET /reports/hours)
@@ -53,8 +54,7 @@ def statement(query):
     params = dict(p.split("=", 1) for p in query.split("&"))
     params = {k: urllib.parse.unquote_plus(v) for k, v in params.items()}
     groups = params.get("group_by", "user,project").split(",")
-    columns = [DIMENSIONS[g][0] for g in groups]
-    order = [DIMENSIONS[g][1] or DIMENSIONS[g][0] for g in groups]
+    columns = [DIMENSIONS[g] for g in groups]
     sql = (f"SELECT {', '.join(columns)}, (sum(hours) * 100)::int8, count(*) FROM timesheets WHERE work_date BETWEEN "
            f"DATE '{params['from']}' AND DATE '{params['to']}'")
     status = params.get("status", "approved")
@@ -64,15 +64,16 @@ def statement(query):
         sql += f" AND user_id = '{params['user_id']}'"
     if "project" in params:
         sql += f" AND project = '{params['project']}'"
-    return sql + f" GROUP BY {', '.join(columns)} ORDER BY {', '.join(order)}"
+    return sql + f" GROUP BY {', '.join(columns)} ORDER BY {', '.join(columns)}"
 
 
 def explain(postgres, sql, runs):
-    """Median execution time (ms) of EXPLAIN ANALYZE over `runs`, and the last plan."""
-    times, plan = [], ""
+    """Median execution time (ms) of EXPLAIN ANALYZE over `runs` (TIMING OFF: per-node clocks would add their own
+    cost to every row), and the plan with per-node timing."""
+    times = []
+    plan = postgres.psql("EXPLAIN (ANALYZE, BUFFERS) " + sql)
     for _ in range(runs):
-        plan = postgres.psql("EXPLAIN (ANALYZE, BUFFERS) " + sql)
-        for line in plan.splitlines():
+        for line in postgres.psql("EXPLAIN (ANALYZE, TIMING OFF) " + sql).splitlines():
             if line.startswith("Execution Time:"):
                 times.append(float(line.split()[2]))
     return statistics.median(times), plan
