@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -90,6 +91,13 @@ def fetch(base, path, token, accept="application/json"):
     return (time.perf_counter() - started) * 1000, size, status
 
 
+def curl_ms(base, path, token, accept="application/json"):
+    """The same request through curl (whose reading costs next to nothing): total time in ms."""
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", "-H", f"Authorization: Bearer {token}",
+                          "-H", f"Accept: {accept}", base + path], capture_output=True, text=True, check=True).stdout
+    return float(out) * 1000
+
+
 def sample_rss(proc, stop, samples):
     while not stop.is_set():
         samples.append(proc.rss())
@@ -148,7 +156,7 @@ def main():
         with open(tokens) as f:
             token = f.readline().strip()
 
-        bench.say(f"{'report':42} {'rows':>8} {'SQL ms':>8} {'HTTP ms':>8} {'CSV ms':>8}")
+        bench.say(f"{'report':42} {'rows':>8} {'SQL ms':>8} {'HTTP ms':>8} {'CSV ms':>8} {'curl ms':>8}")
         for name, query in REPORTS:
             sql_ms, plan = explain(postgres, statement(query), args.runs)
             path = "/reports/hours?" + query
@@ -159,10 +167,12 @@ def main():
             entry = {"name": name, "query": query, "rows": rows, "sql_ms": sql_ms,
                      "http_ms": statistics.median(t for t, _, _ in http),
                      "csv_ms": statistics.median(t for t, _, _ in csv),
+                     "curl_ms": statistics.median(curl_ms(server.base, path, token) for _ in range(args.runs)),
                      "json_bytes": http[0][1], "csv_bytes": csv[0][1],
                      "statuses": sorted({s for _, _, s in http + csv}), "plan": plan}
             results["reports"].append(entry)
-            bench.say(f"{name:42} {rows:>8,} {sql_ms:>8.1f} {entry['http_ms']:>8.1f} {entry['csv_ms']:>8.1f}")
+            bench.say(f"{name:42} {rows:>8,} {sql_ms:>8.1f} {entry['http_ms']:>8.1f} {entry['csv_ms']:>8.1f} "
+                      f"{entry['curl_ms']:>8.1f}")
 
         bench.say("==> server RSS while streaming exports by user,day (sampled every 20 ms)")
         results["exports"] = []
