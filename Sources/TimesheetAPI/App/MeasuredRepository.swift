@@ -74,7 +74,8 @@ final class MeasuredRepository<Base: TimesheetRepository>: TimesheetRepository {
         try await measure { try await base.dailyTotals(userID: userID, from: from, to: to) }
     }
 
-    /// Measures starting the report; its rows stream after the pooled connection's operation is counted.
+    /// Measures a report until its rows can be read; they are read later, while the response streams, and the pooled
+    /// connection stays held until then without being counted here.
     func hoursReport(_ request: HoursReportRequest) async throws -> HoursReportRows {
         try await measure { try await base.hoursReport(request) }
     }
