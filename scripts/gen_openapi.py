@@ -148,6 +148,43 @@ FILTERS = [
     {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["pending", "approved", "rejected"]}},
 ]
 ENTRY_REF = {"$ref": "#/components/schemas/Timesheet"}
+GROUP_KEYS = ["user", "project", "week", "day"]
+REPORT_PARAMETERS = [
+    {"name": "from", "in": "query", "required": True, "schema": {"type": "string", "format": "date"},
+     "description": "first day, included"},
+    {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"},
+     "description": "last day, included; at most 366 days after from, counting both"},
+    {"name": "group_by", "in": "query", "schema": {"type": "string", "default": "user,project"},
+     "description": "comma-separated, each at most once, rows sorted by them in this order: " + ", ".join(GROUP_KEYS)
+                    + " (unknown_grouping, duplicate_grouping)"},
+    {"name": "status", "in": "query",
+     "schema": {"type": "string", "enum": ["approved", "pending", "rejected", "all"], "default": "approved"}},
+    {"name": "user_id", "in": "query", "schema": {"type": "string"}, "description": "only this user's entries"},
+    {"name": "project", "in": "query", "schema": {"type": "string"}, "description": "only this project's entries"},
+    {"name": "Accept", "in": "header", "schema": {"type": "string", "enum": ["application/json", "text/csv"]},
+     "description": "application/json (the default) or text/csv; anything naming neither is 406"},
+]
+REPORT = {
+    "type": "object", "required": ["from", "to", "group_by", "status", "rows", "total_hours"],
+    "additionalProperties": False,
+    "properties": {
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "group_by": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": GROUP_KEYS}},
+        "status": {"type": "string", "enum": ["approved", "pending", "rejected", "all"]},
+        "rows": {"type": "array", "items": {
+            "type": "object", "required": ["hours", "entries"], "additionalProperties": False,
+            "description": "the group keys asked for, then the exact sum of hours and the number of entries",
+            "properties": {
+                "user_id": {"type": "string"},
+                "project": {"type": "string"},
+                "week": {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$", "description": "ISO week, 2019-W23"},
+                "day": {"type": "string", "format": "date"},
+                "hours": {"type": "number", "exclusiveMinimum": 0},
+                "entries": {"type": "integer", "minimum": 1}}}},
+        "total_hours": {"type": "number", "minimum": 0},
+    },
+}
 MESSAGE = {"type": "object", "required": ["message"], "additionalProperties": False,
            "properties": {"message": {"type": "string"}}}
 
@@ -250,6 +287,20 @@ paths = {
                    responses=secured("approve:timesheets", ok("The entry", ENTRY_REF),
                                      [("404", "No such entry"), ("409", "Already approved"), ("413", "Body too large"),
                                       ("415", "Unsupported content type")])),
+    },
+    "/reports/hours": {
+        "get": op("hoursReport", "Hours per user, project, ISO week or day over every user's entries; JSON or CSV "
+                  "(Accept: text/csv), streamed", "read:reports",
+                  parameters=REPORT_PARAMETERS,
+                  responses=secured("read:reports", {"200": {
+                      "description": "The report: JSON by default, CSV for Accept: text/csv (an attachment named "
+                                     "hours-FROM-TO.csv: a header row of the group keys then hours,entries; RFC 4180 "
+                                     "quoting; a cell starting with =, +, -, @, tab or CR gets a leading ')",
+                      "headers": {"Content-Disposition": {"schema": {"type": "string"},
+                                                          "description": "CSV only: attachment; filename=\"hours-FROM-TO.csv\""}},
+                      "content": {"application/json": {"schema": REPORT},
+                                  "text/csv": {"schema": {"type": "string"}}}}},
+                                    [("406", "Accept names neither application/json nor text/csv")])),
     },
     "/me": {
         "get": op("me", "Who the token says the caller is", "",

@@ -36,7 +36,7 @@ package struct DevAccount: Sendable, Hashable {
             subject: "auth0|dev-manager",
             email: "manager@exampleco.com",
             role: "Manager",
-            permissions: basic + [Scopes.scope(for: .approve), Scopes.readMessages]
+            permissions: basic + [Scopes.scope(for: .approve), Scopes.scope(for: .readReports), Scopes.readMessages]
         ),
     ]
 

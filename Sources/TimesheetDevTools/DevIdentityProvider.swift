@@ -20,6 +20,10 @@ package final class DevIdentityProvider: Sendable {
     /// The dev server's own origin; redirect URIs must be on it (`localhost` or `127.0.0.1`).
     let port: Int
     let machineClientSecret: String
+    /// How long the browser client's access tokens live (`--web-token-lifetime`); it renews them before they expire.
+    let webTokenLifetime: Duration
+    /// The browser client's refresh tokens, one-time and rotated (see ``DevRefreshTokens``).
+    let refreshTokens = DevRefreshTokens()
     private let codes = Mutex<[String: PendingCode]>([:])
     /// Proofs sent to the token endpoint, each accepted once.
     private let proofReplay = InMemoryDPoPReplayStore(capacity: 100_000)
@@ -32,12 +36,20 @@ package final class DevIdentityProvider: Sendable {
         var account: DevAccount
         var scopes: [String]
         var expires: ContinuousClock.Instant
+        /// The request asked for `offline_access`: the code also buys a refresh token.
+        var offlineAccess = false
     }
 
-    package init(minter: DevTokenMinter, port: Int, machineClientSecret: String) {
+    package init(
+        minter: DevTokenMinter,
+        port: Int,
+        machineClientSecret: String,
+        webTokenLifetime: Duration = .seconds(86_400)
+    ) {
         self.minter = minter
         self.port = port
         self.machineClientSecret = machineClientSecret
+        self.webTokenLifetime = webTokenLifetime
     }
 
     var issuerURL: String { minter.issuerURL }
@@ -67,7 +79,7 @@ package final class DevIdentityProvider: Sendable {
         var token_endpoint: String
         var end_session_endpoint: String
         var response_types_supported = ["code"]
-        var grant_types_supported = ["authorization_code", "client_credentials"]
+        var grant_types_supported = ["authorization_code", "client_credentials", "refresh_token"]
         var code_challenge_methods_supported = ["S256"]
         var id_token_signing_alg_values_supported = ["RS256"]
         var token_endpoint_auth_methods_supported = ["client_secret_post", "none"]
@@ -209,7 +221,10 @@ package final class DevIdentityProvider: Sendable {
                 codeChallenge: authorize.codeChallenge,
                 account: account,
                 scopes: account.permissions,
-                expires: now + .seconds(60)
+                expires: now + .seconds(60),
+                // The login page's form carries the scope as the browser's query gave it, `+` for spaces.
+                offlineAccess: authorize.scope.split(whereSeparator: { $0 == " " || $0 == "+" })
+                    .contains("offline_access")
             )
         }
         guard var components = URLComponents(string: authorize.redirectURI) else {
@@ -229,6 +244,7 @@ package final class DevIdentityProvider: Sendable {
         var token_type = "Bearer"
         var expires_in: Int
         var scope: String
+        var refresh_token: String? = nil
     }
 
     /// The thumbprint of the key a `DPoP` proof sent to the token endpoint proves (RFC 9449 §5), to bind the token
@@ -338,7 +354,7 @@ package final class DevIdentityProvider: Sendable {
             let token = minter.token(
                 for: pending.account,
                 scopes: pending.scopes,
-                lifetime: .seconds(lifetime),
+                lifetime: webTokenLifetime,
                 clientID: pending.clientID,
                 boundTo: binding
             )
@@ -346,16 +362,21 @@ package final class DevIdentityProvider: Sendable {
                 TokenResponse(
                     access_token: token,
                     token_type: tokenType,
-                    expires_in: lifetime,
-                    scope: pending.scopes.joined(separator: " ")
+                    expires_in: Int(webTokenLifetime.components.seconds),
+                    scope: pending.scopes.joined(separator: " "),
+                    refresh_token: pending.offlineAccess
+                        ? refreshTokens.issue(for: pending.account, scopes: pending.scopes, clientID: pending.clientID)
+                        : nil
                 ),
                 headers: Self.noStore
             )
+        case "refresh_token":
+            return try refresh(parameters, boundTo: binding)
         default:
             throw OAuthError(
                 status: .badRequest,
                 error: "unsupported_grant_type",
-                description: "Use client_credentials or authorization_code"
+                description: "Use client_credentials, authorization_code or refresh_token"
             )
         }
     }

@@ -6,6 +6,8 @@ public enum Permission: String, Hashable, Sendable, CaseIterable, CustomStringCo
     case delete
     case approve
     case batchUpload
+    /// Hours reports over every user's entries.
+    case readReports
 
     public var description: String { rawValue }
 }

@@ -32,6 +32,10 @@ public struct FieldError: Error, Hashable, Sendable, CustomStringConvertible {
         case invalidValue = "invalid_value"
         case invalidCursor = "invalid_cursor"
         case tooMany = "too_many"
+        /// A report grouping that names no known dimension.
+        case unknownGrouping = "unknown_grouping"
+        /// A report grouping that names one dimension twice.
+        case duplicateGrouping = "duplicate_grouping"
     }
 
     /// The same problem, attributed to item `index` of a batch.

@@ -64,6 +64,11 @@ public protocol TimesheetRepository: Sendable {
 
     /// Hours per day and project of one user's entries (rejected ones excluded) between two days inclusive.
     func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours]
+
+    /// The rows of an hours report, as ``HoursReportRequest/aggregate(_:)`` defines them (one per group of the
+    /// entries the request counts, exact sums, sorted by its dimensions with text in byte order), read one at a time
+    /// so that a report of any size streams. Throws before returning when the report cannot be started.
+    func hoursReport(_ request: HoursReportRequest) async throws -> HoursReportRows
 }
 
 /// The 24-hour cap on one user's day, across entries.

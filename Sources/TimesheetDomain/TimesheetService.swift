@@ -107,6 +107,15 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
         return WeeklyProjectHours.grouping(days)
     }
 
+    // MARK: Reports
+
+    /// Hours per group of every user's entries (see ``HoursReportRequest``), streamed in order. Needs
+    /// ``Permission/readReports``.
+    public func hoursReport(_ request: HoursReportRequest, for caller: Caller) async throws -> HoursReportRows {
+        try caller.require(.readReports)
+        return try await repository.hoursReport(request)
+    }
+
     // MARK: Machine clients
 
     /// Creates entries for many users, all or none. Every item needs a user id; every invalid item is reported

@@ -131,6 +131,10 @@ public actor InMemoryTimesheetRepository: TimesheetRepository {
             .sorted { ($0.date, $0.project) < ($1.date, $1.project) }
     }
 
+    public func hoursReport(_ request: HoursReportRequest) -> HoursReportRows {
+        HoursReportRows(request.aggregate(rows.values))
+    }
+
     /// The number of stored entries, for tests that assert nothing was written.
     public var count: Int { rows.count }
 

@@ -40,6 +40,8 @@ public enum RepositoryContract {
         Check(name: "a throwing delete check keeps the entry", run: deleteCheckKeeps),
         Check(name: "daily totals sum per day and project without rejected entries", run: dailyTotals),
         Check(name: "text is stored verbatim", run: textVerbatim),
+        Check(name: "hours reports sum exactly, filter, group and sort as the domain defines", run: hoursReports),
+        Check(name: "hours reports group and sort text by its bytes", run: hoursReportsByBytes),
         Check(name: "parallel inserts never push a day past 24 hours", run: parallelInsertsRespectLimit),
         Check(name: "parallel approvals write once", run: parallelApprovals),
         Check(name: "an edit racing an approval resolves to one outcome", run: editRacingApproval),
@@ -104,6 +106,158 @@ public enum RepositoryContract {
     }
 
     // MARK: Checks
+
+    static func report(
+        _ repository: any TimesheetRepository,
+        _ request: HoursReportRequest
+    ) async throws -> [HoursReportRow] {
+        var rows: [HoursReportRow] = []
+        for try await row in try await repository.hoursReport(request) { rows.append(row) }
+        return rows
+    }
+
+    static func hoursReports(_ repository: any TimesheetRepository) async throws {
+        let alice = user("alice")
+        let bob = "bob-" + alice.dropFirst("alice-".count)
+        let tag = alice.suffix(8)
+        let project = "Report-\(tag)"
+        let other = "Other-\(tag)"
+        func store(_ entry: NewTimesheet, _ status: TimesheetStatus) async throws {
+            let stored = try await repository.insert([entry], at: now)[0]
+            switch status {
+            case .pending: break
+            case .approved: _ = try await repository.update(stored.id) { try $0.approved(by: "manager", at: now) }
+            case .rejected:
+                _ = try await repository.update(stored.id) { try $0.rejected(by: "manager", reason: nil, at: now) }
+            }
+        }
+        // 2019-06-02 is a Sunday (ISO week 2019-W22); 2019-06-03 starts 2019-W23.
+        try await store(entry(alice, "2019-06-02", hundredths: 735, project: project), .approved)
+        try await store(entry(alice, "2019-06-03", hundredths: 65, project: project), .approved)
+        try await store(entry(alice, "2019-06-03", hundredths: 100, project: project), .pending)
+        try await store(entry(bob, "2019-06-04", hundredths: 800, project: project), .approved)
+        try await store(entry(bob, "2019-06-05", hundredths: 250, project: project), .rejected)
+        try await store(entry(bob, "2019-06-05", hundredths: 300, project: other), .approved)
+        try await store(entry(alice, "2019-06-10", hundredths: 400, project: project), .approved)
+        let june2 = day("2019-06-02")
+        let june9 = day("2019-06-09")
+        let w22 = ISOWeek(containing: june2)
+        let w23 = ISOWeek(containing: day("2019-06-03"))
+        try expect(w22.description == "2019-W22" && w23.description == "2019-W23", "ISO weeks: \(w22), \(w23)")
+
+        // Approved by default; 7.35 + 0.65 is exactly 8.
+        let byUser = try await report(
+            repository,
+            HoursReportRequest(from: june2, to: june9, groupBy: [.user], project: project)
+        )
+        try expect(
+            byUser == [
+                HoursReportRow(userID: alice, hours: Hours(hundredths: 800), entries: 2),
+                HoursReportRow(userID: bob, hours: Hours(hundredths: 800), entries: 1),
+            ],
+            "approved hours per user: \(byUser)"
+        )
+        let byWeekAndUser = try await report(
+            repository,
+            HoursReportRequest(from: june2, to: june9, groupBy: [.week, .user], status: nil, project: project)
+        )
+        try expect(
+            byWeekAndUser == [
+                HoursReportRow(userID: alice, week: w22, hours: Hours(hundredths: 735), entries: 1),
+                HoursReportRow(userID: alice, week: w23, hours: Hours(hundredths: 165), entries: 2),
+                HoursReportRow(userID: bob, week: w23, hours: Hours(hundredths: 1_050), entries: 2),
+            ],
+            "every status per week, then user: \(byWeekAndUser)"
+        )
+        let pending = try await report(
+            repository,
+            HoursReportRequest(from: june2, to: june9, groupBy: [.day], status: .pending, project: project)
+        )
+        try expect(
+            pending == [HoursReportRow(day: day("2019-06-03"), hours: Hours(hundredths: 100), entries: 1)],
+            "pending hours per day: \(pending)"
+        )
+        let rejected = try await report(
+            repository,
+            HoursReportRequest(from: june2, to: june9, groupBy: [.project, .user], status: .rejected, userID: bob)
+        )
+        try expect(
+            rejected == [HoursReportRow(userID: bob, project: project, hours: Hours(hundredths: 250), entries: 1)],
+            "rejected hours of one user: \(rejected)"
+        )
+        let aliceJune = try await report(
+            repository,
+            HoursReportRequest(
+                from: day("2019-06-01"),
+                to: day("2019-06-30"),
+                groupBy: [.project, .day],
+                status: nil,
+                userID: alice
+            )
+        )
+        try expect(
+            aliceJune == [
+                HoursReportRow(project: project, day: june2, hours: Hours(hundredths: 735), entries: 1),
+                HoursReportRow(project: project, day: day("2019-06-03"), hours: Hours(hundredths: 165), entries: 2),
+                HoursReportRow(project: project, day: day("2019-06-10"), hours: Hours(hundredths: 400), entries: 1),
+            ],
+            "one user's hours per project and day, both ends of the range included: \(aliceJune)"
+        )
+        let bobProjects = try await report(
+            repository,
+            HoursReportRequest(from: june2, to: june9, groupBy: [.user, .project], userID: bob)
+        )
+        try expect(
+            bobProjects == [
+                HoursReportRow(userID: bob, project: other, hours: Hours(hundredths: 300), entries: 1),
+                HoursReportRow(userID: bob, project: project, hours: Hours(hundredths: 800), entries: 1),
+            ],
+            "sorted by user, then project: \(bobProjects)"
+        )
+        let nothing = try await report(
+            repository,
+            HoursReportRequest(from: day("2019-07-01"), to: day("2019-07-31"), userID: alice)
+        )
+        try expect(nothing.isEmpty, "a range without entries has no rows: \(nothing)")
+    }
+
+    static func hoursReportsByBytes(_ repository: any TimesheetRepository) async throws {
+        let carol = user("carol")
+        let tag = carol.suffix(8)
+        // Composed and decomposed é are equal Swift strings but different bytes, and so different projects to
+        // PostgreSQL; "Zeta" sorts before "alpha" by bytes (not in a dictionary order).
+        let names = [
+            "alpha-\(tag)", "Zeta-\(tag)", "\u{E9}t\u{E9}-\(tag)", "e\u{301}t\u{E9}-\(tag)", "=SUM(A1)-\(tag)",
+        ]
+        for (index, name) in names.enumerated() {
+            _ = try await repository.insert(
+                [entry(carol, "2019-06-0\(index + 1)", hundredths: 100 + index, project: name)],
+                at: now
+            )
+        }
+        let rows = try await report(
+            repository,
+            HoursReportRequest(
+                from: day("2019-06-01"),
+                to: day("2019-06-30"),
+                groupBy: [.project],
+                status: .pending,
+                userID: carol
+            )
+        )
+        let expected = [
+            ("=SUM(A1)-\(tag)", 104), ("Zeta-\(tag)", 101), ("alpha-\(tag)", 100), ("e\u{301}t\u{E9}-\(tag)", 103),
+            ("\u{E9}t\u{E9}-\(tag)", 102),
+        ]
+        try expect(rows.count == expected.count, "one row per distinct byte sequence: \(rows)")
+        for (row, (name, hundredths)) in zip(rows, expected) {
+            try expect(
+                row.project.map { Array($0.utf8) } == Array(name.utf8) && row.hours.hundredths == hundredths,
+                "\(String(reflecting: row.project)) with \(row.hours) "
+                    + "where \(String(reflecting: name)) with \(hundredths)"
+            )
+        }
+    }
 
     static func insertAssignsIDs(_ repository: any TimesheetRepository) async throws {
         let alice = user("alice")

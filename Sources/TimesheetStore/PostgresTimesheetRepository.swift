@@ -541,6 +541,13 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         }
     }
 
+    public func hoursReport(_ request: HoursReportRequest) async throws -> HoursReportRows {
+        let statement = HoursReportQuery.statement(for: request)
+        // A report may go to the standby like the lists: its rows stream from whichever server took the query.
+        let rows = try await read { client in try await client.query(statement, logger: logger) }
+        return HoursReportRows(HoursReportRowSequence(rows: rows, dimensions: request.groupBy, logger: logger))
+    }
+
     // MARK: SQL pieces
 
     static let columns = """

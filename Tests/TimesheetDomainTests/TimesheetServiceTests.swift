@@ -365,6 +365,9 @@ struct WaitingRepository<Base: TimesheetRepository>: TimesheetRepository {
     func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours] {
         try await base.dailyTotals(userID: userID, from: from, to: to)
     }
+    func hoursReport(_ request: HoursReportRequest) async throws -> HoursReportRows {
+        try await base.hoursReport(request)
+    }
 }
 
 @Suite struct ListRequestTests {

@@ -158,7 +158,7 @@ import TimesheetDomainTesting
             WebClient.Configuration(issuer: "https://t/", clientID: "c", audience: "a").scope.split(separator: " ")
                 .map(String.init)
         )
-        #expect(scopes == Set(["openid", "profile", "email"] + Scopes.ownEntries))
+        #expect(scopes == Set(["openid", "profile", "email", "offline_access"] + Scopes.ownEntries))
         #expect(!scopes.contains(Scopes.scope(for: .approve)) && !scopes.contains(Scopes.scope(for: .batchUpload)))
     }
 

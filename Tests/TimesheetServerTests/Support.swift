@@ -41,7 +41,10 @@ enum Role: String, CaseIterable, Sendable {
         switch self {
         case .employee, .contractor: ["read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets"]
         case .manager:
-            ["read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets", "approve:timesheets"]
+            [
+                "read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets", "approve:timesheets",
+                "read:reports",
+            ]
         case .machine: ["batch:upload"]
         case .reader: ["read:timesheets"]
         }

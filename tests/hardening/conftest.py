@@ -29,6 +29,7 @@ CATEGORIES = {
     "test_response_headers": "response headers",
     "test_idempotency": "idempotency and history",
     "test_replicas": "replicas",
+    "test_reports": "reports",
 }
 
 # Extra case counts a test reports itself (schemathesis examples, requests made under load): category -> [tried, passed].

@@ -35,7 +35,7 @@ BASIC = ["read:timesheets", "create:timesheets", "update:timesheets", "delete:ti
 PERMISSIONS = {
     "employee": BASIC,
     "contractor": BASIC,
-    "manager": BASIC + ["approve:timesheets"],
+    "manager": BASIC + ["approve:timesheets", "read:reports"],
     "machine": ["batch:upload"],
 }
 

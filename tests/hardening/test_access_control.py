@@ -16,12 +16,14 @@ ROUTES = {
     ("DELETE", "/timesheets/{own}"): "delete:timesheets", ("POST", "/timesheets/upload"): "batch:upload",
     ("GET", "/approvals"): "approve:timesheets", ("PUT", "/approvals/{other}"): "approve:timesheets",
     ("POST", "/approvals/{other}/reject"): "approve:timesheets",
+    ("GET", "/reports/hours?from=2015-03-01&to=2015-03-31"): "read:reports",
 }
 GRANTS = {
     "anonymous": set(),
     "employee": {"read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets"},
     "contractor": {"read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets"},
-    "manager": {"read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets", "approve:timesheets"},
+    "manager": {"read:timesheets", "create:timesheets", "update:timesheets", "delete:timesheets", "approve:timesheets",
+                "read:reports"},
     "machine": {"batch:upload"},
 }
 SUCCESS = {"POST": 201, "DELETE": 204}

@@ -45,6 +45,8 @@ func buildRouter<Repository: TimesheetRepository>(
         .addRoutes(to: router.group("timesheets"), access: access)
     ApprovalController(timesheets: dependencies.timesheets, bodies: bodies)
         .addRoutes(to: router.group("approvals"), access: access)
+    ReportController(timesheets: dependencies.timesheets)
+        .addRoutes(to: router.group("reports"), access: access)
     MessagesController().addRoutes(to: router.group("api"), access: access)
     WebClient(configuration: dependencies.webClient).addRoutes(to: router)
     extraRoutes(router)

@@ -91,4 +91,10 @@ final class MeasuredRepository<Base: TimesheetRepository>: TimesheetRepository {
     func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours] {
         try await measure { try await base.dailyTotals(userID: userID, from: from, to: to) }
     }
+
+    /// Measures a report until its rows can be read; they are read later, while the response streams, and the pooled
+    /// connection stays held until then without being counted here.
+    func hoursReport(_ request: HoursReportRequest) async throws -> HoursReportRows {
+        try await measure { try await base.hoursReport(request) }
+    }
 }

@@ -15,7 +15,8 @@ struct WebClient: Sendable {
         /// nor `batch:upload`. Without Auth0's RBAC option "Add Permissions in the Access Token", `scope` holds
         /// whatever a client asked for, so asking for approval here would hand it to every user; managers get it
         /// from their role's `permissions` instead (see the README on AUTH_SCOPE_CLAIMS=permissions).
-        var scope = (["openid", "profile", "email"] + Scopes.ownEntries).joined(separator: " ")
+        /// `offline_access` asks for a refresh token, with which the client renews its access token before it expires.
+        var scope = (["openid", "profile", "email", "offline_access"] + Scopes.ownEntries).joined(separator: " ")
         /// Whether the browser asks for DPoP-bound tokens (when `AUTH_DPOP` is not `off`). An identity provider that
         /// does not support DPoP answers with a Bearer token, which the browser then sends as such.
         var dpop = false

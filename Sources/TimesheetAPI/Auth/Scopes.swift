@@ -9,6 +9,7 @@ package enum Scopes {
         .delete: "delete:timesheets",
         .approve: "approve:timesheets",
         .batchUpload: "batch:upload",
+        .readReports: "read:reports",
     ]
 
     package static func scope(for permission: Permission) -> String { byPermission[permission]! }

@@ -24,6 +24,18 @@ extension QueryParameters {
         SummaryRange.validate(from: field("from"), to: field("to"), today: today)
     }
 
+    /// `from`, `to`, `group_by`, `status`, `user_id` and `project` of an hours report.
+    func hoursReportRequest() -> Result<HoursReportRequest, TimesheetError> {
+        HoursReportRequest.validate(
+            from: field("from"),
+            to: field("to"),
+            groupBy: field("group_by"),
+            status: field("status"),
+            userID: field("user_id"),
+            project: field("project")
+        )
+    }
+
     /// `limit` and `cursor` of a list in `order`, every problem with both reported at once.
     func pageRequest(order: TimesheetOrder) -> Result<PageRequest, TimesheetError> {
         let cursor = CursorToken.read("cursor", self["cursor"], order: order)

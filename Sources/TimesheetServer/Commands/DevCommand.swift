@@ -41,6 +41,13 @@ struct DevCommand: AsyncParsableCommand {
             """
     )
     var unsafeAllowRemoteDevLogin = false
+    @Option(
+        help: """
+            Seconds the browser client's access tokens live (10 to 604800). The client renews them with one-time \
+            refresh tokens before they expire; a short lifetime shows that happen.
+            """
+    )
+    var webTokenLifetime: Int = 86_400
 
     static let audience = "https://api.exampleco.com/timesheets"
 
@@ -66,6 +73,9 @@ struct DevCommand: AsyncParsableCommand {
                     + "whose port is published on 127.0.0.1 only."
             )
         }
+        guard (10...604_800).contains(webTokenLifetime) else {
+            fail("--web-token-lifetime must be 10 to 604800 seconds; \(webTokenLifetime) was given.")
+        }
         try ensureWritable(dataDir)
         try await ensurePortFree(host: settings.host, port: settings.port)
 
@@ -88,7 +98,8 @@ struct DevCommand: AsyncParsableCommand {
         let identityProvider = DevIdentityProvider(
             minter: minter,
             port: settings.port,
-            machineClientSecret: machineClientSecret
+            machineClientSecret: machineClientSecret,
+            webTokenLifetime: .seconds(webTokenLifetime)
         )
         settings.auth = DevCommand.authConfiguration(issuerURL: issuerURL, base: settings)
         settings.webClientID = DevIdentityProvider.webClientID

@@ -17,6 +17,7 @@ export class API {
   }
 
   async request(method, path, body, isRetry = false) {
+    await this.auth.ensureFresh();
     if (!this.auth.token) {
       this.onUnauthorized();
       throw new APIError(401, { detail: "Your session has ended. Log in again; what you typed is kept." });
@@ -38,6 +39,29 @@ export class API {
       throw new APIError(response.status, payload);
     }
     return payload;
+  }
+
+  /** GET `path` as a file of type `accept`: its body as a Blob and the file name the server suggests. */
+  async download(path, accept, isRetry = false) {
+    await this.auth.ensureFresh();
+    if (!this.auth.token) {
+      this.onUnauthorized();
+      throw new APIError(401, { detail: "Your session has ended. Log in again; what you typed is kept." });
+    }
+    let response;
+    try {
+      response = await fetch(path, { headers: { ...(await this.auth.authorizationHeaders("GET", path)), accept } });
+    } catch {
+      throw new APIError(0, { detail: "The network is unavailable. Check your connection and try again." });
+    }
+    if (this.auth.rememberDPoPNonce(response) && !isRetry) return this.download(path, accept, true);
+    if (!response.ok) {
+      const payload = await response.json().catch(() => ({}));
+      if (response.status === 401) this.onUnauthorized();
+      throw new APIError(response.status, payload);
+    }
+    const name = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "")?.[1] || "download";
+    return { blob: await response.blob(), name };
   }
 
   get(path) { return this.request("GET", path); }

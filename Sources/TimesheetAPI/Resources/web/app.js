@@ -299,7 +299,7 @@ function showAPICheck() {
   $$("nav a[aria-current]").forEach((link) => link.setAttribute("aria-current", "page"));
 }
 
-const views = { timesheets: () => loadEntries(), summary: loadSummary, approvals: loadApprovals, profile: loadProfile, "api-check": () => {} };
+const views = { timesheets: () => loadEntries(), summary: loadSummary, approvals: loadApprovals, reports: () => loadReport(), profile: loadProfile, "api-check": () => {} };
 
 function route() {
   const requested = window.location.hash.replace(/^#\//, "");
@@ -311,6 +311,7 @@ function route() {
   }
   let name = (requested || "timesheets");
   if (!views[name] || (name === "approvals" && !can("approve:timesheets"))) name = "timesheets";
+  if (name === "reports" && !can("read:reports")) name = "timesheets";
   $$("[data-view-section]").forEach((section) => { section.hidden = section.id !== `view-${name}`; });
   $$("nav a").forEach((link) => link.toggleAttribute("aria-current", link.dataset.view === name));
   $$("nav a[aria-current]").forEach((link) => link.setAttribute("aria-current", "page"));
@@ -347,9 +348,12 @@ async function start() {
   $("#filters").addEventListener("submit", (event) => { event.preventDefault(); loadEntries(); });
   $("#more").addEventListener("click", () => loadEntries(true));
   $$("[data-call]").forEach((button) => button.addEventListener("click", () => callMessage(button)));
+  $("#report-form").addEventListener("submit", (event) => { event.preventDefault(); loadReport(); });
+  $("#report-csv").addEventListener("click", downloadReport);
   window.addEventListener("hashchange", route);
   try {
     await auth.handleRedirect();
+    await auth.ensureFresh();
   } catch (error) {
     banner(error.message);
   }
@@ -370,6 +374,106 @@ function restoreDraft() {
   if (!draft || !auth.token) return;
   const form = $("#entry-form");
   for (const [name, value] of Object.entries(draft)) if (form.elements.namedItem(name)) form.elements.namedItem(name).value = value;
+}
+
+// ---- reports (managers, read:reports) --------------------------------------------------------------------
+
+const REPORT_KEYS = { user: ["user_id", "User"], project: ["project", "Project"], week: ["week", "Week"], day: ["day", "Day"] };
+
+/** The report form's query; an empty range becomes this month so far (UTC). */
+function reportQuery() {
+  const form = $("#report-form");
+  if (!form.elements.from.value && !form.elements.to.value) {
+    const today = new Date().toISOString().slice(0, 10);
+    form.elements.from.value = today.slice(0, 8) + "01";
+    form.elements.to.value = today;
+  }
+  const values = Object.fromEntries(new FormData(form));
+  return new URLSearchParams({ from: values.from, to: values.to, group_by: values.group_by, status: values.status });
+}
+
+async function loadReport() {
+  const form = $("#report-form");
+  const query = reportQuery();
+  clearErrors(form);
+  try {
+    renderReport(await api.get(`/reports/hours?${query}`));
+  } catch (error) { showError(error, form, "report"); }
+}
+
+function reportLabel(report, row) {
+  return report.group_by.map((key) => row[REPORT_KEYS[key][0]]).join(" · ");
+}
+
+function renderReport(report) {
+  const columns = report.group_by.map((key) => REPORT_KEYS[key]);
+  $("#report-head").replaceChildren(element("tr", {},
+    ...columns.map(([, heading]) => element("th", { scope: "col" }, heading)),
+    element("th", { scope: "col", class: "num" }, "Hours"), element("th", { scope: "col", class: "num" }, "Entries")));
+  $("#report-rows").replaceChildren(...report.rows.map((row) => element("tr", {},
+    ...columns.map(([field]) => element("td", {}, row[field])),
+    element("td", { class: "num" }, row.hours), element("td", { class: "num" }, row.entries))));
+  if (report.rows.length === 0) {
+    $("#report-rows").append(element("tr", {}, element("td", { colspan: String(columns.length + 2) }, "No hours in this range.")));
+  }
+  const entries = report.rows.reduce((sum, row) => sum + row.entries, 0);
+  $("#report-foot").replaceChildren(element("tr", {},
+    element("th", { scope: "row", colspan: String(columns.length) }, `Total, ${report.status} entries ${report.from} to ${report.to}`),
+    element("td", { class: "num" }, report.total_hours), element("td", { class: "num" }, entries)));
+  drawReportChart($("#report-chart"), report);
+}
+
+/** One horizontal bar per row (the 30 largest), drawn as SVG by hand. */
+function drawReportChart(container, report) {
+  const ns = "http://www.w3.org/2000/svg";
+  container.replaceChildren();
+  if (report.rows.length === 0) { container.textContent = "Nothing to chart."; return; }
+  const rows = [...report.rows].sort((a, b) => b.hours - a.hours).slice(0, 30);
+  const max = Math.max(...rows.map((row) => row.hours));
+  const width = 640, left = 200, right = 60, barHeight = 18, gap = 6, top = 8;
+  const height = top * 2 + rows.length * (barHeight + gap);
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", "100%");
+  const add = (parent, tag, attributes, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    parent.append(node);
+    return node;
+  };
+  const first = [...new Set(report.rows.map((row) => row[REPORT_KEYS[report.group_by[0]][0]]))];
+  rows.forEach((row, index) => {
+    const y = top + index * (barHeight + gap);
+    const label = reportLabel(report, row);
+    const length = Math.max(1, (row.hours / max) * (width - left - right));
+    const colour = PALETTE[first.indexOf(row[REPORT_KEYS[report.group_by[0]][0]]) % PALETTE.length];
+    add(svg, "text", { x: left - 8, y: y + barHeight - 5, "font-size": 11, "text-anchor": "end", fill: "#1d2430" },
+      label.length > 32 ? label.slice(0, 31) + "…" : label);
+    const bar = add(svg, "rect", { x: left, y, width: length, height: barHeight, fill: colour, rx: 2 });
+    add(bar, "title", {}, `${label}: ${row.hours} h in ${row.entries} entries`);
+    add(svg, "text", { x: left + length + 6, y: y + barHeight - 5, "font-size": 11, fill: "#4a5263" }, `${row.hours} h`);
+  });
+  if (report.rows.length > rows.length) {
+    container.append(element("p", { class: "hint" }, `The ${rows.length} largest of ${report.rows.length} rows; the table lists them all.`));
+  }
+  container.prepend(svg);
+}
+
+/** Saves the report as CSV (Accept: text/csv), under the name the server gives it. */
+async function downloadReport() {
+  const form = $("#report-form");
+  const query = reportQuery();
+  clearErrors(form);
+  try {
+    const { blob, name } = await api.download(`/reports/hours?${query}`, "text/csv");
+    const url = URL.createObjectURL(blob);
+    const link = element("a", { href: url, download: name, hidden: "" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (error) { showError(error, form, "report"); }
 }
 
 start().catch((error) => banner(`The app could not start: ${error.message}`));

@@ -36,9 +36,10 @@ export class Auth {
     if (stored) {
       try {
         const session = JSON.parse(stored);
-        if (session.expiresAt > Date.now() + 5000) this.session = session;
+        if (session.expiresAt > Date.now() + 5000 || session.refreshToken) this.session = session;
       } catch { sessionStorage.removeItem(SESSION_KEY); }
     }
+    if (this.session) this.scheduleRenewal();
   }
 
   get redirectURI() { return window.location.origin + "/"; }
@@ -98,8 +99,7 @@ export class Auth {
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok || !body.access_token) throw new Error(body.error_description || "The identity provider refused the login.");
-    this.session = { accessToken: body.access_token, expiresAt: Date.now() + (body.expires_in || 3600) * 1000, tokenType: body.token_type };
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify(this.session));
+    this.keepTokens(body);
     return true;
   }
 
@@ -125,10 +125,82 @@ export class Auth {
   }
 
   logout() {
+    clearTimeout(this.renewalTimer);
     this.session = null;
     forgetDPoPKey();
     sessionStorage.removeItem(SESSION_KEY);
     const params = new URLSearchParams({ client_id: this.config.client_id, returnTo: window.location.origin + "/" });
     window.location.assign(`${this.config.logout_endpoint}?${params}`);
+  }
+
+  // ---- Renewal: refresh-token rotation ------------------------------------------------------------------------
+  // With `offline_access` the token endpoint also hands out a one-time refresh token. Before the access token
+  // expires, the client trades the refresh token for a new access token and the next refresh token (the old one is
+  // spent; presenting it again revokes the login). Nothing reloads, so whatever the user is typing stays as it is.
+
+  /** Stores a token endpoint's answer and plans the next renewal. */
+  keepTokens(body) {
+    const lifetime = (body.expires_in || 3600) * 1000;
+    this.session = {
+      accessToken: body.access_token,
+      // `DPoP` for a token bound to this browser's key (sent with a proof per request), else `Bearer`.
+      tokenType: body.token_type,
+      expiresAt: Date.now() + lifetime,
+      lifetime,
+      refreshToken: body.refresh_token || null,
+    };
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(this.session));
+    this.scheduleRenewal();
+  }
+
+  /** Renews when about a third of the token's life is left (at least 6 s, at most a minute, before it expires). */
+  scheduleRenewal() {
+    clearTimeout(this.renewalTimer);
+    if (!this.session?.refreshToken) return;
+    const lifetime = this.session.lifetime || 3600 * 1000;
+    const early = Math.min(60_000, Math.max(6_000, lifetime * 0.3));
+    const delay = Math.max(0, this.session.expiresAt - early - Date.now());
+    this.renewalTimer = setTimeout(() => this.renew().catch(() => {}), delay);
+  }
+
+  /** A fresh access token if one can be had: renews first when the current one is (nearly) expired. */
+  async ensureFresh() {
+    if (this.token || !this.session?.refreshToken) return;
+    await this.renew().catch(() => {});
+  }
+
+  /** Trades the refresh token for new tokens; one exchange at a time, since a refresh token works once. */
+  renew() {
+    if (!this.renewing) this.renewing = this.exchangeRefreshToken().finally(() => { this.renewing = null; });
+    return this.renewing;
+  }
+
+  async exchangeRefreshToken() {
+    const refreshToken = this.session?.refreshToken;
+    if (!refreshToken) throw new Error("No refresh token; log in again.");
+    let response;
+    try {
+      response = await fetch(this.config.token_endpoint, {
+        method: "POST",
+        // With DPoP, the renewed token is bound to the same key: the refresh request carries a proof too.
+        headers: { "content-type": "application/x-www-form-urlencoded", ...(await this.tokenRequestHeaders()) },
+        body: new URLSearchParams({ grant_type: "refresh_token", client_id: this.config.client_id, refresh_token: refreshToken }),
+      });
+    } catch (error) {
+      // Offline for now: try again shortly while the current token still works.
+      if (this.token) this.renewalTimer = setTimeout(() => this.renew().catch(() => {}), 5_000);
+      throw error;
+    }
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok || !body.access_token) {
+      // Refused (expired or revoked login): keep the current token until it expires, then the app asks for a login.
+      if (this.session) {
+        this.session.refreshToken = null;
+        sessionStorage.setItem(SESSION_KEY, JSON.stringify(this.session));
+      }
+      throw new Error(body.error_description || "The identity provider refused to renew the session.");
+    }
+    this.keepTokens(body);
+    window.dispatchEvent(new CustomEvent("timesheets:token-renewed", { detail: { expiresAt: this.session.expiresAt } }));
   }
 }

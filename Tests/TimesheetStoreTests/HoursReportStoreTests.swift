@@ -1,0 +1,81 @@
+import Foundation
+import PostgresNIO
+import Testing
+import TimesheetDomain
+
+@testable import TimesheetStore
+
+/// The report's SQL against PostgreSQL itself: its plan, and a stream that is abandoned.
+@Suite struct HoursReportStoreTests {
+    static let database = SuiteDatabase("reports")
+    static let now = Date(timeIntervalSince1970: 1_560_000_000)
+
+    /// The default report (by user, then project) reads migration 0004's index in its order and sums groups as it
+    /// goes: with sorting, hashing and sequential scans priced out, the plan still needs neither. This holds only
+    /// while the statement groups and sorts with the collation the index is built with.
+    @Test func theDefaultReportReadsTheIndexInOrder() async throws {
+        let configuration = try await Self.database.get()
+        let request = HoursReportRequest(
+            from: CalendarDay(year: 2019, month: 1, day: 1)!,
+            to: CalendarDay(year: 2019, month: 12, day: 31)!
+        )
+        let statement = HoursReportQuery.statement(for: request)
+        let plan = try await withConnection(configuration) { connection in
+            for setting in ["enable_seqscan", "enable_sort", "enable_hashagg", "enable_bitmapscan"] {
+                try await connection.query(PostgresQuery(unsafeSQL: "SET \(setting) = off"), logger: testLogger)
+                    .drain()
+            }
+            var explain = PostgresQuery(unsafeSQL: "EXPLAIN " + statement.sql)
+            explain.binds = statement.binds
+            var lines: [String] = []
+            for try await line in try await connection.query(explain, logger: testLogger).decode(String.self) {
+                lines.append(line)
+            }
+            return lines.joined(separator: "\n")
+        }
+        #expect(plan.contains("timesheets_report_user_project_idx"), "\(plan)")
+        #expect(!plan.contains("Sort"), "\(plan)")
+        #expect(!plan.contains("HashAggregate"), "\(plan)")
+    }
+
+    /// A client that goes away mid-export stops reading; the pooled connection comes back, so later reports (on a
+    /// pool of one connection) still run.
+    @Test func anAbandonedReportReleasesItsConnection() async throws {
+        var configuration = try await Self.database.get()
+        configuration.poolSize = 1
+        configuration.poolPerEventLoop = false
+        try await withRepository(configuration) { repository in
+            let users = (0..<3_000).map { "abandon-\($0)-\(UUID().uuidString.prefix(6))" }
+            _ = try await repository.insert(
+                users.map {
+                    NewTimesheet(
+                        userID: $0,
+                        date: CalendarDay(year: 2019, month: 3, day: 1)!,
+                        project: "Abandoned",
+                        hours: Hours(hundredths: 125)
+                    )
+                },
+                at: Self.now
+            )
+            let request = HoursReportRequest(
+                from: CalendarDay(year: 2019, month: 3, day: 1)!,
+                to: CalendarDay(year: 2019, month: 3, day: 1)!,
+                status: nil,
+                project: "Abandoned"
+            )
+            for _ in 0..<3 {
+                var iterator = try await repository.hoursReport(request).makeAsyncIterator()
+                let first = try await iterator.next()
+                #expect(first?.hours == Hours(hundredths: 125))
+            }
+            var rows = 0
+            var total = Hours.zero
+            for try await row in try await repository.hoursReport(request) {
+                rows += 1
+                total = total + row.hours
+            }
+            #expect(rows == 3_000)
+            #expect(total == Hours(hundredths: 375_000))
+        }
+    }
+}
