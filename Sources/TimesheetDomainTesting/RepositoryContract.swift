@@ -126,9 +126,12 @@ public enum RepositoryContract {
             let stored = try await repository.insert([entry], at: now)[0]
             switch status {
             case .pending: break
-            case .approved: _ = try await repository.update(stored.id) { try $0.approved(by: "manager", at: now) }
+            case .approved:
+                _ = try await repository.update(stored.id, by: "manager") { try $0.approved(by: "manager", at: now) }
             case .rejected:
-                _ = try await repository.update(stored.id) { try $0.rejected(by: "manager", reason: nil, at: now) }
+                _ = try await repository.update(stored.id, by: "manager") {
+                    try $0.rejected(by: "manager", reason: nil, at: now)
+                }
             }
         }
         // 2019-06-02 is a Sunday (ISO week 2019-W22); 2019-06-03 starts 2019-W23.

@@ -34,9 +34,12 @@ import TimesheetDomainTesting
             let stored = try await repository.insert([entry], at: now)[0]
             switch status {
             case .pending: break
-            case .approved: _ = try await repository.update(stored.id) { try $0.approved(by: "m", at: now) }
+            case .approved:
+                _ = try await repository.update(stored.id, by: "manager") { try $0.approved(by: "m", at: now) }
             case .rejected:
-                _ = try await repository.update(stored.id) { try $0.rejected(by: "m", reason: nil, at: now) }
+                _ = try await repository.update(stored.id, by: "manager") {
+                    try $0.rejected(by: "m", reason: nil, at: now)
+                }
             }
         }
         try await add("alice", "2019-06-02", 735, "StoreZero", .approved)
