@@ -69,7 +69,7 @@ import TimesheetDomainTesting
             documented.subtracting(served).isEmpty,
             "documented but not served: \(documented.subtracting(served).sorted())"
         )
-        #expect(served.count == 20)
+        #expect(served.count == 21)
     }
 
     @Test func eachOperationEnforcesItsDeclaredScope() async throws {
@@ -82,7 +82,7 @@ import TimesheetDomainTesting
                 }
             }
         }
-        #expect(secured.count == 13)
+        #expect(secured.count == 14)
         try await APIHarness.run { [secured] api, client in
             // A valid token with no scopes at all.
             let bare = api.issuer.mint(
