@@ -64,6 +64,15 @@ def short_token_server():
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def cli_token(base, data_dir, role):
+    """A token from `timesheets token` for `role`: the browser's own token is DPoP-bound to a key that never leaves
+    the browser, so a check from here uses a token of the same user minted by the CLI."""
+    port = urllib.parse.urlsplit(base).port
+    return subprocess.run([str(ROOT / ".build" / "debug" / "timesheets"), "token", "--user", role, "--port", str(port),
+                           "--data-dir", str(data_dir)], check=True, capture_output=True, text=True,
+                          timeout=60).stdout.strip()
+
+
 def session(driver):
     return json.loads(driver.execute_script("return sessionStorage.getItem('timesheets.session')") or "null")
 
@@ -108,7 +117,7 @@ def test_manager_sees_a_report_table_chart_and_downloads_csv(browser, short_toke
     # The table's total is the API's, and the sum of its rows (in hundredths, exactly).
     with urllib.request.urlopen(urllib.request.Request(
             f"{base}/reports/hours?from={start}&to={today.isoformat()}&status=all",
-            headers={"Authorization": "Bearer " + session(driver)["accessToken"]})) as response:
+            headers={"Authorization": "Bearer " + cli_token(base, data_dir, "manager")})) as response:
         report = json.load(response)
     assert len(rows) == len(report["rows"])
     total_cell = driver.find_elements(By.CSS_SELECTOR, "#report-foot td.num")[0].text
@@ -139,9 +148,10 @@ def test_manager_sees_a_report_table_chart_and_downloads_csv(browser, short_toke
 
 def test_the_client_renews_its_token_without_losing_what_was_typed(browser, short_token_server):
     from selenium.webdriver.common.by import By
-    driver, (base, _) = browser, short_token_server
+    driver, (base, data_dir) = browser, short_token_server
     log_in(driver, base, "employee")
     first = session(driver)
+    assert first["tokenType"] == "DPoP", "the web client's token is bound to its key"
     assert first["refreshToken"], f"the login asked for offline_access and got a refresh token: {first}"
     first_claims = claims(first["accessToken"])
     assert first_claims["exp"] - first_claims["iat"] == LIFETIME
@@ -156,6 +166,8 @@ def test_the_client_renews_its_token_without_losing_what_was_typed(browser, shor
     renewed = wait_for(driver, lambda: (s := session(driver)) and s["accessToken"] != first["accessToken"] and s,
                        timeout=LIFETIME + 10, what="the access token to be renewed")
     assert renewed["refreshToken"] != first["refreshToken"], "the refresh token rotated"
+    assert renewed["tokenType"] == "DPoP" and "cnf" in claims(renewed["accessToken"]), "renewed bound to the same key"
+    assert claims(renewed["accessToken"])["cnf"] == first_claims["cnf"]
     assert claims(renewed["accessToken"])["iat"] > first_claims["iat"]
     wait_for(driver, lambda: time.time() > first_claims["exp"] + 1, timeout=LIFETIME + 5,
              what="the first token to expire")
@@ -170,7 +182,7 @@ def test_the_client_renews_its_token_without_losing_what_was_typed(browser, shor
     row = wait_for(driver, lambda: [r for r in driver.find_elements(By.CSS_SELECTOR, "#entries tr[data-id]")
                                     if "Renewal" in r.text], what="the saved entry")[0]
     assert day in row.text
-    token = session(driver)["accessToken"]
+    token = cli_token(base, data_dir, "employee")
     with urllib.request.urlopen(urllib.request.Request(
             f"{base}/timesheets?project=Renewal", headers={"Authorization": "Bearer " + token})) as response:
         items = json.load(response)["items"]
