@@ -365,7 +365,12 @@ package final class DevIdentityProvider: Sendable {
                     expires_in: Int(webTokenLifetime.components.seconds),
                     scope: pending.scopes.joined(separator: " "),
                     refresh_token: pending.offlineAccess
-                        ? refreshTokens.issue(for: pending.account, scopes: pending.scopes, clientID: pending.clientID)
+                        ? refreshTokens.issue(
+                            for: pending.account,
+                            scopes: pending.scopes,
+                            clientID: pending.clientID,
+                            keyThumbprint: binding
+                        )
                         : nil
                 ),
                 headers: Self.noStore

@@ -15,6 +15,9 @@ final class DevRefreshTokens: Sendable {
         var account: DevAccount
         var scopes: [String]
         var clientID: String
+        /// The thumbprint of the DPoP key the login's tokens are bound to (RFC 9449 §5: a public client's refresh
+        /// token is bound to its key too); `nil` for a Bearer login.
+        var keyThumbprint: String?
         /// The family's end: a login lasts this long however often it is renewed (Auth0's "absolute lifetime").
         var expires: ContinuousClock.Instant
     }
@@ -24,6 +27,9 @@ final class DevRefreshTokens: Sendable {
         case unknown
         case expired
         case wrongClient
+        /// The login is bound to a DPoP key and the refresh request's proof (if any) is from another key: the family
+        /// is revoked, since the token is in the wrong hands.
+        case wrongKey
         /// An already used token came back: the family is revoked.
         case reused
     }
@@ -39,12 +45,13 @@ final class DevRefreshTokens: Sendable {
     private let state = Mutex(State())
 
     /// A new family for a login, and its first token.
-    func issue(for account: DevAccount, scopes: [String], clientID: String) -> String {
+    func issue(for account: DevAccount, scopes: [String], clientID: String, keyThumbprint: String? = nil) -> String {
         let grant = Grant(
             family: DevIdentityProvider.randomToken(),
             account: account,
             scopes: scopes,
             clientID: clientID,
+            keyThumbprint: keyThumbprint,
             expires: .now + Self.familyLifetime
         )
         let token = DevIdentityProvider.randomToken()
@@ -58,7 +65,11 @@ final class DevRefreshTokens: Sendable {
     }
 
     /// Retires `token` and returns its grant with the family's next token.
-    func rotate(_ token: String, clientID: String) -> Result<(token: String, grant: Grant), Refusal> {
+    func rotate(
+        _ token: String,
+        clientID: String,
+        keyThumbprint: String? = nil
+    ) -> Result<(token: String, grant: Grant), Refusal> {
         state.withLock { state in
             let now = ContinuousClock.now
             if let used = state.used[token] {
@@ -72,6 +83,10 @@ final class DevRefreshTokens: Sendable {
                 // A token presented by another client is as good as stolen.
                 state.live = state.live.filter { $0.value.family != grant.family }
                 return .failure(.wrongClient)
+            }
+            if let bound = grant.keyThumbprint, bound != keyThumbprint {
+                state.live = state.live.filter { $0.value.family != grant.family }
+                return .failure(.wrongKey)
             }
             let next = DevIdentityProvider.randomToken()
             state.live[next] = grant
@@ -99,7 +114,7 @@ extension DevIdentityProvider {
                 description: "refresh_token and client_id are required"
             )
         }
-        switch refreshTokens.rotate(token, clientID: clientID) {
+        switch refreshTokens.rotate(token, clientID: clientID, keyThumbprint: binding) {
         case .success(let (next, grant)):
             let lifetime = Int(webTokenLifetime.components.seconds)
             let accessToken = minter.token(
@@ -125,6 +140,8 @@ extension DevIdentityProvider {
                 case .unknown: "Unknown or revoked refresh token"
                 case .expired: "The login has expired; log in again"
                 case .wrongClient: "The refresh token was issued to another client; its family is revoked"
+                case .wrongKey:
+                    "The refresh token is bound to a DPoP key; send a proof made with that key. Its family is revoked"
                 case .reused: "The refresh token was already used; its family is revoked, log in again"
                 }
             throw OAuthError(status: .forbidden, error: "invalid_grant", description: description)

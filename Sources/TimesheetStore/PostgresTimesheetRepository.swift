@@ -687,15 +687,16 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     }
 
     /// Runs a read on the standby when ``standby`` allows it for this caller (``ReadSession``), else on the primary.
-    /// A read the standby fails (down, or a query cancelled by replay) runs again on the primary, and the standby is
-    /// skipped until its monitor sees it answer.
+    /// A read the standby fails for a reason of its own (unreachable, not ready, a query cancelled by a conflict with
+    /// recovery) runs again on the primary, and the standby is skipped until its monitor sees it answer. A read that
+    /// timed out is not run again: it would take a second full query timeout, and would likely be as slow there.
     private func read<Result: Sendable>(
         _ operation: @escaping @Sendable (PostgresClient) async throws -> Result
     ) async throws -> Result {
         if let standby, let replica = standby.client(forReadBy: ReadSession.callerID) {
             do {
                 return try await perform { try await operation(replica) }
-            } catch let error as StoreError {
+            } catch let error as StoreError where StandbyReads.isStandbysFault(error) {
                 standby.standbyFailed(error)
             }
         }

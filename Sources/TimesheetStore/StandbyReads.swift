@@ -106,6 +106,17 @@ public final class StandbyReads: Sendable {
         state.withLock { $0.writes[callerID] = now }
     }
 
+    /// Whether a failed read is the standby's fault, so that the primary should run it: a standby that cannot be
+    /// reached or is not ready, or a query it cancelled because replay needed what the query held (SQLSTATE 40001,
+    /// "conflict with recovery").
+    static func isStandbysFault(_ error: StoreError) -> Bool {
+        switch error {
+        case .unavailable(.unreachable, _), .unavailable(.notReady, _): true
+        case .unexpected(let underlying as PSQLError): underlying.serverInfo?[.sqlState] == "40001"
+        default: false
+        }
+    }
+
     /// A read on the standby failed for a reason of the standby's own: skip it until the monitor sees it answer.
     func standbyFailed(_ error: any Error) {
         let storeError = error as? StoreError ?? StoreError(classifying: error)
@@ -194,7 +205,7 @@ public final class StandbyReads: Sendable {
         let wasSkipped = state.withLock { state -> Bool in
             let wasSkipped = state.problem != nil
             state.problem = nil
-            if let index = state.samples.lastIndex(where: { $0.position <= replayed }) {
+            if let index = state.samples.lastIndex(where: { Self.isReplayed($0.position, upTo: replayed) }) {
                 state.safeTime = state.samples[index].at
                 state.samples.removeFirst(index)
             }
@@ -209,6 +220,10 @@ public final class StandbyReads: Sendable {
     private func note(problem: String) {
         let changed = state.withLock { state -> Bool in
             defer { state.problem = problem }
+            // While skipped the safe time stands still; writes older than the lag limit no longer matter (a standby
+            // that far behind is skipped anyway), so the table does not grow with every caller meanwhile.
+            let horizon = ContinuousClock.now - maxLag
+            state.writes = state.writes.filter { $0.value >= horizon }
             return state.problem != problem
         }
         if changed { logger.warning("reads go to the primary", metadata: ["reason": .string(problem)]) }
@@ -235,6 +250,13 @@ public final class StandbyReads: Sendable {
     }
 
     static let sampleLimit = 4_096
+
+    /// Whether the primary's insert position `position` is covered by a standby that replayed up to `replayed`. The
+    /// insert position of an idle primary whose last record ended on a WAL page boundary points past the next page's
+    /// header (24 bytes, 40 at a segment start), while the replay position is the boundary itself.
+    static func isReplayed(_ position: UInt64, upTo replayed: UInt64) -> Bool {
+        position <= replayed || (replayed % 8_192 == 0 && position - replayed <= 40)
+    }
 
     /// `1.2 s`.
     static func seconds(_ duration: Duration) -> String {

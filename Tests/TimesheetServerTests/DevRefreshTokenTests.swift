@@ -1,4 +1,5 @@
 import AuthKit
+import AuthKitTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -39,8 +40,12 @@ import Testing
     static func form(_ fields: [String: String]) -> ByteBuffer { ByteBuffer(string: DevModeTests.form(fields)) }
 
     /// Logs in as `user` with `scope` and returns the token endpoint's answer.
-    func login(_ client: any TestClientProtocol, scope: String, user: String = "employee") async throws -> [String: Any]
-    {
+    func login(
+        _ client: any TestClientProtocol,
+        scope: String,
+        user: String = "employee",
+        key: DPoPTestKey? = nil
+    ) async throws -> [String: Any] {
         let authorize = [
             "response_type": "code", "client_id": "timesheets-web", "redirect_uri": Self.redirect, "state": "s",
             "code_challenge": DevModeTests.challenge(Self.verifier), "code_challenge_method": "S256", "scope": scope,
@@ -61,32 +66,44 @@ import Testing
             [
                 "grant_type": "authorization_code", "client_id": "timesheets-web", "code": code,
                 "code_verifier": Self.verifier, "redirect_uri": Self.redirect,
-            ]
+            ],
+            key: key
         ).json
     }
 
     func token(
         _ client: any TestClientProtocol,
-        _ fields: [String: String]
+        _ fields: [String: String],
+        key: DPoPTestKey? = nil
     ) async throws -> (
         status: HTTPResponse.Status, json: [String: Any]
     ) {
-        try await client.execute(
+        var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+        if let key { headers[HTTPField.Name("DPoP")!] = key.proof(method: "POST", url: Self.tokenEndpoint) }
+        return try await client.execute(
             uri: "/dev-idp/oauth/token",
             method: .post,
-            headers: [.contentType: "application/x-www-form-urlencoded"],
+            headers: headers,
             body: Self.form(fields)
         ) { response in (response.status, response.json) }
     }
 
+    /// HummingbirdTesting's router framework sends `Host: localhost`; the proof names the URL the request was sent to.
+    static let tokenEndpoint = "http://localhost/dev-idp/oauth/token"
+
     func refresh(
         _ client: any TestClientProtocol,
         _ refreshToken: String,
-        clientID: String = "timesheets-web"
+        clientID: String = "timesheets-web",
+        key: DPoPTestKey? = nil
     )
         async throws -> (status: HTTPResponse.Status, json: [String: Any])
     {
-        try await token(client, ["grant_type": "refresh_token", "client_id": clientID, "refresh_token": refreshToken])
+        try await token(
+            client,
+            ["grant_type": "refresh_token", "client_id": clientID, "refresh_token": refreshToken],
+            key: key
+        )
     }
 
     static func lifetime(of accessToken: String) throws -> Int {
@@ -134,6 +151,32 @@ import Testing
                 try await login(client, scope: "openid offline_access")["refresh_token"] as? String
             )
             #expect(try await refresh(client, other).status == .ok)
+        }
+    }
+
+    /// RFC 9449 §5: a DPoP login's refresh token is bound to its key. Without a proof, or with another key's, it is
+    /// refused and its family revoked; a stolen refresh token cannot buy a Bearer token.
+    @Test func aDPoPLoginsRefreshTokenNeedsItsKey() async throws {
+        try await withProvider { _, client in
+            let key = DPoPTestKey()
+            let login = try await login(client, scope: "openid offline_access read:timesheets", key: key)
+            #expect(login["token_type"] as? String == "DPoP", "\(login)")
+            let first = try #require(login["refresh_token"] as? String)
+            let renewed = try await refresh(client, first, key: key)
+            #expect(renewed.status == .ok, "\(renewed.json)")
+            #expect(renewed.json["token_type"] as? String == "DPoP")
+            let second = try #require(renewed.json["refresh_token"] as? String)
+            let bare = try await refresh(client, second)
+            #expect(bare.status == .forbidden)
+            #expect(bare.json["error"] as? String == "invalid_grant")
+            #expect(try await refresh(client, second, key: key).status == .forbidden, "the family is revoked")
+
+            let again = try #require(
+                try await self.login(client, scope: "openid offline_access", key: key)["refresh_token"] as? String
+            )
+            let thief = try await refresh(client, again, key: DPoPTestKey())
+            #expect(thief.status == .forbidden)
+            #expect((thief.json["error_description"] as? String)?.contains("DPoP key") == true)
         }
     }
 

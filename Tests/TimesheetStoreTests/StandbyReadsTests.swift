@@ -66,6 +66,13 @@ import Testing
         #expect(status.lag.map { $0 >= .milliseconds(100) } == true)
     }
 
+    @Test func onlyTheStandbysOwnFailuresSendAReadToThePrimary() {
+        #expect(StandbyReads.isStandbysFault(.unavailable(.unreachable, underlying: nil)))
+        #expect(StandbyReads.isStandbysFault(.unavailable(.notReady, underlying: nil)))
+        #expect(!StandbyReads.isStandbysFault(.unavailable(.timedOut, underlying: nil)))
+        #expect(!StandbyReads.isStandbysFault(.unexpected(underlying: CancellationError())))
+    }
+
     @Test func aFailedStandbyReadSkipsTheStandbyUntilItAnswersAgain() throws {
         let reads = try Self.router()
         reads.notePrimary(position: 100, at: .now)
@@ -85,5 +92,10 @@ import Testing
             #expect(StandbyReads.parseLSN(bad) == nil, "\(bad)")
         }
         #expect(StandbyReads.seconds(.milliseconds(7_349)) == "7.3 s")
+        // An idle primary at a page boundary reports its insert position past the next page's header.
+        #expect(StandbyReads.isReplayed(0x1_0000_2018, upTo: 0x1_0000_2000))
+        #expect(StandbyReads.isReplayed(0x1_0000_2000, upTo: 0x1_0000_2000))
+        #expect(!StandbyReads.isReplayed(0x1_0000_2030, upTo: 0x1_0000_2000))
+        #expect(!StandbyReads.isReplayed(0x1_0000_2019, upTo: 0x1_0000_2001))
     }
 }

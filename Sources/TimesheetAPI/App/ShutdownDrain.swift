@@ -63,8 +63,12 @@ final class CloseWhileDrainingHandler: ChannelOutboundHandler, RemovableChannelH
             head.headerFields[.connection] = "close"
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end where closeAfterResponse:
-            context.writeAndFlush(data, promise: promise)
-            context.close(promise: nil)
+            // Close once everything before it is on the wire: closing at once would fail the writes still queued
+            // (a slow client, a streamed report) and cut the answer short.
+            let written = promise ?? context.eventLoop.makePromise()
+            context.writeAndFlush(data, promise: written)
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
         default:
             context.write(data, promise: promise)
         }

@@ -152,6 +152,9 @@ struct RequireAccess: RouterMiddleware {
         for allowed in allowedClients where !(identity.clientID.map(allowed.contains) ?? false) {
             context.facts.authFailureReason = "client_not_allowed"
             metrics.recordAuthFailure(reason: "client_not_allowed")
+            // The challenge names the scheme the token came with (RFC 9449 §7.1 for a DPoP-bound token).
+            let scheme =
+                request.headers[.authorization]?.prefix(5).lowercased() == "dpop " ? "DPoP" : "Bearer"
             throw Problem(
                 status: .forbidden,
                 code: "client_not_allowed",
@@ -159,7 +162,7 @@ struct RequireAccess: RouterMiddleware {
                 detail: "This client (azp or client_id) may not call this route.",
                 headers: [
                     .wwwAuthenticate:
-                        #"Bearer realm="\#(verifier.realm)", error="insufficient_scope", "#
+                        #"\#(scheme) realm="\#(verifier.realm)", error="insufficient_scope", "#
                         + #"error_description="Client not allowed""#
                 ]
             )

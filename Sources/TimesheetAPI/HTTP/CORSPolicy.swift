@@ -11,7 +11,7 @@ struct CORSPolicyMiddleware: RouterMiddleware {
     static let allowMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
     static let allowHeaders = "Authorization, Content-Type, X-Request-Id, Idempotency-Key, DPoP"
     static let exposeHeaders =
-        "Location, X-Request-Id, WWW-Authenticate, Retry-After, Idempotent-Replayed, DPoP-Nonce"
+        "Location, X-Request-Id, WWW-Authenticate, Retry-After, Idempotent-Replayed, DPoP-Nonce, Content-Disposition"
 
     func handle(
         _ request: Request,

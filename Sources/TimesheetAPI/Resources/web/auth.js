@@ -124,11 +124,12 @@ export class Auth {
     return Boolean(nonce) && response.status === 401 && /use_dpop_nonce/.test(response.headers.get("WWW-Authenticate") || "");
   }
 
-  logout() {
+  async logout() {
     clearTimeout(this.renewalTimer);
     this.session = null;
-    forgetDPoPKey();
     sessionStorage.removeItem(SESSION_KEY);
+    // The key goes before the page does: a key left behind would still prove possession for this browser.
+    await forgetDPoPKey();
     const params = new URLSearchParams({ client_id: this.config.client_id, returnTo: window.location.origin + "/" });
     window.location.assign(`${this.config.logout_endpoint}?${params}`);
   }
@@ -193,6 +194,11 @@ export class Auth {
     }
     const body = await response.json().catch(() => ({}));
     if (!response.ok || !body.access_token) {
+      // A passing failure (the identity provider restarting, a proxy's 502/503): try again shortly, keep the token.
+      if (response.status >= 500 || response.status === 429) {
+        if (this.token) this.renewalTimer = setTimeout(() => this.renew().catch(() => {}), 5_000);
+        throw new Error("The identity provider is busy; the session will be renewed in a moment.");
+      }
       // Refused (expired or revoked login): keep the current token until it expires, then the app asks for a login.
       if (this.session) {
         this.session.refreshToken = null;

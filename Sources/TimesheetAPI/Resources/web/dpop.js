@@ -71,7 +71,11 @@ export async function forgetDPoPKey() {
   keyPairPromise = null;
   try {
     const database = await openDatabase();
-    database.transaction(STORE, "readwrite").objectStore(STORE).delete(CURRENT);
+    await new Promise((resolve) => {
+      const transaction = database.transaction(STORE, "readwrite");
+      transaction.objectStore(STORE).delete(CURRENT);
+      transaction.oncomplete = transaction.onerror = transaction.onabort = () => resolve();
+    });
   } catch { /* nothing stored */ }
 }
 
