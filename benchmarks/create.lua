@@ -1,5 +1,6 @@
--- POST /timesheets: 1 hour on a day no other request of this benchmark uses for that user, so the 24-hour rule
--- never refuses one. Request g (globally numbered from the run's offset) is user g % U on day FIRST + g / U.
+-- POST /timesheets: 1 hour on a user-day that at most a few requests of this benchmark share, so the 24-hour rule
+-- never refuses one. Request g (globally numbered from the run's offset) is user g % U on day FIRST + (g / U) wrapped
+-- to years before 9999.
 -- Arguments: tokens file, offset (scripts/bench gives each run its own, so runs never share a user-day).
 dofile("benchmarks/common.lua")
 
@@ -40,7 +41,9 @@ function request()
    local g = offset + counter
    counter = counter + step
    local user = g % #tokens
-   local day = first_day + math.floor(g / #tokens)
+   -- Wrapped within 2030-01-01 .. about 9967 (dates are valid up to 9999): with few users, each run's offset alone
+   -- would be millions of days on. A wrapped day may get a second 1-hour entry from a later run, far below 24 hours.
+   local day = first_day + math.floor(g / #tokens) % 2900000
    local body = '{"date":"' .. civil(day) .. '","project":"Bench ' .. (g % 7) .. '","hours":1}'
    return wrk.format("POST", "/timesheets", headers[user + 1], body)
 end
