@@ -153,9 +153,9 @@ public actor LocalPostgresCluster {
         }
     }
 
-    private func withAdminConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
-        guard let port else { throw Failure("the cluster in \(dataDirectory) is not running; call start() first") }
-        let configuration = PostgresConnection.Configuration(
+    /// The superuser's connection to the `postgres` database, over TCP on loopback.
+    private static func adminConfiguration(port: Int) -> PostgresConnection.Configuration {
+        PostgresConnection.Configuration(
             host: "127.0.0.1",
             port: port,
             username: "postgres",
@@ -163,6 +163,11 @@ public actor LocalPostgresCluster {
             database: "postgres",
             tls: .disable
         )
+    }
+
+    private func withAdminConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
+        guard let port else { throw Failure("the cluster in \(dataDirectory) is not running; call start() first") }
+        let configuration = Self.adminConfiguration(port: port)
         let connection = try await PostgresConnection.connect(
             configuration: configuration,
             id: Int.random(in: 1...Int(Int32.max)),
@@ -254,14 +259,7 @@ public actor LocalPostgresCluster {
 
     private func waitUntilAccepting(port: Int, timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
-        let configuration = PostgresConnection.Configuration(
-            host: "127.0.0.1",
-            port: port,
-            username: "postgres",
-            password: nil,
-            database: "postgres",
-            tls: .disable
-        )
+        let configuration = Self.adminConfiguration(port: port)
         var lastError: (any Error)?
         while ContinuousClock.now < deadline {
             do {

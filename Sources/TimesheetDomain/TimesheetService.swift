@@ -204,25 +204,25 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
 
     /// Approves a pending entry; approving it again returns it unchanged. Needs ``Permission/approve``.
     public func approve(_ id: TimesheetID, by caller: Caller) async throws -> Timesheet {
-        try caller.require(.approve)
-        let clock = self.now
-        let reviewer = caller.userID
-        guard
-            let entry = try await repository.update(
-                id,
-                by: reviewer,
-                { current throws(TimesheetError) in
-                    guard current.userID != reviewer else { throw .conflict(.selfReview) }
-                    return try current.approved(by: reviewer, at: clock())
-                }
-            )
-        else { throw TimesheetError.notFound(id) }
-        return entry
+        try await review(id, by: caller) { entry, reviewer, now throws(TimesheetError) in
+            try entry.approved(by: reviewer, at: now)
+        }
     }
 
     /// Rejects a pending entry with an optional reason; rejecting it again returns it unchanged.
     /// Needs ``Permission/approve``.
     public func reject(_ id: TimesheetID, reason: String?, by caller: Caller) async throws -> Timesheet {
+        try await review(id, by: caller) { entry, reviewer, now throws(TimesheetError) in
+            try entry.rejected(by: reviewer, reason: reason, at: now)
+        }
+    }
+
+    /// A review by `caller`: `decide` runs on the entry as it is while held, never on the reviewer's own entry.
+    private func review(
+        _ id: TimesheetID,
+        by caller: Caller,
+        _ decide: @escaping @Sendable (Timesheet, String, Date) throws(TimesheetError) -> Timesheet
+    ) async throws -> Timesheet {
         try caller.require(.approve)
         let clock = self.now
         let reviewer = caller.userID
@@ -232,7 +232,7 @@ public struct TimesheetService<Repository: TimesheetRepository>: Sendable {
                 by: reviewer,
                 { current throws(TimesheetError) in
                     guard current.userID != reviewer else { throw .conflict(.selfReview) }
-                    return try current.rejected(by: reviewer, reason: reason, at: clock())
+                    return try decide(current, reviewer, clock())
                 }
             )
         else { throw TimesheetError.notFound(id) }

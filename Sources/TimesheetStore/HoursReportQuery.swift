@@ -94,12 +94,7 @@ struct HoursReportRowSequence: AsyncSequence, Sendable {
                 guard let row = try await rows.next() else { return nil }
                 return try HoursReportQuery.row(row, dimensions: dimensions)
             } catch {
-                let mapped = StoreError(classifying: error)
-                logger.error(
-                    "database error while reading a report",
-                    metadata: ["error": "\(String(reflecting: error))", "mapped": "\(mapped.description)"]
-                )
-                throw mapped
+                throw StoreError.logged(error, to: logger, as: "database error while reading a report")
             }
         }
     }

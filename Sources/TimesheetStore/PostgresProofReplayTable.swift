@@ -94,15 +94,8 @@ public struct PostgresProofReplayTable: Sendable {
     ) async throws -> Result {
         do {
             return try await withDeadline(queryTimeout, operation)
-        } catch let error as StoreError {
-            throw error
         } catch {
-            let mapped = StoreError(classifying: error)
-            logger.error(
-                "database error",
-                metadata: ["error": "\(String(reflecting: error))", "mapped": "\(mapped.description)"]
-            )
-            throw mapped
+            throw StoreError.logged(error, to: logger)
         }
     }
 }

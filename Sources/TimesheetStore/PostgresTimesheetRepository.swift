@@ -230,15 +230,11 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         try await performRespectingDailyLimit(
             explain: { try await self.explainRefusal(of: [entry]) },
             {
-                var id: Int64?
-                for try await inserted in try await client.execute(
-                    InsertEntryStatement(entry: entry, now: now),
-                    logger: logger
-                ) {
-                    id = inserted
-                }
-                guard let id else { throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: 1, got: 0)) }
-                return entry.stored(as: TimesheetID(id), at: now)
+                try await Self.stored(
+                    entry,
+                    at: now,
+                    ids: try await client.execute(InsertEntryStatement(entry: entry, now: now), logger: logger)
+                )
             }
         )
     }
@@ -251,13 +247,21 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     ) async throws
         -> Timesheet
     {
+        try await Self.stored(
+            entry,
+            at: now,
+            ids: try await connection.execute(InsertEntryStatement(entry: entry, now: now), logger: logger)
+        )
+    }
+
+    /// The entry as stored under the id its INSERT returned.
+    private static func stored<IDs: AsyncSequence>(
+        _ entry: NewTimesheet,
+        at now: Date,
+        ids: IDs
+    ) async throws -> Timesheet where IDs.Element == Int64 {
         var id: Int64?
-        for try await inserted in try await connection.execute(
-            InsertEntryStatement(entry: entry, now: now),
-            logger: logger
-        ) {
-            id = inserted
-        }
+        for try await inserted in ids { id = inserted }
         guard let id else { throw StoreError.unexpected(underlying: UnexpectedIDCount(expected: 1, got: 0)) }
         return entry.stored(as: TimesheetID(id), at: now)
     }
@@ -713,16 +717,8 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
             return try await withDeadline(queryTimeout, operation)
         } catch let error as TimesheetError {
             throw error
-        } catch let error as StoreError {
-            logger.error("database error", metadata: ["error": "\(String(reflecting: error.underlyingError as Any))"])
-            throw error
         } catch {
-            let mapped = StoreError(classifying: error)
-            logger.error(
-                "database error",
-                metadata: ["error": "\(String(reflecting: error))", "mapped": "\(mapped.description)"]
-            )
-            throw mapped
+            throw StoreError.logged(error, to: logger)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import PostgresNIO
 
 extension StoreError {
@@ -27,5 +28,20 @@ extension StoreError {
         default:
             self = .unexpected(underlying: error)
         }
+    }
+
+    /// `error` as a store error (a ``StoreError`` as it is, anything else classified), logged once as `message`.
+    static func logged(
+        _ error: any Error,
+        to logger: Logger,
+        as message: Logger.Message = "database error"
+    ) -> StoreError {
+        if let error = error as? StoreError {
+            logger.error(message, metadata: ["error": "\(String(reflecting: error.underlyingError as Any))"])
+            return error
+        }
+        let mapped = StoreError(classifying: error)
+        logger.error(message, metadata: ["error": "\(String(reflecting: error))", "mapped": "\(mapped.description)"])
+        return mapped
     }
 }

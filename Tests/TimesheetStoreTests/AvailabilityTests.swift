@@ -13,6 +13,13 @@ import Glibc
 /// Tests that stop or kill a server run on private clusters, never the shared one.
 @Suite struct AvailabilityTests {
     static let now = Date(timeIntervalSince1970: 1_700_000_000)
+    /// The entry each test stores.
+    static let oneHour = NewTimesheet(
+        userID: "u",
+        date: CalendarDay(daysSinceEpoch: 17_000),
+        project: "P",
+        hours: Hours(hundredths: 100)
+    )
 
     @Test func aStoppedDatabaseIsUnavailableQuickly() async throws {
         try await withPrivateCluster { cluster in
@@ -21,17 +28,7 @@ import Glibc
             configuration.queryTimeout = .seconds(1)
             try await Migrator(configuration: configuration, directory: repositoryMigrations, output: { _ in }).up()
             try await withRepository(configuration) { repository in
-                let stored = try await repository.insert(
-                    [
-                        NewTimesheet(
-                            userID: "u",
-                            date: CalendarDay(daysSinceEpoch: 17_000),
-                            project: "P",
-                            hours: Hours(hundredths: 100)
-                        )
-                    ],
-                    at: Self.now
-                )
+                let stored = try await repository.insert([Self.oneHour], at: Self.now)
                 #expect(try await repository.entry(stored[0].id) != nil)
                 try await cluster.stop()
                 for _ in 0..<3 {
@@ -68,17 +65,7 @@ import Glibc
     @Test func aBlockedStatementTimesOut() async throws {
         let prepared = try await TestPostgres.shared.freshDatabase("timeout")
         let stored = try await withRepository(prepared) { repository in
-            try await repository.insert(
-                [
-                    NewTimesheet(
-                        userID: "u",
-                        date: CalendarDay(daysSinceEpoch: 17_000),
-                        project: "P",
-                        hours: Hours(hundredths: 100)
-                    )
-                ],
-                at: Self.now
-            )
+            try await repository.insert([Self.oneHour], at: Self.now)
         }
         var configuration = prepared
         configuration.queryTimeout = .seconds(1)

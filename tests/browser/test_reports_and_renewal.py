@@ -8,13 +8,7 @@ import csv
 import datetime
 import io
 import json
-import os
-import pathlib
-import shutil
-import signal
-import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -22,46 +16,15 @@ import urllib.request
 
 import pytest
 
-from test_web_client import ROOT, browser, log_in, log_out, set_value, shot, visible, wait_for  # noqa: F401
+from test_web_client import ROOT, browser, log_in, log_out, running_dev, set_value, shot, visible, wait_for  # noqa: F401
 
 LIFETIME = 20
 
 
 @pytest.fixture(scope="module")
 def short_token_server():
-    binary = ROOT / ".build" / "debug" / "timesheets"
-    if not binary.exists():
-        pytest.fail(f"{binary} is missing: run swift build first")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data_dir = tempfile.mkdtemp(prefix="timesheets-reports-")
-    os.chmod(data_dir, 0o755)  # PostgreSQL runs as its own user when we are root
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    log = open(os.path.join(data_dir, "dev.log"), "w")
-    process = subprocess.Popen([str(binary), "dev", "--port", str(port), "--data-dir", data_dir, "--seed",
-                                "--web-token-lifetime", str(LIFETIME)], stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(base + "/health/live", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    if process.poll() is not None or time.time() >= deadline:
-        process.kill()
-        pytest.fail("timesheets dev did not come up: " + open(os.path.join(data_dir, "dev.log")).read()[-2000:])
-    yield base, pathlib.Path(data_dir)
-    process.send_signal(signal.SIGTERM)
-    try:
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with running_dev("--seed", "--web-token-lifetime", str(LIFETIME), prefix="timesheets-reports-") as server:
+        yield server
 
 
 def cli_token(base, data_dir, role):

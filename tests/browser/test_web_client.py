@@ -2,6 +2,7 @@
 
 Run by scripts/test. Screenshots of each view land in .build/screenshots/ for a person to look at.
 """
+import contextlib
 import datetime
 import os
 import pathlib
@@ -52,45 +53,49 @@ def browser():
     driver.quit()
 
 
-@pytest.fixture(scope="module")
-def dev_server():
+@contextlib.contextmanager
+def running_dev(*arguments, prefix="timesheets-browser-"):
+    """`timesheets dev` on a free port with its own data directory and `arguments`; yields (base URL, data dir) and
+    stops it (exit 0 expected) afterwards."""
     binary = ROOT / ".build" / "debug" / "timesheets"
     if not binary.exists():
         pytest.fail(f"{binary} is missing: run swift build first")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    data_dir = tempfile.mkdtemp(prefix="timesheets-browser-")
+    data_dir = tempfile.mkdtemp(prefix=prefix)
     os.chmod(data_dir, 0o755)  # PostgreSQL runs as its own user when we are root
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     log = open(os.path.join(data_dir, "dev.log"), "w")
-    process = subprocess.Popen([str(binary), "dev", "--port", str(port), "--data-dir", data_dir],
+    process = subprocess.Popen([str(binary), "dev", "--port", str(port), "--data-dir", data_dir, *arguments],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
-    while time.time() < deadline:
+    while time.time() < deadline and process.poll() is None:
         try:
             with urllib.request.urlopen(base + "/health/live", timeout=2) as response:
                 if response.status == 200:
                     break
         except OSError:
-            if process.poll() is not None:
-                break
             time.sleep(0.3)
-    else:
+    if process.poll() is not None or time.time() >= deadline:
         process.kill()
-        pytest.fail("timesheets dev did not come up")
-    if process.poll() is not None:
-        pytest.fail("timesheets dev exited: " + open(os.path.join(data_dir, "dev.log")).read())
-    yield base
-    process.send_signal(signal.SIGTERM)
+        pytest.fail("timesheets dev did not come up: " + open(os.path.join(data_dir, "dev.log")).read()[-2000:])
     try:
+        yield base, pathlib.Path(data_dir)
+        process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()
         log.close()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def dev_server():
+    with running_dev() as (base, _):
+        yield base
 
 
 def wait_for(driver, condition, timeout=15, what="condition"):

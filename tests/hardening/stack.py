@@ -64,6 +64,18 @@ class ProcessExited(AssertionError):
     """The process being waited for is gone: no use waiting out the timeout."""
 
 
+def stop_process(process, timeout):
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; its exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 def wait_until(condition, timeout, what, interval=0.05):
     deadline = time.monotonic() + timeout
     last = None
@@ -203,13 +215,7 @@ class DevStack:
         return self.sql("SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY id), '') FROM timesheets t")
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=30)
         self.log.close()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -366,14 +372,7 @@ class Serve:
         return pathlib.Path(self.log_file.name).read_text(errors="replace")[-4000:]
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout=40)
 
     def rss_kib(self):
         for line in open(f"/proc/{self.process.pid}/status"):
@@ -444,13 +443,7 @@ class HAProxy:
                    "haproxy to route a request")
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -10,7 +10,6 @@ import collections
 import concurrent.futures
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
