@@ -67,6 +67,15 @@ let package = Package(
         ),
         // A private PostgreSQL cluster under a folder of ours (initdb, pg_ctl): for tests, benchmarks and dev mode,
         // never for `serve` or `migrate`.
+        // Swift concurrency's global jobs on NIO's event loops, as generic-executor jobs.
+        .target(
+            name: "EventLoopConcurrency",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "LocalPostgres",
             dependencies: [
@@ -157,6 +166,7 @@ let package = Package(
         .executableTarget(
             name: "TimesheetServer",
             dependencies: [
+                "EventLoopConcurrency",
                 "TimesheetDomain",
                 "TimesheetStore",
                 "TimesheetAPI",
@@ -195,7 +205,10 @@ let package = Package(
                 "TimesheetDomain",
                 "TimesheetStore",
                 "LocalPostgres",
+                "EventLoopConcurrency",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/StoreBench",

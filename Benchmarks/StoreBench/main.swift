@@ -1,6 +1,9 @@
+import EventLoopConcurrency
 import Foundation
 import LocalPostgres
 import Logging
+import NIOCore
+import NIOPosix
 import PostgresNIO
 import TimesheetDomain
 import TimesheetStore
@@ -15,6 +18,12 @@ let mode = "DEBUG build (indicative only; run `swift run -c release StoreBench` 
 let mode = "release build"
 #endif
 
+// The server runs Swift concurrency on NIO's event loops (Timesheets.main); so does this benchmark's throughput part.
+if ProcessInfo.processInfo.environment["STOREBENCH_NIO_EXECUTOR"] == "1" {
+    _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+} else {
+    precondition(EventLoopGlobalExecutor.install())
+}
 let logger = Logger(label: "StoreBench")
 print("StoreBench — \(mode)")
 
@@ -144,6 +153,11 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     ).decode(String.self) { plan.append(line) }
     print("deep page plan:\n  " + plan.joined(separator: "\n  "))
 }
+
+// 4. The list route's store path alone: 64 callers at once, each reading the first page of 20 of one of the 1,000
+//    users, through the pools the server uses (one per event loop, NIO's loops running Swift concurrency). The
+//    client's CPU per query is the store's share of a list request, without HTTP, tokens or JSON.
+try await measureListThroughput(configuration: configuration, callers: 64, seconds: 8)
 
 if let cluster {
     try await cluster.stop()
