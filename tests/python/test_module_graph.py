@@ -15,7 +15,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-DEPLOYED = ["TimesheetAPI", "TimesheetStore", "AuthKit", "TimesheetDomain", "PercentEncoding"]
+DEPLOYED = ["TimesheetAPI", "TimesheetStore", "AuthKit", "TimesheetDomain", "PercentEncoding", "EventLoopConcurrency"]
 NEVER_DEPLOYED = {"AuthKitTesting", "TimesheetDevTools", "LocalPostgres", "TimesheetDomainTesting", "HummingbirdTesting"}
 
 # Each module's tests link only the layers the module itself stands on (plus test kits and the local cluster):
