@@ -4,6 +4,7 @@ reports through GET /reports/hours, and the server's RSS while it streams a larg
 
     python3 benchmarks/report_bench.py                      # the release binary if built, else the debug one
     python3 benchmarks/report_bench.py --binary .build/debug/timesheets
+    python3 benchmarks/report_bench.py --binary OLD/.build-release/release/timesheets --workdir OLD   # a before
 
 It reuses scripts/bench's pieces (its PostgreSQL cluster, `timesheets dev`, token minting and its seed: 10,000 users,
 1,000,000 entries over 100 days from 2020-01-01, 13 projects, 90% approved), prints a table and writes
@@ -123,6 +124,8 @@ def main():
     parser.add_argument("--binary", default=release if os.path.exists(release) else
                         os.path.join(ROOT, ".build", "debug", "timesheets"))
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each report (median)")
+    parser.add_argument("--workdir", default=ROOT, help="the server's working directory, where it finds migrations/ "
+                        "(for an older --binary: that commit's checkout, so it runs its own migrations)")
     args = parser.parse_args()
     bindir = bench.pg_binaries()
     if not bindir:
@@ -141,11 +144,11 @@ def main():
         bench.run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres",
                    "timesheets"])
         server = bench.Server(args.binary, os.path.join(directory, "dev"), postgres.url(20),
-                              os.path.join(directory, "server.log"))
+                              os.path.join(directory, "server.log"), workdir=args.workdir)
         bench.say(f"==> timesheets dev ({args.binary}) on {server.base}")
         proc = server.start({})
         started = time.time()
-        postgres.psql(bench.SEED_SQL)
+        postgres.psql(bench.seed_sql(bench.USERS, bench.ENTRIES))
         postgres.psql("VACUUM ANALYZE timesheets")
         bench.say(f"==> seeded {int(postgres.psql('SELECT count(*) FROM timesheets')):,} entries "
                   f"in {time.time() - started:.1f} s")
@@ -156,23 +159,29 @@ def main():
         with open(tokens) as f:
             token = f.readline().strip()
 
-        bench.say(f"{'report':42} {'rows':>8} {'SQL ms':>8} {'HTTP ms':>8} {'CSV ms':>8} {'curl ms':>8}")
+        bench.say(f"{'report':42} {'rows':>8} {'SQL ms':>8} {'HTTP ms':>8} {'CSV ms':>8} {'curl ms':>8} "
+                  f"{'srv µs/row':>10}")
         for name, query in REPORTS:
             sql_ms, plan = explain(postgres, statement(query), args.runs)
+            rows = int(postgres.psql(f"SELECT count(*) FROM ({statement(query)}) AS r"))
             path = "/reports/hours?" + query
             fetch(server.base, path, token)  # warm up
+            cpu_before = proc.cpu_seconds()
             http = [fetch(server.base, path, token) for _ in range(args.runs)]
+            server_cpu_ms = (proc.cpu_seconds() - cpu_before) * 1000 / args.runs
             csv = [fetch(server.base, path, token, "text/csv") for _ in range(args.runs)]
-            rows = int(postgres.psql(f"SELECT count(*) FROM ({statement(query)}) AS r"))
             entry = {"name": name, "query": query, "rows": rows, "sql_ms": sql_ms,
                      "http_ms": statistics.median(t for t, _, _ in http),
+                     "http_all_ms": [round(t, 1) for t, _, _ in http],
+                     "server_cpu_ms": server_cpu_ms, "server_us_per_row": server_cpu_ms * 1000 / max(rows, 1),
                      "csv_ms": statistics.median(t for t, _, _ in csv),
+                     "csv_all_ms": [round(t, 1) for t, _, _ in csv],
                      "curl_ms": statistics.median(curl_ms(server.base, path, token) for _ in range(args.runs)),
                      "json_bytes": http[0][1], "csv_bytes": csv[0][1],
                      "statuses": sorted({s for _, _, s in http + csv}), "plan": plan}
             results["reports"].append(entry)
             bench.say(f"{name:42} {rows:>8,} {sql_ms:>8.1f} {entry['http_ms']:>8.1f} {entry['csv_ms']:>8.1f} "
-                      f"{entry['curl_ms']:>8.1f}")
+                      f"{entry['curl_ms']:>8.1f} {entry['server_us_per_row']:>10.2f}")
 
         bench.say("==> server RSS while streaming exports by user,day (sampled every 20 ms)")
         results["exports"] = []

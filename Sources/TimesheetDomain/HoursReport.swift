@@ -233,32 +233,74 @@ public struct HoursReportRow: Hashable, Sendable {
     }
 }
 
-/// A report's rows as the repository reads them, one at a time, in order: a large report is never held whole.
+/// A report's rows as the repository reads them, in order and a batch at a time: a large report is never held whole.
+///
+/// Why batches: each call of an `async` function can cost a trip through the executor's queue (the server runs Swift
+/// concurrency on NIO's event loops, and a call into a `nonisolated` async function enqueues a job), which came to
+/// 2.6 jobs and most of the 2-3 µs per row of a 117,000-row report (benchmarks/results/README.md, "Issue #17
+/// reports"). A writer reads ``batches`` and handles each batch's rows in plain loops; iterating rows one by one
+/// (``makeAsyncIterator()``) stays for tests and small reports.
 public struct HoursReportRows: AsyncSequence, Sendable {
     public typealias Element = HoursReportRow
     public typealias Failure = any Error
 
-    private let base: any AsyncSequence<HoursReportRow, any Error> & Sendable
+    /// The rows in order, a batch at a time; no batch is empty.
+    public let batches: any AsyncSequence<[HoursReportRow], any Error> & Sendable
 
-    public init(_ base: some AsyncSequence<HoursReportRow, any Error> & Sendable) { self.base = base }
+    /// Rows read by the batch: `batches` must yield them in the report's order, and no empty batch.
+    public init(batches: some AsyncSequence<[HoursReportRow], any Error> & Sendable) { self.batches = batches }
 
-    /// Rows already in memory.
-    public init(_ rows: [HoursReportRow]) { self.init(ArrayRows(rows: rows)) }
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        var base: any AsyncIteratorProtocol<HoursReportRow, any Error>
-        public mutating func next() async throws -> HoursReportRow? { try await base.next() }
+    /// Rows read one at a time, gathered into batches of `batchSize`.
+    public init(_ rows: some AsyncSequence<HoursReportRow, any Error> & Sendable, batchSize: Int = 256) {
+        self.init(batches: GatheredRows(rows: rows, batchSize: batchSize))
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator()) }
+    /// Rows already in memory: one batch.
+    public init(_ rows: [HoursReportRow]) { self.init(batches: OneBatch(rows: rows)) }
 
-    private struct ArrayRows: AsyncSequence, Sendable {
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var batches: any AsyncIteratorProtocol<[HoursReportRow], any Error>
+        var batch: IndexingIterator<[HoursReportRow]> = [].makeIterator()
+
+        public mutating func next() async throws -> HoursReportRow? {
+            while true {
+                if let row = batch.next() { return row }
+                guard let next = try await batches.next() else { return nil }
+                batch = next.makeIterator()
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(batches: batches.makeAsyncIterator()) }
+
+    private struct OneBatch: AsyncSequence, Sendable {
         var rows: [HoursReportRow]
         struct AsyncIterator: AsyncIteratorProtocol {
-            var remaining: IndexingIterator<[HoursReportRow]>
-            mutating func next() async throws -> HoursReportRow? { remaining.next() }
+            var rows: [HoursReportRow]?
+            mutating func next() async throws -> [HoursReportRow]? {
+                defer { rows = nil }
+                return rows?.isEmpty == false ? rows : nil
+            }
         }
-        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(remaining: rows.makeIterator()) }
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(rows: rows) }
+    }
+
+    private struct GatheredRows<Rows: AsyncSequence<HoursReportRow, any Error> & Sendable>: AsyncSequence, Sendable {
+        let rows: Rows
+        let batchSize: Int
+        struct AsyncIterator: AsyncIteratorProtocol {
+            var rows: Rows.AsyncIterator
+            let batchSize: Int
+            mutating func next() async throws -> [HoursReportRow]? {
+                var batch: [HoursReportRow] = []
+                batch.reserveCapacity(batchSize)
+                while batch.count < batchSize, let row = try await rows.next() { batch.append(row) }
+                return batch.isEmpty ? nil : batch
+            }
+        }
+        func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(rows: rows.makeAsyncIterator(), batchSize: Swift.max(1, batchSize))
+        }
     }
 }
 

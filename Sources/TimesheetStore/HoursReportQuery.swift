@@ -57,8 +57,11 @@ enum HoursReportQuery {
         }
     }
 
-    /// One result row: the dimensions' columns in order, then hundredths and the entry count.
+    /// One result row: the dimensions' columns in order, then hundredths and the entry count. Read from the binary
+    /// cells directly (``HoursReportCells``); a row in another shape is decoded the generic way, so the fast path can
+    /// only be faster, never different.
     static func row(_ row: PostgresRow, dimensions: [ReportDimension]) throws -> HoursReportRow {
+        if let decoded = HoursReportCells.row(row, dimensions: dimensions) { return decoded }
         let cells = row.makeRandomAccess()
         var result = HoursReportRow(hours: .zero, entries: 0)
         for (index, dimension) in dimensions.enumerated() {
@@ -76,23 +79,71 @@ enum HoursReportQuery {
     }
 }
 
-/// A report's rows decoded as PostgreSQL sends them. PostgresNIO asks for more rows only as they are consumed, so
-/// memory holds a few batches whatever the report's size; the pooled connection is released at the end.
-struct HoursReportRowSequence: AsyncSequence, Sendable {
-    typealias Element = HoursReportRow
+/// Reads a report row straight from its binary cells: text as UTF-8, integers as int4 or int8 in network order.
+/// `nil` for a row in any other shape (text format, another type, a NULL), which the caller decodes the generic way.
+enum HoursReportCells {
+    static func row(_ row: PostgresRow, dimensions: [ReportDimension]) -> HoursReportRow? {
+        var cells = row.makeIterator()
+        var result = HoursReportRow(hours: .zero, entries: 0)
+        for dimension in dimensions {
+            switch dimension {
+            case .user:
+                guard let text = text(cells.next()) else { return nil }
+                result.userID = text
+            case .project:
+                guard let text = text(cells.next()) else { return nil }
+                result.project = text
+            case .week:
+                guard let days = integer(cells.next()) else { return nil }
+                result.week = ISOWeek(containing: CalendarDay(daysSinceEpoch: days))
+            case .day:
+                guard let days = integer(cells.next()) else { return nil }
+                result.day = CalendarDay(daysSinceEpoch: days)
+            }
+        }
+        guard let hundredths = integer(cells.next()), let entries = integer(cells.next()), cells.next() == nil else {
+            return nil
+        }
+        result.hours = Hours(hundredths: hundredths)
+        result.entries = entries
+        return result
+    }
+
+    private static func text(_ cell: PostgresCell?) -> String? {
+        guard let cell, cell.dataType == .text || cell.dataType == .varchar, let bytes = cell.bytes else { return nil }
+        return String(buffer: bytes)
+    }
+
+    private static func integer(_ cell: PostgresCell?) -> Int? {
+        guard let cell, cell.format == .binary, let bytes = cell.bytes else { return nil }
+        switch (cell.dataType, bytes.readableBytes) {
+        case (.int4, 4): return bytes.getInteger(at: bytes.readerIndex, as: Int32.self).map(Int.init)
+        case (.int8, 8): return bytes.getInteger(at: bytes.readerIndex, as: Int64.self).map(Int.init)
+        default: return nil
+        }
+    }
+}
+
+/// A report's rows decoded as PostgreSQL sends them, in batches of up to ``batchSize``. PostgresNIO asks for more
+/// rows only as they are consumed, so memory holds a few batches whatever the report's size; the pooled connection
+/// is released at the end.
+struct HoursReportBatches: AsyncSequence, Sendable {
+    typealias Element = [HoursReportRow]
+    /// Large enough that the per-batch costs (a hop to the reader, an array) vanish next to the rows', small enough
+    /// that the first bytes of a response leave early.
+    static let batchSize = 256
+
     let rows: PostgresRowSequence
     let dimensions: [ReportDimension]
     let logger: Logger
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        var rows: PostgresRowSequence.AsyncIterator
-        let dimensions: [ReportDimension]
+        let reader: HoursReportReader
         let logger: Logger
 
-        mutating func next() async throws -> HoursReportRow? {
+        mutating func next() async throws -> [HoursReportRow]? {
             do {
-                guard let row = try await rows.next() else { return nil }
-                return try HoursReportQuery.row(row, dimensions: dimensions)
+                return try await reader.nextBatch(upTo: HoursReportBatches.batchSize)
             } catch {
                 throw StoreError.logged(error, to: logger, as: "database error while reading a report")
             }
@@ -100,6 +151,37 @@ struct HoursReportRowSequence: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(rows: rows.makeAsyncIterator(), dimensions: dimensions, logger: logger)
+        AsyncIterator(reader: HoursReportReader(rows: rows, dimensions: dimensions), logger: logger)
+    }
+}
+
+/// Takes a report's rows off PostgresNIO's row sequence and decodes them, a batch per call.
+///
+/// Why an actor: the server runs Swift concurrency on NIO's event loops, which run every job as the loop's serial
+/// executor, so each call into a `nonisolated` async function (PostgresNIO's `next()`) from plain async code is a
+/// new job on the loop's queue: 1.85-2.6 jobs per row, most of the 2-3 µs a row cost (benchmarks/results/README.md,
+/// "Issue #17 reports"). From a default actor the runtime hops to such a function and back on the same thread,
+/// without a job, so the reader's loop costs one job per batch, not per row.
+actor HoursReportReader {
+    private var rows: PostgresRowSequence.AsyncIterator
+    private let dimensions: [ReportDimension]
+
+    init(rows: PostgresRowSequence, dimensions: [ReportDimension]) {
+        self.rows = rows.makeAsyncIterator()
+        self.dimensions = dimensions
+    }
+
+    /// The next rows in order, at most `size` of them; `nil` once every row has been read.
+    func nextBatch(upTo size: Int) async throws -> [HoursReportRow]? {
+        var batch: [HoursReportRow] = []
+        batch.reserveCapacity(size)
+        // A copy for the loop (an actor's property cannot be passed `inout` across an `await`); the iterator's state
+        // lives in a class it refers to, so the copy and the property read the same rows.
+        var iterator = rows
+        defer { rows = iterator }
+        while batch.count < size, let row = try await iterator.next(isolation: self) {
+            batch.append(try HoursReportQuery.row(row, dimensions: dimensions))
+        }
+        return batch.isEmpty ? nil : batch
     }
 }

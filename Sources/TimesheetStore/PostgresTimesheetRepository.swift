@@ -549,7 +549,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         let statement = HoursReportQuery.statement(for: request)
         // A report may go to the standby like the lists: its rows stream from whichever server took the query.
         let rows = try await read { client in try await client.query(statement, logger: logger) }
-        return HoursReportRows(HoursReportRowSequence(rows: rows, dimensions: request.groupBy, logger: logger))
+        return HoursReportRows(batches: HoursReportBatches(rows: rows, dimensions: request.groupBy, logger: logger))
     }
 
     // MARK: SQL pieces

@@ -120,3 +120,48 @@ import TimesheetDomainTesting
         #expect(rows == 0)
     }
 }
+
+@Suite struct HoursReportRowsTests {
+    struct Counted: AsyncSequence, Sendable {
+        let count: Int
+        struct AsyncIterator: AsyncIteratorProtocol {
+            let count: Int
+            var index = 0
+            mutating func next() async throws -> HoursReportRow? {
+                guard index < count else { return nil }
+                defer { index += 1 }
+                return HoursReportRow(userID: "user-\(index)", hours: Hours(hundredths: index), entries: 1)
+            }
+        }
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(count: count) }
+    }
+
+    /// Rows read one at a time are handed on in full batches but the last, in order, and read back one by one.
+    @Test(arguments: [0, 1, 3, 7, 9])
+    func rowsAreGatheredIntoBatches(count: Int) async throws {
+        let rows = HoursReportRows(Counted(count: count), batchSize: 3)
+        var sizes: [Int] = []
+        var batched: [Int] = []
+        for try await batch in rows.batches {
+            sizes.append(batch.count)
+            batched += batch.map(\.hours.hundredths)
+        }
+        let last: [Int] = count % 3 == 0 ? [] : [count % 3]
+        let expectedSizes: [Int] = Array(repeating: 3, count: count / 3) + last
+        #expect(sizes == expectedSizes)
+        #expect(batched == Array(0..<count))
+        var single: [Int] = []
+        for try await row in rows { single.append(row.hours.hundredths) }
+        #expect(single == Array(0..<count))
+    }
+
+    @Test func rowsInMemoryAreOneBatch() async throws {
+        let rows = (0..<5).map { HoursReportRow(hours: Hours(hundredths: $0), entries: 1) }
+        var batches: [[HoursReportRow]] = []
+        for try await batch in HoursReportRows(rows).batches { batches.append(batch) }
+        #expect(batches == [rows])
+        var none = 0
+        for try await _ in HoursReportRows([]).batches { none += 1 }
+        #expect(none == 0, "no empty batch")
+    }
+}

@@ -279,6 +279,48 @@ import TimesheetDomainTesting
         }
     }
 
+    /// The bytes a report writes for its values are their `description`s, over every kind of value.
+    @Test func valuesAreWrittenAsTheirDescriptions() {
+        func written(_ write: (inout ByteBuffer) -> Void) -> String {
+            var buffer = ByteBuffer()
+            write(&buffer)
+            return String(buffer: buffer)
+        }
+        var mismatches: [String] = []
+        for days in Array(stride(from: -719_000, through: 2_932_800, by: 997)) + [-1, 0, 1, 18_262, 2_932_890] {
+            let day = CalendarDay(daysSinceEpoch: days)
+            let week = ISOWeek(containing: day)
+            if written({ ReportValueText.write(day, to: &$0) }) != day.description { mismatches.append("\(day)") }
+            if written({ ReportValueText.write(week, to: &$0) }) != week.description { mismatches.append("\(week)") }
+        }
+        for hundredths in Array(-250...3_000) + [9_999, 10_000, 123_456_789, Int.max, Int.min + 1] {
+            let hours = Hours(hundredths: hundredths)
+            if written({ ReportValueText.write(hours, to: &$0) }) != hours.description { mismatches.append("\(hours)") }
+        }
+        for number in [0, 1, 9, 10, 99, 100, 101, 999_999, 1_000_000, Int.max, -1, -10, Int.min] {
+            if written({ ReportValueText.write(number, to: &$0) }) != String(number) { mismatches.append("\(number)") }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(20))")
+    }
+
+    /// ``CSVCell/write(_:to:)`` writes what ``CSVCell/encode(_:)`` returns, hostile and non-ASCII text included.
+    @Test func cellsAreWrittenAsEncoded() {
+        let texts = [
+            "StoreZero", "=1+2", "+1", "-1", "@SUM(A1)", "\tcmd", "\rcmd", "\r\ncmd", "a,b", "say \"hi\"",
+            "=cmd|' /C calc'!A0,\"x\"", "two\nlines", " padded ", " lead", "trail ", "a=b", "", " ", "\"", "\"\"",
+            ",", "'", "=", "é", "\"\u{301}x\"", " \u{301}", "x \u{301}", "\u{600} ", "=é", "é,\"", "Projekt Ü",
+            "日本語, \"引用\"", "\u{0}", "a\u{7f}b", "-\"quoted\" minus", "\n", "\r", "\t",
+        ]
+        var mismatches: [String] = []
+        for text in texts {
+            var buffer = ByteBuffer()
+            CSVCell.write(text, to: &buffer)
+            let bytes = Array(buffer.readableBytesView)
+            if bytes != Array(CSVCell.encode(text).utf8) { mismatches.append(text.debugDescription) }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches)")
+    }
+
     @Test func cellsAreQuotedAndFormulasDefused() {
         #expect(CSVCell.encode("StoreZero") == "StoreZero")
         #expect(CSVCell.encode("=1+2") == "'=1+2")

@@ -10,14 +10,20 @@ import TimesheetDomain
     static let database = SuiteDatabase("reports")
     static let now = Date(timeIntervalSince1970: 1_560_000_000)
 
-    /// The default report (by user, then project) reads migration 0004's index in its order and sums groups as it
-    /// goes: with sorting, hashing and sequential scans priced out, the plan still needs neither. This holds only
-    /// while the statement groups and sorts with the collation the index is built with.
-    @Test func theDefaultReportReadsTheIndexInOrder() async throws {
+    /// The default report (approved entries by user, then project) reads migration 0006's index of approved entries
+    /// in its order and sums groups as it goes; a report of every status reads migration 0004's index the same way.
+    /// With sorting, hashing and sequential scans priced out, neither plan needs them. This holds only while the
+    /// statement groups and sorts with the collation the indexes are built with.
+    @Test(arguments: [
+        (TimesheetStatus?.some(.approved), "timesheets_report_approved_idx"),
+        (nil, "timesheets_report_user_project_idx"),
+    ])
+    func reportsByUserAndProjectReadAnIndexInOrder(status: TimesheetStatus?, index: String) async throws {
         let configuration = try await Self.database.get()
         let request = HoursReportRequest(
             from: CalendarDay(year: 2019, month: 1, day: 1)!,
-            to: CalendarDay(year: 2019, month: 12, day: 31)!
+            to: CalendarDay(year: 2019, month: 12, day: 31)!,
+            status: status
         )
         let statement = HoursReportQuery.statement(for: request)
         let plan = try await withConnection(configuration) { connection in
@@ -33,7 +39,7 @@ import TimesheetDomain
             }
             return lines.joined(separator: "\n")
         }
-        #expect(plan.contains("timesheets_report_user_project_idx"), "\(plan)")
+        #expect(plan.contains(index), "\(plan)")
         #expect(!plan.contains("Sort"), "\(plan)")
         #expect(!plan.contains("HashAggregate"), "\(plan)")
     }
@@ -76,6 +82,19 @@ import TimesheetDomain
             }
             #expect(rows == 3_000)
             #expect(total == Hours(hundredths: 375_000))
+
+            // Read by the batch, as the response writes them: full batches but the last, the same rows in order.
+            var sizes: [Int] = []
+            var batchedUsers: [String] = []
+            for try await batch in try await repository.hoursReport(request).batches {
+                sizes.append(batch.count)
+                batchedUsers += batch.compactMap(\.userID)
+            }
+            let full = HoursReportBatches.batchSize
+            let expectedSizes: [Int] = Array(repeating: full, count: 3_000 / full) + [3_000 % full]
+            #expect(sizes == expectedSizes)
+            let expectedUsers = users.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            #expect(batchedUsers == expectedUsers)
         }
     }
 }

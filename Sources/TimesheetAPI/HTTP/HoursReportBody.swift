@@ -44,16 +44,6 @@ struct HoursReportBody: Sendable {
         }
     }
 
-    /// A dimension's value in a row, as text.
-    static func value(_ dimension: ReportDimension, of row: HoursReportRow) -> String {
-        switch dimension {
-        case .user: row.userID ?? ""
-        case .project: row.project ?? ""
-        case .week: row.week?.description ?? ""
-        case .day: row.day?.description ?? ""
-        }
-    }
-
     // MARK: JSON
 
     /// `{"from", "to", "group_by", "status", "rows", "total_hours"}`; hours are exact decimals (``Hours``).
@@ -71,34 +61,53 @@ struct HoursReportBody: Sendable {
         json.raw("],\"status\":")
         json.value(request.status?.rawValue ?? HoursReportRequest.allStatuses)
         json.raw(",\"rows\":[")
-        var total = Hours.zero
+        var total = 0
         var first = true
-        for try await row in rows {
-            if !first { json.raw(",") }
-            first = false
-            json.raw("{")
-            for dimension in request.groupBy {
-                json.value(Self.columnName(dimension))
-                json.raw(":")
-                json.value(Self.value(dimension, of: row))
-                json.raw(",")
-            }
-            json.raw("\"hours\":")
-            json.buffer.writeString(row.hours.description)
-            json.raw(",\"entries\":")
-            json.value(Int64(row.entries))
-            json.raw("}")
-            total = total + row.hours
-            if json.buffer.readableBytes >= Self.chunkSize {
-                try await writer.write(json.buffer)
-                json.buffer.clear()
+        for try await batch in rows.batches {
+            for row in batch {
+                json.raw(first ? "{" : ",{")
+                first = false
+                for dimension in request.groupBy {
+                    Self.writeJSONKeyAndValue(dimension, of: row, to: &json)
+                }
+                json.raw("\"hours\":")
+                ReportValueText.write(row.hours, to: &json.buffer)
+                json.raw(",\"entries\":")
+                ReportValueText.write(row.entries, to: &json.buffer)
+                json.raw("}")
+                total += row.hours.hundredths
+                if json.buffer.readableBytes >= Self.chunkSize {
+                    try await writer.write(json.buffer)
+                    json.buffer.clear()
+                }
             }
         }
         json.raw("],\"total_hours\":")
-        json.buffer.writeString(total.description)
+        ReportValueText.write(Hours(hundredths: total), to: &json.buffer)
         json.raw("}")
         try await writer.write(json.buffer)
         try await writer.finish(nil)
+    }
+
+    /// `"user_id":"...",` and the like: a dimension's key and its value in a row, then a comma.
+    static func writeJSONKeyAndValue(_ dimension: ReportDimension, of row: HoursReportRow, to json: inout JSONWriter) {
+        switch dimension {
+        case .user:
+            json.raw("\"user_id\":")
+            json.value(row.userID ?? "")
+        case .project:
+            json.raw("\"project\":")
+            json.value(row.project ?? "")
+        case .week:
+            json.raw("\"week\":\"")
+            if let week = row.week { ReportValueText.write(week, to: &json.buffer) }
+            json.raw("\"")
+        case .day:
+            json.raw("\"day\":\"")
+            if let day = row.day { ReportValueText.write(day, to: &json.buffer) }
+            json.raw("\"")
+        }
+        json.raw(",")
     }
 
     // MARK: CSV
@@ -109,24 +118,34 @@ struct HoursReportBody: Sendable {
         var buffer = ByteBufferAllocator().buffer(capacity: Self.chunkSize + 1024)
         let header = request.groupBy.map(Self.columnName) + ["hours", "entries"]
         buffer.writeString(header.map(CSVCell.encode).joined(separator: ",") + "\r\n")
-        for try await row in rows {
-            var line = ""
-            for dimension in request.groupBy {
-                line += CSVCell.encode(Self.value(dimension, of: row))
-                line += ","
-            }
-            line += row.hours.description
-            line += ","
-            line += String(row.entries)
-            line += "\r\n"
-            buffer.writeString(line)
-            if buffer.readableBytes >= Self.chunkSize {
-                try await writer.write(buffer)
-                buffer.clear()
+        for try await batch in rows.batches {
+            for row in batch {
+                for dimension in request.groupBy {
+                    Self.writeCSVCell(dimension, of: row, to: &buffer)
+                    buffer.writeInteger(UInt8(ascii: ","))
+                }
+                ReportValueText.write(row.hours, to: &buffer)
+                buffer.writeInteger(UInt8(ascii: ","))
+                ReportValueText.write(row.entries, to: &buffer)
+                buffer.writeStaticString("\r\n")
+                if buffer.readableBytes >= Self.chunkSize {
+                    try await writer.write(buffer)
+                    buffer.clear()
+                }
             }
         }
         try await writer.write(buffer)
         try await writer.finish(nil)
+    }
+
+    /// A dimension's value in a row as a CSV cell. Days and weeks never need quoting nor defusing.
+    static func writeCSVCell(_ dimension: ReportDimension, of row: HoursReportRow, to buffer: inout ByteBuffer) {
+        switch dimension {
+        case .user: CSVCell.write(row.userID ?? "", to: &buffer)
+        case .project: CSVCell.write(row.project ?? "", to: &buffer)
+        case .week: if let week = row.week { ReportValueText.write(week, to: &buffer) }
+        case .day: if let day = row.day { ReportValueText.write(day, to: &buffer) }
+        }
     }
 }
 
@@ -145,5 +164,47 @@ enum CSVCell {
         }
         guard needsQuotes || cell.hasPrefix(" ") || cell.hasSuffix(" ") else { return cell }
         return "\"" + cell.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+    }
+
+    /// ``encode(_:)`` written into `buffer`. ASCII text is handled on its bytes (where a byte is a character, so
+    /// the result is the same); any other text goes through ``encode(_:)``, whose `Character` comparisons treat a
+    /// quote or space followed by a combining mark as another character.
+    static func write(_ text: String, to buffer: inout ByteBuffer) {
+        var text = text
+        let handled = text.withUTF8 { bytes -> Bool in
+            var needsQuotes = false
+            for byte in bytes {
+                if byte >= 0x80 { return false }
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\r")
+                    || byte == UInt8(ascii: "\n")
+                {
+                    needsQuotes = true
+                }
+            }
+            let defused = bytes.first.map(isFormulaStart) ?? false
+            needsQuotes =
+                needsQuotes || (!defused && bytes.first == UInt8(ascii: " ")) || bytes.last == UInt8(ascii: " ")
+            if needsQuotes { buffer.writeInteger(UInt8(ascii: "\"")) }
+            if defused { buffer.writeInteger(UInt8(ascii: "'")) }
+            if needsQuotes {
+                var start = 0
+                for (index, byte) in bytes.enumerated() where byte == UInt8(ascii: "\"") {
+                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[start...index]))
+                    buffer.writeInteger(UInt8(ascii: "\""))
+                    start = index + 1
+                }
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[start...]))
+                buffer.writeInteger(UInt8(ascii: "\""))
+            } else {
+                buffer.writeBytes(UnsafeRawBufferPointer(bytes))
+            }
+            return true
+        }
+        if !handled { buffer.writeString(encode(text)) }
+    }
+
+    private static func isFormulaStart(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "=") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "@")
+            || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
     }
 }
