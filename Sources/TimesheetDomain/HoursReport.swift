@@ -235,10 +235,10 @@ public struct HoursReportRow: Hashable, Sendable {
 
 /// A report's rows as the repository reads them, in order and a batch at a time: a large report is never held whole.
 ///
-/// Why batches: each call of an `async` function can cost a trip through the executor's queue (the server runs Swift
-/// concurrency on NIO's event loops, and a call into a `nonisolated` async function enqueues a job), which came to
-/// 2.6 jobs and most of the 2-3 µs per row of a 117,000-row report (benchmarks/results/README.md, "Issue #17
-/// reports"). A writer reads ``batches`` and handles each batch's rows in plain loops; iterating rows one by one
+/// Why batches: each call of an `async` function can cost a trip through the executor's queue (under NIO's installer
+/// of the global executor, every call into a `nonisolated` async function enqueued a job), which came to 2.6 jobs
+/// and most of the 2-3 µs per row of a 117,000-row report (benchmarks/results/README.md, "Issue #17 reports"). A
+/// writer reads ``batches`` and handles each batch's rows in plain loops; iterating rows one by one
 /// (``makeAsyncIterator()``) stays for tests and small reports.
 public struct HoursReportRows: AsyncSequence, Sendable {
     public typealias Element = HoursReportRow

@@ -157,11 +157,11 @@ struct HoursReportBatches: AsyncSequence, Sendable {
 
 /// Takes a report's rows off PostgresNIO's row sequence and decodes them, a batch per call.
 ///
-/// Why an actor: the server runs Swift concurrency on NIO's event loops, which run every job as the loop's serial
-/// executor, so each call into a `nonisolated` async function (PostgresNIO's `next()`) from plain async code is a
-/// new job on the loop's queue: 1.85-2.6 jobs per row, most of the 2-3 µs a row cost (benchmarks/results/README.md,
-/// "Issue #17 reports"). From a default actor the runtime hops to such a function and back on the same thread,
-/// without a job, so the reader's loop costs one job per batch, not per row.
+/// Why an actor: wherever a job runs isolated to a serial executor that is not a default actor (NIO's own installer
+/// of the global executor ran every job so), each call into a `nonisolated` async function (PostgresNIO's `next()`)
+/// is a new job on the loop's queue: 1.85-2.6 jobs per row, most of the 2-3 µs a row cost (benchmarks/results/
+/// README.md, "Issue #17 reports"). From a default actor the runtime hops to such a function and back on the same
+/// thread, without a job, so the reader's loop costs one job per batch whatever executor runs the server.
 actor HoursReportReader {
     private var rows: PostgresRowSequence.AsyncIterator
     private let dimensions: [ReportDimension]
