@@ -65,8 +65,6 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // A private PostgreSQL cluster under a folder of ours (initdb, pg_ctl): for tests, benchmarks and dev mode,
-        // never for `serve` or `migrate`.
         // Swift concurrency's global jobs on NIO's event loops, as generic-executor jobs.
         .target(
             name: "EventLoopConcurrency",
@@ -76,6 +74,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A private PostgreSQL cluster under a folder of ours (initdb, pg_ctl): for tests, benchmarks and dev mode,
+        // never for `serve` or `migrate`.
         .target(
             name: "LocalPostgres",
             dependencies: [

@@ -50,7 +50,7 @@ final class LoopExecutors: Sendable {
     static let shared = LoopExecutors(group: .singleton)
 
     private let loops: [any EventLoop]
-    private let turn = Atomic<Int>(0)
+    private let turn = Atomic<UInt>(0)
     /// The generic executor with no task executor: what Swift's own pool runs global jobs as.
     private let generic = globalConcurrentExecutor.asUnownedTaskExecutor()
 
@@ -68,6 +68,6 @@ final class LoopExecutors: Sendable {
         if let current = MultiThreadedEventLoopGroup.currentEventLoop {
             for loop in loops where loop === current { return loop }
         }
-        return loops[turn.add(1, ordering: .relaxed).newValue % loops.count]
+        return loops[Int(turn.add(1, ordering: .relaxed).newValue % UInt(loops.count))]
     }
 }
