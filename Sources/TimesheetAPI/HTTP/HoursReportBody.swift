@@ -151,8 +151,10 @@ struct HoursReportBody: Sendable {
 
 /// One CSV cell: RFC 4180 quoting, and OWASP's defusing of formula injection.
 enum CSVCell {
-    /// The first characters that make a spreadsheet read a cell as a formula (or, for tab and CR, let one through).
-    static let formulaStarts: Set<Character> = ["=", "+", "-", "@", "\t", "\r"]
+    /// The first characters that make a spreadsheet read a cell as a formula (or, for tab and CR, let one through),
+    /// as bytes for ``write(_:to:)`` and as characters for ``encode(_:)``: one list, so the two cannot drift apart.
+    static let formulaStartBytes: [UInt8] = Array("=+-@\t\r".utf8)
+    static let formulaStarts = Set(formulaStartBytes.map { Character(Unicode.Scalar($0)) })
 
     /// `text` as a cell: prefixed with `'` when it starts like a formula, then quoted (inner quotes doubled) when it
     /// holds a quote, a comma, a line break, or starts or ends with a space.
@@ -181,7 +183,7 @@ enum CSVCell {
                     needsQuotes = true
                 }
             }
-            let defused = bytes.first.map(isFormulaStart) ?? false
+            let defused = bytes.first.map(formulaStartBytes.contains) ?? false
             needsQuotes =
                 needsQuotes || (!defused && bytes.first == UInt8(ascii: " ")) || bytes.last == UInt8(ascii: " ")
             if needsQuotes { buffer.writeInteger(UInt8(ascii: "\"")) }
@@ -201,10 +203,5 @@ enum CSVCell {
             return true
         }
         if !handled { buffer.writeString(encode(text)) }
-    }
-
-    private static func isFormulaStart(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: "=") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "@")
-            || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
     }
 }
