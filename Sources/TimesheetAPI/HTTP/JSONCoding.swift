@@ -18,9 +18,9 @@ extension JSONEncoder {
 struct TimesheetResponse: Encodable, Sendable {
     var id: Int64
     var userID: String
-    var date: String
+    var date: CalendarDay
     var project: String
-    var hours: Double
+    var hours: Hours
     var notes: String?
     var status: String
     var approved: Bool
@@ -34,9 +34,9 @@ struct TimesheetResponse: Encodable, Sendable {
     init(_ entry: Timesheet) {
         id = entry.id.rawValue
         userID = entry.userID
-        date = entry.date.description
+        date = entry.date
         project = entry.project
-        hours = entry.hours.value
+        hours = entry.hours
         notes = entry.notes
         status = entry.status.rawValue
         approved = entry.isApproved
@@ -63,9 +63,9 @@ struct TimesheetResponse: Encodable, Sendable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
         try container.encode(userID, forKey: .userID)
-        try container.encode(date, forKey: .date)
+        try container.encode(date.description, forKey: .date)
         try container.encode(project, forKey: .project)
-        try container.encode(hours, forKey: .hours)
+        try container.encode(hours.value, forKey: .hours)
         try container.encode(notes, forKey: .notes)
         try container.encode(status, forKey: .status)
         try container.encode(approved, forKey: .approved)

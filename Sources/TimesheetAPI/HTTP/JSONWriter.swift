@@ -23,7 +23,7 @@ struct JSONWriter {
     }
 
     mutating func value(_ number: Int64) {
-        buffer.writeString(String(number))
+        buffer.writeWithCursor(reserving: 20) { $0.decimal(number) }
     }
 
     mutating func value(_ flag: Bool) {
@@ -37,9 +37,11 @@ struct JSONWriter {
     }
 
     mutating func value(_ date: Date) {
-        buffer.writeInteger(UInt8(ascii: "\""))
-        buffer.writeString(ISO8601Timestamp.string(date))
-        buffer.writeInteger(UInt8(ascii: "\""))
+        buffer.writeWithCursor(reserving: 42) { cursor in
+            cursor.byte(UInt8(ascii: "\""))
+            cursor.timestamp(date)
+            cursor.byte(UInt8(ascii: "\""))
+        }
     }
 
     mutating func value(_ date: Date?) {
@@ -52,121 +54,81 @@ struct JSONWriter {
 
     /// A JSON string escaped as `JSONEncoder` escapes it: `"`, `\`, and control characters; `/` and non-ASCII as is.
     mutating func value(_ text: String) {
-        buffer.writeInteger(UInt8(ascii: "\""))
-        var text = text
-        text.withUTF8 { bytes in
-            var start = 0
-            for (index, byte) in bytes.enumerated()
-            where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[start..<index]))
-                switch byte {
-                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                case 0x08: buffer.writeStaticString("\\b")
-                case 0x0C: buffer.writeStaticString("\\f")
-                case 0x0A: buffer.writeStaticString("\\n")
-                case 0x0D: buffer.writeStaticString("\\r")
-                case 0x09: buffer.writeStaticString("\\t")
-                default:
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                    buffer.writeStaticString("\\u00")
-                    buffer.writeInteger(hex[Int(byte >> 4)])
-                    buffer.writeInteger(hex[Int(byte & 0x0F)])
-                }
-                start = index + 1
-            }
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[start...]))
-        }
-        buffer.writeInteger(UInt8(ascii: "\""))
+        buffer.writeWithCursor(reserving: ByteCursor.jsonStringBound(text)) { $0.jsonString(text) }
     }
 }
 
 /// `2017-05-10T17:40:20.095Z`: what `Date.ISO8601FormatStyle(includingFractionalSeconds: true)` writes (UTC,
-/// milliseconds truncated the way Foundation truncates them), without its per-call calendar work.
+/// milliseconds truncated the way Foundation truncates them), without its per-call calendar work
+/// (``ByteCursor/timestamp(_:)`` writes it).
 enum ISO8601Timestamp {
     static func string(_ date: Date) -> String {
-        // Whole seconds and fraction split from the reference date (2001), as Foundation splits them, so the same
-        // binary rounding gives the same millisecond.
-        let reference = date.timeIntervalSinceReferenceDate
-        let whole = reference.rounded(.down)
-        let millis = min(999, Int64(((reference - whole) * 1000).rounded(.down)))
-        let (days, secondOfDay) = floorDivide(Int64(whole) + 978_307_200, 86_400)
-        let calendarDay = CalendarDay(daysSinceEpoch: Int(days))
-        let (year, month, day) = (Int64(calendarDay.year), Int64(calendarDay.month), Int64(calendarDay.day))
-        guard (0...9999).contains(year) else {
-            return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        }
-        return String(unsafeUninitializedCapacity: 24) { buffer in
-            var index = 0
-            func put(_ value: Int64, digits: Int) {
-                var value = value
-                var position = index + digits - 1
-                while position >= index {
-                    buffer[position] = UInt8(truncatingIfNeeded: 48 + value % 10)
-                    value /= 10
-                    position -= 1
-                }
-                index += digits
-            }
-            func put(_ byte: Unicode.Scalar) {
-                buffer[index] = UInt8(ascii: byte)
-                index += 1
-            }
-            put(year, digits: 4)
-            put("-")
-            put(month, digits: 2)
-            put("-")
-            put(day, digits: 2)
-            put("T")
-            put(secondOfDay / 3_600, digits: 2)
-            put(":")
-            put(secondOfDay / 60 % 60, digits: 2)
-            put(":")
-            put(secondOfDay % 60, digits: 2)
-            put(".")
-            put(millis, digits: 3)
-            put("Z")
-            return index
+        String(unsafeUninitializedCapacity: 40) { buffer in
+            var cursor = ByteCursor(UnsafeMutableRawBufferPointer(buffer))
+            cursor.timestamp(date)
+            return cursor.count
         }
     }
 
-    private static func floorDivide(_ a: Int64, _ b: Int64) -> (quotient: Int64, remainder: Int64) {
-        let quotient = a >= 0 ? a / b : (a - b + 1) / b
-        return (quotient, a - quotient * b)
+    /// Foundation's own formatting, for the years outside 0...9999 that the fast path does not write.
+    static func foundationString(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 }
 
 extension TimesheetResponse: JSONWritable {
+    /// The whole entry through one reservation: its keys, numbers and timestamps fit in `fixedBound` bytes (about 340
+    /// at most), and each string in its escaped bound.
     func writeJSON(to writer: inout JSONWriter) {
-        writer.raw("{\"approved\":")
-        writer.value(approved)
-        writer.raw(",\"created_at\":")
-        writer.value(createdAt)
-        writer.raw(",\"created_by\":")
-        writer.value(createdBy)
-        writer.raw(",\"date\":")
-        writer.value(date)
-        writer.raw(",\"hours\":")
-        writer.value(hours)
-        writer.raw(",\"id\":")
-        writer.value(id)
-        writer.raw(",\"notes\":")
-        writer.value(notes)
-        writer.raw(",\"project\":")
-        writer.value(project)
-        writer.raw(",\"rejection_reason\":")
-        writer.value(rejectionReason)
-        writer.raw(",\"reviewed_at\":")
-        writer.value(reviewedAt)
-        writer.raw(",\"reviewed_by\":")
-        writer.value(reviewedBy)
-        writer.raw(",\"status\":")
-        writer.value(status)
-        writer.raw(",\"updated_at\":")
-        writer.value(updatedAt)
-        writer.raw(",\"user_id\":")
-        writer.value(userID)
-        writer.raw("}")
+        let fixedBound = 512
+        var bound = fixedBound + ByteCursor.jsonStringBound(userID) + ByteCursor.jsonStringBound(project)
+        bound += ByteCursor.jsonStringBound(createdBy) + ByteCursor.jsonStringBound(status)
+        bound += (notes.map(ByteCursor.jsonStringBound) ?? 4) + (reviewedBy.map(ByteCursor.jsonStringBound) ?? 4)
+        bound += rejectionReason.map(ByteCursor.jsonStringBound) ?? 4
+        writer.buffer.writeWithCursor(reserving: bound) { json in
+            json.raw("{\"approved\":")
+            json.raw(approved ? "true" : "false")
+            json.raw(",\"created_at\":\"")
+            json.timestamp(createdAt)
+            json.raw("\",\"created_by\":")
+            json.jsonString(createdBy)
+            json.raw(",\"date\":\"")
+            json.day(date)
+            json.raw("\",\"hours\":")
+            json.hours(hours)
+            json.raw(",\"id\":")
+            json.decimal(id)
+            json.raw(",\"notes\":")
+            json.optionalString(notes)
+            json.raw(",\"project\":")
+            json.jsonString(project)
+            json.raw(",\"rejection_reason\":")
+            json.optionalString(rejectionReason)
+            json.raw(",\"reviewed_at\":")
+            if let reviewedAt {
+                json.byte(UInt8(ascii: "\""))
+                json.timestamp(reviewedAt)
+                json.byte(UInt8(ascii: "\""))
+            } else {
+                json.raw("null")
+            }
+            json.raw(",\"reviewed_by\":")
+            json.optionalString(reviewedBy)
+            json.raw(",\"status\":")
+            json.jsonString(status)
+            json.raw(",\"updated_at\":\"")
+            json.timestamp(updatedAt)
+            json.raw("\",\"user_id\":")
+            json.jsonString(userID)
+            json.raw("}")
+        }
+    }
+}
+
+extension ByteCursor {
+    /// A JSON string, or `null`: at most ``jsonStringBound(_:)`` bytes, or 4.
+    fileprivate mutating func optionalString(_ text: String?) {
+        if let text { jsonString(text) } else { raw("null") }
     }
 }
 
