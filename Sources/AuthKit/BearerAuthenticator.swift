@@ -337,16 +337,24 @@ public final class BearerAuthenticator: Sendable {
             guard isBearer || isDPoP else { return .otherScheme }
             var tokenStart = gap
             while tokenStart < end, isBlank(bytes[tokenStart]) { tokenStart += 1 }
-            let token = String(decoding: UnsafeBufferPointer(rebasing: bytes[tokenStart..<end]), as: UTF8.self)
-            return isB64Token(token) ? .token(token, isDPoP ? .dpop : .bearer) : .malformed
+            let tokenBytes = UnsafeBufferPointer(rebasing: bytes[tokenStart..<end])
+            guard isB64Token(tokenBytes) else { return .malformed }
+            return .token(String(decoding: tokenBytes, as: UTF8.self), isDPoP ? .dpop : .bearer)
         }
     }
 
     /// RFC 6750 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
     static func isB64Token(_ token: String) -> Bool {
+        var token = token
+        return token.withUTF8 { isB64Token($0) }
+    }
+
+    /// ``isB64Token(_:)`` on UTF-8 bytes: a token is about a kilobyte and checked on every request, and a loop over
+    /// contiguous bytes costs a fraction of one over `String.utf8`.
+    static func isB64Token(_ token: UnsafeBufferPointer<UInt8>) -> Bool {
         var sawPadding = false
         var count = 0
-        for byte in token.utf8 {
+        for byte in token {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
