@@ -68,6 +68,20 @@ public actor LocalPostgresCluster {
         "postgres://postgres@127.0.0.1:\(port)/\(database)?sslmode=disable"
     }
 
+    /// The URL of the `postgres` database through the cluster's Unix socket while it runs: a client on this machine
+    /// skips TCP, which costs both sides less CPU per query than loopback TCP (`benchmarks/results/README.md`).
+    public var socketURL: String? {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~/"))
+        let host = socketDirectory.addingPercentEncoding(withAllowedCharacters: allowed) ?? socketDirectory
+        return port.map { "postgres://postgres@/postgres?host=\(host)&port=\($0)&sslmode=disable" }
+    }
+
+    /// Where the server puts its socket, `.s.PGSQL.<port>`: the data directory, or `/tmp` when that path would be
+    /// longer than a Unix socket path may be (about 107 bytes).
+    public nonisolated var socketDirectory: String {
+        (dataDirectory + "/.s.PGSQL.65535").utf8.count <= 100 ? dataDirectory : "/tmp"
+    }
+
     // MARK: Start and stop
 
     /// Initialises the cluster if needed, starts it and waits until it accepts connections.
@@ -219,8 +233,6 @@ public actor LocalPostgresCluster {
     }
 
     private func writeLocalConfiguration(port: Int) throws {
-        // Unix socket paths are limited to about 107 bytes; fall back to /tmp for deep data directories.
-        let socketDirectory = (dataDirectory + "/.s.PGSQL.65535").utf8.count <= 100 ? dataDirectory : "/tmp"
         var lines = [
             "listen_addresses = '127.0.0.1'",
             "port = \(port)",

@@ -122,7 +122,9 @@ struct DevCommand: AsyncParsableCommand {
                 logger: logger
             )
             do {
-                settings.databaseURL = try await local.start()
+                // Through the Unix socket: the API and its PostgreSQL share this machine.
+                try await local.start()
+                settings.databaseURL = await local.socketURL
             } catch {
                 fail("could not start PostgreSQL: \(error)")
             }
