@@ -67,7 +67,7 @@ private struct URLFields {
     var database: String?
     var tls = TLSMode.prefer
     var trustRootsFile: String?
-    var poolSize = 20
+    var poolSize = DatabaseConfiguration.defaultPoolSize
     var poolPerEventLoop = true
     var queryTimeout = Duration.seconds(5)
     var connectTimeout = Duration.seconds(10)

@@ -42,6 +42,14 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     public var trustRootsFile: String?
     /// The most connections the pool opens.
     public var poolSize: Int
+    /// The pool size when none is given: four connections per CPU core of this machine (8 on 2 cores).
+    ///
+    /// Why not PostgresNIO's 20: where PostgreSQL shares the machine, every extra backend competes with the event
+    /// loops for the same cores. On 2 cores, 8 connections against 20 gave the same or more requests per second on
+    /// every route, p99 15 ms instead of 20-45 ms, and 77 MB of memory instead of 104 MB
+    /// (`benchmarks/results/README.md`, issue #16's fourth session). A PostgreSQL with cores of its own may want more:
+    /// `pool_size` in `DATABASE_URL`.
+    public static let defaultPoolSize = 4 * System.coreCount
     /// One pool per event loop, `poolSize` shared out among them (see ``PostgresPools``); `false` is one pool.
     public var poolPerEventLoop: Bool
     /// The longest one store operation may take, including waiting for a connection; also the server-side
@@ -57,7 +65,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         database: String,
         tls: TLSMode = .prefer,
         trustRootsFile: String? = nil,
-        poolSize: Int = 20,
+        poolSize: Int = DatabaseConfiguration.defaultPoolSize,
         poolPerEventLoop: Bool = true,
         queryTimeout: Duration = .seconds(5),
         connectTimeout: Duration = .seconds(10),

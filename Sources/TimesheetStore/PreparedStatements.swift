@@ -13,7 +13,7 @@ struct FirstPageStatement: PostgresPreparedStatement {
     static let name = "timesheets_first_page"
     typealias Row = Timesheet
     static let sql = """
-        SELECT \(PostgresTimesheetRepository.columns) FROM timesheets WHERE user_id = $1
+        SELECT \(TimesheetRecordDecoder.selectList) FROM timesheets WHERE user_id = $1
         ORDER BY work_date DESC, id DESC LIMIT $2
         """
     var userID: String
@@ -26,7 +26,7 @@ struct FirstPageStatement: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Timesheet { try PostgresTimesheetRepository.timesheet(row) }
+    func decodeRow(_ row: PostgresRow) throws -> Timesheet { try TimesheetRecordDecoder.timesheet(row) }
 }
 
 /// The review queue's page, oldest pending entry first after an id (`GET /approvals`; 0 for the first page).
@@ -34,7 +34,7 @@ struct PendingPageStatement: PostgresPreparedStatement {
     static let name = "timesheets_pending_page"
     typealias Row = Timesheet
     static let sql = """
-        SELECT \(PostgresTimesheetRepository.columns) FROM timesheets WHERE status = 'pending' AND id > $1
+        SELECT \(TimesheetRecordDecoder.selectList) FROM timesheets WHERE status = 'pending' AND id > $1
         ORDER BY id LIMIT $2
         """
     var afterID: Int64
@@ -47,7 +47,7 @@ struct PendingPageStatement: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Timesheet { try PostgresTimesheetRepository.timesheet(row) }
+    func decodeRow(_ row: PostgresRow) throws -> Timesheet { try TimesheetRecordDecoder.timesheet(row) }
 }
 
 /// Inserts one entry with its `created` event and returns its id (`POST /timesheets`): one statement, one round

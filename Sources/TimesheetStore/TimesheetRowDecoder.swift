@@ -13,7 +13,10 @@ enum TimesheetRowDecoder {
     /// The same instant PostgresNIO uses, so a decoded `Date` is identical to the generic path's.
     private static let postgresEpoch = Date(timeIntervalSince1970: 946_684_800)
 
-    static func timesheet(_ row: PostgresRow) -> Timesheet? {
+    static func timesheet(_ row: PostgresRow) -> Timesheet? { timesheet(cells: row) }
+
+    /// The entry in `cells`, which must be exactly its columns.
+    static func timesheet(cells row: some Sequence<PostgresCell>) -> Timesheet? {
         // Each cell is bound once and lent to a reader (`borrowing`), never copied into an optional: copying cells
         // (their bytes and column name) was a tenth of the store path's CPU in StoreBench's profile.
         var cells = row.makeIterator()

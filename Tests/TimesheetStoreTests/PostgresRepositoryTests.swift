@@ -260,6 +260,104 @@ import TimesheetDomainTesting
             #expect(count == 3)
         }
     }
+
+    /// The pages' composite rows (`ROW(columns)`) decode to exactly what the columns decode to, NULLs included.
+    @Test func recordsDecodeLikeTheirColumns() async throws {
+        let configuration = try await Self.database.get()
+        let owner = "records-\(UUID().uuidString.prefix(8))"
+        try await withRepository(configuration) { repository in
+            let stored = try await repository.insert(
+                [
+                    NewTimesheet(
+                        userID: owner,
+                        date: CalendarDay(daysSinceEpoch: 17_000),
+                        project: "Ünïcode ✓",
+                        hours: Hours(hundredths: 725),
+                        notes: "late shift"
+                    ),
+                    NewTimesheet(
+                        userID: owner,
+                        date: CalendarDay(daysSinceEpoch: -400),
+                        project: "P",
+                        hours: Hours(hundredths: 1),
+                        notes: nil
+                    ),
+                    NewTimesheet(
+                        userID: owner,
+                        date: CalendarDay(daysSinceEpoch: 20_000),
+                        project: "Q",
+                        hours: Hours(hundredths: 2_400),
+                        notes: ""
+                    ),
+                ],
+                at: Date(timeIntervalSince1970: 1_700_000_000.123456)
+            )
+            _ = try await repository.update(stored[0].id, by: "tester") {
+                try $0.approved(by: "boss", at: Date(timeIntervalSince1970: 1_700_000_100.5))
+            }
+            _ = try await repository.update(stored[1].id, by: "tester") {
+                try $0.rejected(by: "boss", reason: "Wrong project", at: Date(timeIntervalSince1970: 1_700_000_200))
+            }
+        }
+        try await withConnection(configuration) { connection in
+            var count = 0
+            for try await row in try await connection.query(
+                """
+                SELECT \(unescaped: TimesheetRecordDecoder.selectList), \(unescaped: PostgresTimesheetRepository.columns)
+                FROM timesheets WHERE user_id = \(owner)
+                """,
+                logger: testLogger
+            ) {
+                let cells = Array(row)
+                let record = try #require(cells.first?.bytes)
+                let fromRecord = try TimesheetRecordDecoder.timesheet(record: record)
+                let fromColumns = try #require(
+                    TimesheetRowDecoder.timesheet(cells: cells.dropFirst()),
+                    "the columns in the expected shape"
+                )
+                #expect(fromRecord == fromColumns)
+                count += 1
+            }
+            #expect(count == 3)
+        }
+    }
+
+    /// A record of another shape is an error that says which field is wrong, never a wrong entry.
+    @Test func recordsOfAnotherShapeAreRefused() async throws {
+        try await withConnection(try await Self.database.get()) { connection in
+            for (sql, expected) in [
+                ("SELECT ROW(1::int8, 'u'::text)", "expected 13 fields"),
+                (
+                    "SELECT ROW(1::int4, 'u'::text, 1, 'p'::text, 1, NULL::text, 'pending'::text, now(), now(), "
+                        + "NULL::text, NULL::timestamptz, NULL::text, 'u'::text)",
+                    "field 1 of 13"
+                ),
+                (
+                    "SELECT ROW(1::int8, NULL::text, 1, 'p'::text, 1, NULL::text, 'pending'::text, now(), now(), "
+                        + "NULL::text, NULL::timestamptz, NULL::text, 'u'::text)",
+                    "field 2 of 13"
+                ),
+                (
+                    "SELECT ROW(1::int8, 'u'::text, 1, 'p'::text, 1, NULL::text, 'unknown'::text, now(), now(), "
+                        + "NULL::text, NULL::timestamptz, NULL::text, 'u'::text)",
+                    "field 7 of 13"
+                ),
+                (
+                    "SELECT ROW(1::int8, 'u', 1, 'p'::text, 1, NULL::text, 'pending'::text, now(), now(), "
+                        + "NULL::text, NULL::timestamptz, NULL::text, 'u'::text)",
+                    "field 2 of 13"
+                ),
+            ] {
+                for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: testLogger) {
+                    let record = try #require(row.first?.bytes)
+                    let error = #expect(throws: TimesheetRecordDecoder.UnexpectedRecord.self) {
+                        try TimesheetRecordDecoder.timesheet(record: record)
+                    }
+                    #expect(error?.description.contains(expected) == true, "\(sql): \(String(describing: error))")
+                }
+            }
+        }
+    }
 }
 
 /// The 24-hour rule has one authority in PostgreSQL, the CHECK of `timesheet_day_totals`; the domain's
