@@ -1,4 +1,7 @@
 -- The database ceiling of `approvals`: the review queue's first page (PendingPageStatement), prepared.
+-- The route sends each row as one value, ROW(<these columns>), read in binary. pgbench reads results as text,
+-- where printing a record costs PostgreSQL more than printing its columns, so the ceiling keeps the columns:
+-- the higher of the two ceilings, never one that flatters the route.
 SELECT id, user_id, work_date - DATE '1970-01-01', project, (hours * 100)::int4, notes, status,
-       created_at, updated_at, reviewed_by, reviewed_at, rejection_reason
+       created_at, updated_at, reviewed_by, reviewed_at, rejection_reason, coalesce(created_by, user_id)
 FROM timesheets WHERE status = 'pending' AND id > 0 ORDER BY id LIMIT 20;
