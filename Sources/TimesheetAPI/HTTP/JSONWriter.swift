@@ -77,8 +77,8 @@ enum ISO8601Timestamp {
 }
 
 extension TimesheetResponse: JSONWritable {
-    /// The whole entry through one reservation: its keys, numbers and timestamps fit in `fixedBound` bytes (about 340
-    /// at most), and each string in its escaped bound.
+    /// The whole entry through one reservation: its keys, numbers, day and timestamps take at most 373 bytes (each at
+    /// its longest fallback), within `fixedBound`, and each string at most its escaped bound.
     func writeJSON(to writer: inout JSONWriter) {
         let fixedBound = 512
         var bound = fixedBound + ByteCursor.jsonStringBound(userID) + ByteCursor.jsonStringBound(project)
