@@ -196,9 +196,9 @@ import TimesheetDomainTesting
 @Suite struct TimesheetRowDecoderTests {
     static let database = SuiteDatabase("row-decoder")
 
-    @Test func binaryCellsDecodeLikeTheGenericPath() async throws {
-        let configuration = try await Self.database.get()
-        let owner = "rows-\(UUID().uuidString.prefix(8))"
+    /// Three entries of `owner` covering the shapes a row can take: Unicode text, NULL and empty notes, a day before
+    /// 1970, an approved one (reviewer and time) and a rejected one (with a reason).
+    static func storeSampleEntries(of owner: String, in configuration: DatabaseConfiguration) async throws {
         try await withRepository(configuration) { repository in
             let stored = try await repository.insert(
                 [
@@ -233,6 +233,12 @@ import TimesheetDomainTesting
                 try $0.rejected(by: "boss", reason: "Wrong project", at: Date(timeIntervalSince1970: 1_700_000_200))
             }
         }
+    }
+
+    @Test func binaryCellsDecodeLikeTheGenericPath() async throws {
+        let configuration = try await Self.database.get()
+        let owner = "rows-\(UUID().uuidString.prefix(8))"
+        try await Self.storeSampleEntries(of: owner, in: configuration)
         try await withConnection(configuration) { connection in
             var count = 0
             for try await row in try await connection.query(
@@ -265,40 +271,7 @@ import TimesheetDomainTesting
     @Test func recordsDecodeLikeTheirColumns() async throws {
         let configuration = try await Self.database.get()
         let owner = "records-\(UUID().uuidString.prefix(8))"
-        try await withRepository(configuration) { repository in
-            let stored = try await repository.insert(
-                [
-                    NewTimesheet(
-                        userID: owner,
-                        date: CalendarDay(daysSinceEpoch: 17_000),
-                        project: "Ünïcode ✓",
-                        hours: Hours(hundredths: 725),
-                        notes: "late shift"
-                    ),
-                    NewTimesheet(
-                        userID: owner,
-                        date: CalendarDay(daysSinceEpoch: -400),
-                        project: "P",
-                        hours: Hours(hundredths: 1),
-                        notes: nil
-                    ),
-                    NewTimesheet(
-                        userID: owner,
-                        date: CalendarDay(daysSinceEpoch: 20_000),
-                        project: "Q",
-                        hours: Hours(hundredths: 2_400),
-                        notes: ""
-                    ),
-                ],
-                at: Date(timeIntervalSince1970: 1_700_000_000.123456)
-            )
-            _ = try await repository.update(stored[0].id, by: "tester") {
-                try $0.approved(by: "boss", at: Date(timeIntervalSince1970: 1_700_000_100.5))
-            }
-            _ = try await repository.update(stored[1].id, by: "tester") {
-                try $0.rejected(by: "boss", reason: "Wrong project", at: Date(timeIntervalSince1970: 1_700_000_200))
-            }
-        }
+        try await Self.storeSampleEntries(of: owner, in: configuration)
         try await withConnection(configuration) { connection in
             var count = 0
             for try await row in try await connection.query(
