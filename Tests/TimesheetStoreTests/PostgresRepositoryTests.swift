@@ -276,7 +276,8 @@ import TimesheetDomainTesting
             var count = 0
             for try await row in try await connection.query(
                 """
-                SELECT \(unescaped: TimesheetRecordDecoder.selectList), \(unescaped: PostgresTimesheetRepository.columns)
+                SELECT \(unescaped: TimesheetRecordDecoder.selectList),
+                    \(unescaped: PostgresTimesheetRepository.columns)
                 FROM timesheets WHERE user_id = \(owner)
                 """,
                 logger: testLogger
