@@ -4,6 +4,7 @@ import Foundation
 import LocalPostgres
 import Synchronization
 import Testing
+import TimesheetStore
 
 /// `timesheets serve` as deployed: the real binary against a real PostgreSQL and a real JWKS server on 127.0.0.1.
 @Suite(.serialized) struct ServeEndToEndTests {
@@ -123,7 +124,10 @@ import Testing
             #expect(upload.status == 201, "\(upload.text)")
 
             let exported = try await http.send(.GET, "/metrics")
-            #expect(exported.text.contains("db_pool_size 20"), "pool size is exported")
+            #expect(
+                exported.text.contains("db_pool_size \(DatabaseConfiguration.defaultPoolSize).0"),
+                "the default pool size (4 per core) is exported"
+            )
             #expect(exported.text.contains("db_operations_in_flight"))
             #expect(exported.text.contains("authkit_jwks_fetches_total"))
 
