@@ -47,9 +47,9 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     /// Why not PostgresNIO's 20: where PostgreSQL shares the machine, every extra backend competes with the event
     /// loops for the same cores. On 2 cores, 8 connections against 20 gave the reads the same or more requests per
     /// second, p99 13-18 ms instead of 15-45 ms, and 77 MB of memory instead of 90-104 MB; durable creates had a lower
-    /// p99 but, in one of two measurements, fewer per second, as fewer commits share each WAL flush
-    /// (`benchmarks/results/README.md`, issue #16's fourth session). A write-heavy load, or a PostgreSQL with cores
-    /// of its own, may want more: `pool_size` in `DATABASE_URL`.
+    /// p99, and their rate went up or down with the hour's fsync rate, within the spread of each alternated pair
+    /// (fewer commits share each WAL flush; `benchmarks/results/README.md`, issue #16's fourth session). A write-heavy
+    /// load, or a PostgreSQL with cores of its own, may want more: `pool_size` in `DATABASE_URL`.
     public static let defaultPoolSize = 4 * System.coreCount
     /// One pool per event loop, `poolSize` shared out among them (see ``PostgresPools``); `false` is one pool.
     public var poolPerEventLoop: Bool
