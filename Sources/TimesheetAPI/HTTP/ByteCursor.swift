@@ -16,10 +16,7 @@ struct ByteCursor {
 
     /// At most `text.utf8CodeUnitCount` bytes.
     mutating func raw(_ text: StaticString) {
-        let length = text.utf8CodeUnitCount
-        precondition(count + length <= bytes.count, "ByteCursor: write past the reserved bytes")
-        (bytes.baseAddress! + count).copyMemory(from: text.utf8Start, byteCount: length)
-        count += length
+        text.withUTF8Buffer { utf8 in copy(UnsafeRawBufferPointer(utf8)) }
     }
 
     /// One byte.
