@@ -107,11 +107,8 @@ private struct RecordFields {
         guard let length = header(.timestamptz) else { return nil }
         if length < 0 { return .some(nil) }
         guard length == 8, let microseconds = buffer.readInteger(as: Int64.self) else { return nil }
-        // The instant PostgreSQL counts from, as PostgresNIO decodes it, so both paths give the same `Date`.
-        return .some(Date(timeInterval: Double(microseconds) / 1_000_000, since: Self.postgresEpoch))
+        return .some(TimesheetRowDecoder.date(microseconds: microseconds))
     }
-
-    private static let postgresEpoch = Date(timeIntervalSince1970: 946_684_800)
 
     /// Reads the next field's header when its type is `type` (or `alternative`): its value's length, -1 for NULL.
     /// `nil` past the last field, for another type, or when the record is shorter than the header says.

@@ -90,7 +90,8 @@ enum TimesheetRowDecoder {
         bytes.readableBytes == 8 ? bytes.getInteger(at: bytes.readerIndex, as: Int64.self) : nil
     }
 
-    private static func date(microseconds: Int64) -> Date {
+    /// A `timestamptz`'s binary value, microseconds since 2000-01-01 UTC, as a `Date` (the record reader's too).
+    static func date(microseconds: Int64) -> Date {
         Date(timeInterval: Double(microseconds) / 1_000_000, since: postgresEpoch)
     }
 }

@@ -14,7 +14,7 @@ import Testing
         func append(_ line: ByteBuffer) { captured.withLock { $0.append(String(buffer: line)) } }
     }
 
-    static func logger(_ format: LineLogHandler.Format, into lines: Lines) -> Logger {
+    static func logger(_ format: ServerSettings.LogFormat, into lines: Lines) -> Logger {
         var logger = Logger(label: "timesheets") { label in
             LineLogHandler(label: label, format: format, output: { lines.append($0) })
         }

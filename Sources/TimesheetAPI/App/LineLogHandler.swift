@@ -15,21 +15,20 @@ import Synchronization
 /// - JSON: one object per line with `ts` (UTC, milliseconds), `level`, `label`, `message` and the metadata, keys
 ///   sorted.
 package struct LineLogHandler: LogHandler {
-    package enum Format: Sendable {
-        case text
-        case json
-    }
-
     /// Where finished lines go; standard error unless a test captures them.
     package typealias Output = @Sendable (ByteBuffer) -> Void
 
     package var logLevel: Logger.Level = .info
     package var metadata: Logger.Metadata = [:]
     private let label: String
-    private let format: Format
+    private let format: ServerSettings.LogFormat
     private let output: Output
 
-    package init(label: String, format: Format, output: @escaping Output = LineLogHandler.standardError) {
+    package init(
+        label: String,
+        format: ServerSettings.LogFormat,
+        output: @escaping Output = LineLogHandler.standardError
+    ) {
         self.label = label
         self.format = format
         self.output = output

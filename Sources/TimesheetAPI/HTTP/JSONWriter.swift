@@ -22,32 +22,6 @@ struct JSONWriter {
         buffer.writeStaticString(text)
     }
 
-    mutating func value(_ number: Int64) {
-        buffer.writeWithCursor(reserving: 20) { $0.decimal(number) }
-    }
-
-    mutating func value(_ flag: Bool) {
-        buffer.writeStaticString(flag ? "true" : "false")
-    }
-
-    /// As `JSONEncoder` writes a `Double`: its shortest round-trip form, without a trailing `.0`.
-    mutating func value(_ number: Double) {
-        let text = number.description
-        buffer.writeString(text.hasSuffix(".0") ? String(text.dropLast(2)) : text)
-    }
-
-    mutating func value(_ date: Date) {
-        buffer.writeWithCursor(reserving: 42) { cursor in
-            cursor.byte(UInt8(ascii: "\""))
-            cursor.timestamp(date)
-            cursor.byte(UInt8(ascii: "\""))
-        }
-    }
-
-    mutating func value(_ date: Date?) {
-        if let date { value(date) } else { raw("null") }
-    }
-
     mutating func value(_ text: String?) {
         if let text { value(text) } else { raw("null") }
     }
