@@ -307,12 +307,12 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         // The two most frequent pages run as prepared statements.
         if query.from == nil, query.to == nil, query.project == nil {
             switch (query.order, query.userID, query.status, query.after) {
-            case (.newestDayFirst, let userID?, nil, nil) where query.limit <= FirstPageStatement.maximumRows:
+            case (.newestDayFirst, let userID?, nil, nil) where query.limit <= PageStatementSQL.maximumRows:
                 return try await read { client in
                     try await client.execute(FirstPageStatement(userID: userID, limit: query.limit), logger: logger)
                         .reduce(into: []) { $0.append($1) }
                 }
-            case (.oldestFirst, nil, .pending, let after) where query.limit <= PendingPageStatement.maximumRows:
+            case (.oldestFirst, nil, .pending, let after) where query.limit <= PageStatementSQL.maximumRows:
                 return try await read { client in
                     try await client.execute(
                         PendingPageStatement(afterID: after?.id.rawValue ?? 0, limit: query.limit),

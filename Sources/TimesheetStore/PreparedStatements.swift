@@ -8,24 +8,32 @@ import TimesheetDomain
 // of PostgresTimesheetRepository that they replace for these shapes. Each names itself with a constant: PostgresNIO's
 // default name is `String(reflecting: Self.self)`, built again on every execution (0.6% of the list route's CPU).
 
-// The pages' inner `LIMIT` is a constant so that PostgreSQL keeps one plan for each. With only `LIMIT $2`, the
-// generic plan is costed for a tenth of the rows the filter matches (the planner's guess for a limit it cannot see);
-// where that is more than a page, it loses to a plan made for the bound values, and every execution was planned
-// again: for the review queue that cost PostgreSQL about 35 µs per request through the server, a third of the
-// route's database time (benchmarks/results/README.md). The outer `LIMIT $2` stops the index scan after the page.
-// A page needs at most `maximumRows` (pages of up to 100, the default 50); larger ones take the dynamic statement.
+/// The SQL of a prepared page of entries: the rows `filter` matches, in `order`, `$2` of them.
+///
+/// The inner `LIMIT` is a constant so that PostgreSQL keeps one plan for the statement. With only `LIMIT $2`, the
+/// generic plan is costed for a tenth of the rows the filter matches (the planner's guess for a limit it cannot see);
+/// where that is more than a page, it loses to a plan made for the bound values, and every execution was planned
+/// again: for the review queue that cost PostgreSQL about 35 µs per request through the server, a third of the
+/// route's database time (benchmarks/results/README.md). The outer `LIMIT $2` stops the index scan after the page.
+enum PageStatementSQL {
+    /// The most rows one execution returns: a page of 100 (the default is 50) and the row that tells there is more.
+    /// Larger pages take the dynamic statement.
+    static let maximumRows = 101
+
+    static func select(where filter: String, orderedBy order: String) -> String {
+        """
+        SELECT \(TimesheetRecordDecoder.selectList) FROM (
+            SELECT * FROM timesheets WHERE \(filter) ORDER BY \(order) LIMIT \(maximumRows)
+        ) AS page ORDER BY \(order) LIMIT $2
+        """
+    }
+}
 
 /// A user's first page, latest day first (`GET /timesheets` without filters or cursor).
 struct FirstPageStatement: PostgresPreparedStatement {
     static let name = "timesheets_first_page"
     typealias Row = Timesheet
-    /// The most rows one execution returns: a page of 100 and the row that tells there is more.
-    static let maximumRows = 101
-    static let sql = """
-        SELECT \(TimesheetRecordDecoder.selectList) FROM (
-            SELECT * FROM timesheets WHERE user_id = $1 ORDER BY work_date DESC, id DESC LIMIT \(maximumRows)
-        ) AS own ORDER BY work_date DESC, id DESC LIMIT $2
-        """
+    static let sql = PageStatementSQL.select(where: "user_id = $1", orderedBy: "work_date DESC, id DESC")
     var userID: String
     var limit: Int
 
@@ -43,13 +51,7 @@ struct FirstPageStatement: PostgresPreparedStatement {
 struct PendingPageStatement: PostgresPreparedStatement {
     static let name = "timesheets_pending_page"
     typealias Row = Timesheet
-    /// The most rows one execution returns: a page of 100 and the row that tells there is more.
-    static let maximumRows = FirstPageStatement.maximumRows
-    static let sql = """
-        SELECT \(TimesheetRecordDecoder.selectList) FROM (
-            SELECT * FROM timesheets WHERE status = 'pending' AND id > $1 ORDER BY id LIMIT \(maximumRows)
-        ) AS pending ORDER BY id LIMIT $2
-        """
+    static let sql = PageStatementSQL.select(where: "status = 'pending' AND id > $1", orderedBy: "id")
     var afterID: Int64
     var limit: Int
 

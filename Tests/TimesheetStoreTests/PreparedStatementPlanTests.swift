@@ -71,7 +71,7 @@ import TimesheetDomain
         let configuration = try await Self.database.get()
         try await withConnection(configuration) { connection in
             try await Self.storeManyPendingEntries(in: connection)
-            let limit = PendingPageStatement.maximumRows
+            let limit = PageStatementSQL.maximumRows
             // From the start, and from an entry in the middle of the queue.
             for after: Int64 in [0, 30_000] {
                 let ids = try await connection.execute(
@@ -86,10 +86,10 @@ import TimesheetDomain
                 #expect(ids == expected)
             }
             let own = try await connection.execute(
-                FirstPageStatement(userID: "plan-user-3", limit: FirstPageStatement.maximumRows),
+                FirstPageStatement(userID: "plan-user-3", limit: PageStatementSQL.maximumRows),
                 logger: testLogger
             ).reduce(into: [Timesheet]()) { $0.append($1) }
-            #expect(own.count == FirstPageStatement.maximumRows)
+            #expect(own.count == PageStatementSQL.maximumRows)
             #expect(zip(own, own.dropFirst()).allSatisfy { ($0.date, $0.id.rawValue) > ($1.date, $1.id.rawValue) })
         }
         try await withRepository(configuration) { repository in
