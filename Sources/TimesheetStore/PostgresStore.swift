@@ -17,6 +17,8 @@ public struct PostgresStore: Service, CustomStringConvertible {
     public let repository: PostgresTimesheetRepository
     /// The DPoP proofs already accepted, shared by every replica (see ``PostgresProofReplayTable``).
     public let proofReplay: PostgresProofReplayTable
+    /// Refreshes the planner's statistics of a small table that grew fast (see ``PlannerStatistics``).
+    public let plannerStatistics: PlannerStatistics
     /// For logs: the service group names its services by their description, so this must never hold a password.
     public let description: String
 
@@ -50,16 +52,23 @@ public struct PostgresStore: Service, CustomStringConvertible {
             queryTimeout: configuration.queryTimeout,
             logger: logger
         )
+        self.plannerStatistics = PlannerStatistics(
+            pools: repository.pools,
+            queryTimeout: configuration.queryTimeout,
+            logger: logger
+        )
         self.description = description + ")"
     }
 
     /// Where reads go when a standby is configured; `nil` without one.
     public var standby: StandbyReads? { repository.standby }
 
-    /// Runs the connection pools (and the standby's monitor) until the service group shuts down.
+    /// Runs the connection pools, the planner statistics' check (on the primary) and the standby's monitor until the
+    /// service group shuts down.
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask { await repository.pools.run() }
+            group.addTask { await plannerStatistics.run() }
             if let standby = repository.standby {
                 group.addTask { await standby.run() }
             }

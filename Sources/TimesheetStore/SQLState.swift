@@ -17,6 +17,9 @@ struct SQLState: Hashable, Sendable {
         self.init(error.serverInfo?[.sqlState] ?? "")
     }
 
+    /// 55P03, lock_not_available: `lock_timeout` passed before the lock was free.
+    static let lockNotAvailable = SQLState("55P03")
+
     /// What the database's state means for a caller.
     enum Condition: Sendable {
         /// Starting up, shutting down, or out of connections: 57P03, 57P01, 57P02, 53300, 53400.
