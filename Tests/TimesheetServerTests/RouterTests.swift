@@ -731,6 +731,33 @@ import TimesheetDomainTesting
         }
     }
 
+    @Test func mediaTypesAreReadWithoutRegardToCaseOrSpacesAroundThem() async throws {
+        try await APIHarness.run { api, client in
+            let types = ["Application/JSON", "\tapplication/json ; charset=utf-8", "APPLICATION/JSON;charset=UTF-8"]
+            for (day, type) in types.enumerated() {
+                var headers = api.headers(.employee)
+                headers[.contentType] = type
+                let entry = #"{"date":"2017-06-1\#(day)","project":"Case","hours":true}"#
+                try await client.execute(uri: "/timesheets", method: .post, headers: headers, body: body(entry)) {
+                    response in
+                    // Read as JSON, so the boolean hours reach validation (a form would carry text).
+                    #expect(response.status == .badRequest, "content type '\(type)'")
+                    #expect(response.problemFields == ["hours"], "content type '\(type)'")
+                }
+            }
+            var form = api.headers(.employee)
+            form[.contentType] = " Application/X-WWW-Form-URLEncoded "
+            try await client.execute(
+                uri: "/timesheets",
+                method: .post,
+                headers: form,
+                body: body("date=2017-06-20&project=Form&hours=2")
+            ) { response in
+                #expect(response.status == .created)
+            }
+        }
+    }
+
     @Test func unknownMethodsDoNotGrowTheMetrics() async throws {
         try await APIHarness.run { _, client in
             for index in 0..<3 {

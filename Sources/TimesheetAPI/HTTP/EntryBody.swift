@@ -64,11 +64,12 @@ struct JSONValue: Decodable, Sendable {
             value = .null
         } else if let text = try? container.decode(String.self) {
             value = .string(text)
+        } else if let number = try? container.decode(Decimal.self), number.isFinite {
+            // The decimal text, so no precision is lost before validation. Numbers before booleans: `hours` is the
+            // one number of a usual body, and each refused guess costs a DecodingError.
+            value = .number(number.description)
         } else if let bool = try? container.decode(Bool.self) {
             value = .bool(bool)
-        } else if let number = try? container.decode(Decimal.self), number.isFinite {
-            // The decimal text, so no precision is lost before validation.
-            value = .number(number.description)
         } else {
             value = .unsupported
         }

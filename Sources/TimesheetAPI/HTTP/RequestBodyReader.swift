@@ -46,15 +46,27 @@ package struct RequestBodyReader: Sendable {
                 "Send the body as application/json or application/x-www-form-urlencoded."
             )
         }
-        let mediaType = (contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            .trimmingCharacters(in: .whitespaces).lowercased()
-        switch mediaType {
-        case "application/json": return .json
-        case "application/x-www-form-urlencoded": return .form
-        default:
-            throw Problem.unsupportedMediaType(
-                "\(mediaType) is not supported; send application/json or application/x-www-form-urlencoded."
-            )
+        // The media type: the bytes before any parameter, without the optional white space (SP, HTAB) around it,
+        // compared without regard to ASCII case (RFC 9110, 8.3.1).
+        var mediaType = contentType.utf8[...]
+        if let semicolon = mediaType.firstIndex(of: UInt8(ascii: ";")) { mediaType = mediaType[..<semicolon] }
+        while let first = mediaType.first, first == 0x20 || first == 0x09 { mediaType = mediaType.dropFirst() }
+        while let last = mediaType.last, last == 0x20 || last == 0x09 { mediaType = mediaType.dropLast() }
+        if Self.equalsIgnoringASCIICase(mediaType, "application/json") { return .json }
+        if Self.equalsIgnoringASCIICase(mediaType, "application/x-www-form-urlencoded") { return .form }
+        throw Problem.unsupportedMediaType(
+            "\(String(Substring(mediaType)).lowercased()) is not supported; "
+                + "send application/json or application/x-www-form-urlencoded."
+        )
+    }
+
+    /// Whether `bytes` spell `lowercase` (ASCII letters in any case).
+    private static func equalsIgnoringASCIICase(_ bytes: Substring.UTF8View, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        return lowercase.withUTF8Buffer { expected in
+            zip(bytes, expected).allSatisfy { byte, wanted in
+                byte == wanted || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == wanted)
+            }
         }
     }
 
