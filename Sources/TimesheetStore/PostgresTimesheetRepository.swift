@@ -518,6 +518,8 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         }
     }
 
+    /// Reads the user's days through the list index and the entries' rows (migration 0007 dropped the index this
+    /// alone used, which every write paid for).
     public func dailyTotals(userID: String, from: CalendarDay, to: CalendarDay) async throws -> [DailyProjectHours] {
         try await read { client in
             let rows = try await client.query(
