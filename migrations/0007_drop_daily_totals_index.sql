@@ -1,3 +1,4 @@
+-- migrate:no-transaction
 -- Drops 0001's index of user-day hours. Since migration 0002 the 24-hour rule reads `timesheet_day_totals`, and
 -- only the weekly summary (GET /timesheets/summary) still read this index; every create, edit and review kept it up
 -- to date. The summary now reads the user's entries through the list index (`timesheets_user_list_idx`, a range of
@@ -6,8 +7,8 @@
 -- (pgbench with the create route's statement, six alternated pairs): benchmarks/results/README.md, "Issue #16, sixth
 -- session".
 --
--- Like 0004, inside the migration's transaction: DROP INDEX holds `timesheets` for a moment, and gives up after 10 s
--- rather than queue every write behind an idle transaction of the old release (whose queries need no such index).
-SET LOCAL lock_timeout = '10s';
-
-DROP INDEX IF EXISTS timesheets_daily_totals_idx;
+-- CONCURRENTLY, outside a transaction: a plain DROP INDEX would take an ACCESS EXCLUSIVE lock, and while it waited
+-- for an open transaction of the previous release (a long report) every read and write of `timesheets` would queue
+-- behind it, on the standby too. This waits for such transactions without blocking anyone. IF EXISTS makes it safe
+-- to run again after an interruption (`timesheets migrate repair`, then `timesheets migrate`).
+DROP INDEX CONCURRENTLY IF EXISTS timesheets_daily_totals_idx;

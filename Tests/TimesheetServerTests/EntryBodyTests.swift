@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import NIOCore
 import Testing
 import TimesheetDomain
@@ -13,6 +14,39 @@ import TimesheetDomain
         #expect(fields.map(\.name) == ["a", "\u{301}b", "c"])
         #expect(fields.map(\.value) == ["1", "2", "x=&y z"])
         #expect(throws: Problem.self) { try RequestBodyReader.formFields(ByteBuffer(string: "a=1&a\u{301}=2&a=3")) }
+    }
+
+    /// The media type is read without regard to ASCII case or the spaces and tabs around it, parameters ignored; a
+    /// near miss is refused with 415, never guessed at.
+    @Test func mediaTypesAreReadOverTheirBytes() throws {
+        let json = [
+            "application/json", "Application/JSON", " \tapplication/json ; charset=utf-8", "APPLICATION/JSON;x=y",
+        ]
+        for type in json { #expect(try RequestBodyReader.format(ofContentType: type) == .json, "'\(type)'") }
+        let forms = ["application/x-www-form-urlencoded", "Application/X-WWW-Form-URLEncoded; charset=utf-8"]
+        for type in forms { #expect(try RequestBodyReader.format(ofContentType: type) == .form, "'\(type)'") }
+        let refused: [String?] = [
+            nil, "", ";", " ; charset=utf-8", "application/jsonx", "application/json-patch+json", "text/plain",
+            "application/\u{00A0}json", "\u{00A0}application/json", "applicatıon/json", "application /json",
+        ]
+        for type in refused {
+            let error = #expect(throws: Problem.self, "'\(type ?? "nil")'") {
+                try RequestBodyReader.format(ofContentType: type)
+            }
+            #expect(error?.status == .unsupportedMediaType)
+        }
+    }
+
+    /// Each JSON value reaches validation as the kind it was sent as; a number keeps the digits it was sent with.
+    @Test func jsonValuesKeepTheirKind() throws {
+        let input = try decode(#"{"user_id":[1],"date":true,"project":null,"hours":7.50,"notes":"7.5"}"#)
+        #expect(input.userID.value == .unsupported)
+        #expect(input.date.value == .bool(true))
+        #expect(input.project.value == .null)
+        #expect(input.hours.value == .number("7.5"))
+        #expect(input.notes.value == .string("7.5"))
+        #expect(try decode(#"{"hours":false}"#).hours.value == .bool(false))
+        #expect(try decode(#"{"hours":1e400}"#).hours.value == .unsupported)
     }
 
     func decode(_ json: String) throws -> TimesheetInput {

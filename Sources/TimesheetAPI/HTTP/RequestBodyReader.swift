@@ -41,7 +41,12 @@ package struct RequestBodyReader: Sendable {
     }
 
     static func format(of request: Request) throws -> Format {
-        guard let contentType = request.headers[.contentType] else {
+        try format(ofContentType: request.headers[.contentType])
+    }
+
+    /// The body's format named by a `Content-Type` value; 415 for a missing or other media type.
+    static func format(ofContentType contentType: String?) throws -> Format {
+        guard let contentType else {
             throw Problem.unsupportedMediaType(
                 "Send the body as application/json or application/x-www-form-urlencoded."
             )
