@@ -40,6 +40,11 @@ import TimesheetDomain
         return configuration
     }
 
+    /// The statistics' check on a repository's running pools.
+    static func statistics(on repository: PostgresTimesheetRepository) -> PlannerStatistics {
+        PlannerStatistics(pools: repository.pools, queryTimeout: .seconds(30), logger: testLogger)
+    }
+
     /// Inserts `count` pending entries and makes this session's table statistics visible to the others at once.
     static func insertPendingEntries(_ count: Int, on connection: PostgresConnection) async throws {
         try await connection.query(
@@ -96,11 +101,7 @@ import TimesheetDomain
             #expect(stalePlan.contains("Seq Scan"), "the plan kept from 20 rows:\n\(stalePlan)")
 
             try await withRepository(configuration) { repository in
-                let statistics = PlannerStatistics(
-                    pools: repository.pools,
-                    queryTimeout: .seconds(30),
-                    logger: testLogger
-                )
+                let statistics = Self.statistics(on: repository)
                 let analysed = try await statistics.refresh()
                 #expect(analysed.map(\.name) == ["timesheets"])
                 #expect(analysed.first.map { $0.changedRows >= 15_000 && $0.countedRows == 20 } == true, "\(analysed)")
@@ -124,11 +125,7 @@ import TimesheetDomain
                 try await Self.waitForChanges(changes, on: connection)
             }
             try await withRepository(configuration) { repository in
-                let statistics = PlannerStatistics(
-                    pools: repository.pools,
-                    queryTimeout: .seconds(30),
-                    logger: testLogger
-                )
+                let statistics = Self.statistics(on: repository)
                 let analysed = try await statistics.refresh()
                 #expect(analysed.isEmpty, "\(counted) counted, \(changes) changed")
             }
@@ -147,11 +144,7 @@ import TimesheetDomain
                 logger: testLogger
             )
             try await withRepository(configuration) { repository in
-                let statistics = PlannerStatistics(
-                    pools: repository.pools,
-                    queryTimeout: .seconds(30),
-                    logger: testLogger
-                )
+                let statistics = Self.statistics(on: repository)
                 let whileHeld = try await statistics.refresh()
                 #expect(whileHeld.isEmpty)
                 try await connection.query(
@@ -191,8 +184,7 @@ import TimesheetDomain
         do {
             analysed = try await withRepository(reader) { repository in
                 // Stale, but not this role's to analyse: ANALYZE would only print a warning and skip the table.
-                try await PlannerStatistics(pools: repository.pools, queryTimeout: .seconds(30), logger: testLogger)
-                    .refresh()
+                try await Self.statistics(on: repository).refresh()
             }
         } catch {
             try? await Self.dropRole(role, connectingWith: owner)
