@@ -196,7 +196,7 @@ import TimesheetDomain
 
     static func dropRole(_ role: String, connectingWith configuration: DatabaseConfiguration) async throws {
         try await withConnection(configuration) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(role)"), logger: testLogger)
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(role)"), logger: testLogger)
         }
     }
 }
