@@ -69,6 +69,7 @@ private struct URLFields {
     var trustRootsFile: String?
     var poolSize = DatabaseConfiguration.defaultPoolSize
     var poolPerEventLoop = true
+    var keepsConnectionsOpen = true
     var queryTimeout = Duration.seconds(5)
     var connectTimeout = Duration.seconds(10)
     var applicationName = "timesheets"
@@ -150,6 +151,11 @@ private struct URLFields {
                 throw ParseError("pool_per_event_loop '\(value)' is not true or false")
             }
             poolPerEventLoop = flag
+        case "keep_connections_open":
+            guard let flag = Bool(value) else {
+                throw ParseError("keep_connections_open '\(value)' is not true or false")
+            }
+            keepsConnectionsOpen = flag
         case "query_timeout", "statement_timeout":
             guard let duration = DatabaseConfiguration.duration(value), duration > .zero else {
                 throw ParseError("\(key) '\(value)' is not a duration such as 5s, 500ms or 5")
@@ -175,7 +181,7 @@ private struct URLFields {
         default:
             throw ParseError(
                 "unknown parameter '\(key)'; known: sslmode, sslrootcert, pool_size, max_connections, "
-                    + "pool_per_event_loop, query_timeout, connect_timeout, application_name, host, port, user, "
+                    + "pool_per_event_loop, keep_connections_open, query_timeout, connect_timeout, application_name, host, port, user, "
                     + "password, dbname"
             )
         }
@@ -212,6 +218,7 @@ private struct URLFields {
             trustRootsFile: trustRootsFile,
             poolSize: poolSize,
             poolPerEventLoop: poolPerEventLoop,
+            keepsConnectionsOpen: keepsConnectionsOpen,
             queryTimeout: queryTimeout,
             connectTimeout: connectTimeout,
             applicationName: applicationName

@@ -11,7 +11,8 @@ import PostgresNIO
 ///   a directory holding `.s.PGSQL.<port>`, or the socket file itself)
 ///
 /// Query parameters: `sslmode` (`disable`, `prefer`, `require`, `verify-full`; default `prefer`), `sslrootcert`
-/// (a PEM file of trusted roots for `verify-full`), `pool_size` or `max_connections` (default 20), `query_timeout`
+/// (a PEM file of trusted roots for `verify-full`), `pool_size` or `max_connections` (default 4 per core),
+/// `pool_per_event_loop`, `keep_connections_open` (default true, ``keepsConnectionsOpen``), `query_timeout`
 /// (`5s`, `500ms` or seconds; default 5 s), `connect_timeout` (seconds, default 10), `application_name`, `host`,
 /// `port`, `user`, `password`, `dbname`. Anything else is an error, so a typo never goes unnoticed.
 public struct DatabaseConfiguration: Sendable, Hashable {
@@ -53,6 +54,17 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     public static let defaultPoolSize = 4 * System.coreCount
     /// One pool per event loop, `poolSize` shared out among them (see ``PostgresPools``); `false` is one pool.
     public var poolPerEventLoop: Bool
+    /// Every connection of the pool stays open, with no timer per connection handed back (`keep_connections_open`).
+    ///
+    /// Why: PostgresNIO's pool starts two timers each time a connection goes back idle (the idle timeout for
+    /// connections above its minimum, and the keep-alive ping), each a task group of two tasks and a clock sleep
+    /// that stays scheduled after it is cancelled. Through the server that cost 20-65 µs of CPU per list request
+    /// and a p99 of 29-59 ms at 16 connections against 4-6 ms without (benchmarks/results/README.md, issue #16's
+    /// sixth session). With this on, the pool opens all `poolSize` connections, keeps them (minimum = maximum), and
+    /// pings none; over TCP, PostgreSQL's own keep-alive probes (`tcp_keepalives_idle` 60 s, every 10 s, 6 probes,
+    /// sent as startup parameters) keep idle connections alive through firewalls and NAT and close dead ones. `false`
+    /// gives PostgresNIO's defaults: connections opened on demand, closed after 60 s idle, pinged every 30 s.
+    public var keepsConnectionsOpen: Bool
     /// The longest one store operation may take, including waiting for a connection; also the server-side
     /// `statement_timeout`.
     public var queryTimeout: Duration
@@ -68,6 +80,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         trustRootsFile: String? = nil,
         poolSize: Int = DatabaseConfiguration.defaultPoolSize,
         poolPerEventLoop: Bool = true,
+        keepsConnectionsOpen: Bool = true,
         queryTimeout: Duration = .seconds(5),
         connectTimeout: Duration = .seconds(10),
         applicationName: String = "timesheets"
@@ -80,6 +93,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         self.trustRootsFile = trustRootsFile
         self.poolSize = poolSize
         self.poolPerEventLoop = poolPerEventLoop
+        self.keepsConnectionsOpen = keepsConnectionsOpen
         self.queryTimeout = queryTimeout
         self.connectTimeout = connectTimeout
         self.applicationName = applicationName
@@ -127,7 +141,13 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         }
         configuration.options.maximumConnections = poolSize
         configuration.options.connectTimeout = connectTimeout
-        configuration.options.additionalStartupParameters = startupParameters(statementTimeout: queryTimeout)
+        var parameters = startupParameters(statementTimeout: queryTimeout)
+        if keepsConnectionsOpen {
+            configuration.options.minimumConnections = poolSize
+            configuration.options.keepAliveBehavior = nil
+            if case .tcp = endpoint { parameters += Self.serverKeepAliveParameters }
+        }
+        configuration.options.additionalStartupParameters = parameters
         return configuration
     }
 
@@ -169,6 +189,12 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         configuration.options.additionalStartupParameters = startupParameters(statementTimeout: statementTimeout)
         return configuration
     }
+
+    /// PostgreSQL's TCP keep-alive probes on a pooled connection that is kept open (``keepsConnectionsOpen``): the
+    /// first after 60 s idle, then every 10 s, and the connection closed after 6 unanswered.
+    static let serverKeepAliveParameters = [
+        ("tcp_keepalives_idle", "60"), ("tcp_keepalives_interval", "10"), ("tcp_keepalives_count", "6"),
+    ]
 
     private func startupParameters(statementTimeout: Duration?) -> [(String, String)] {
         var parameters = [("application_name", applicationName)]

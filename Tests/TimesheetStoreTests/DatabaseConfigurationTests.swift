@@ -21,6 +21,30 @@ import TimesheetStore
         #expect(client.options.additionalStartupParameters.contains { $0 == ("statement_timeout", "250ms") })
     }
 
+    /// By default the pool keeps every connection open with no per-release timers, and over TCP asks PostgreSQL for
+    /// keep-alive probes; `keep_connections_open=false` gives PostgresNIO's on-demand pool with its pings.
+    @Test func keptOpenConnections() throws {
+        let kept = try DatabaseConfiguration(url: "postgres://u@h/db?pool_size=6").makeClientConfiguration()
+        #expect(kept.options.minimumConnections == 6 && kept.options.maximumConnections == 6)
+        #expect(kept.options.keepAliveBehavior == nil)
+        let probes = kept.options.additionalStartupParameters.filter { $0.0.hasPrefix("tcp_keepalives_") }
+        #expect(probes.map(\.0) == ["tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count"])
+
+        let socket = try DatabaseConfiguration(url: "postgres://u@/db?host=/tmp/pg").makeClientConfiguration()
+        #expect(socket.options.minimumConnections == socket.options.maximumConnections)
+        #expect(!socket.options.additionalStartupParameters.contains { $0.0.hasPrefix("tcp_keepalives_") })
+
+        let onDemand = try DatabaseConfiguration(url: "postgres://u@h/db?keep_connections_open=false")
+        #expect(!onDemand.keepsConnectionsOpen)
+        let client = try onDemand.makeClientConfiguration()
+        #expect(client.options.minimumConnections == 0)
+        #expect(client.options.keepAliveBehavior != nil)
+        #expect(!client.options.additionalStartupParameters.contains { $0.0.hasPrefix("tcp_keepalives_") })
+        #expect(throws: DatabaseConfiguration.ParseError.self) {
+            try DatabaseConfiguration(url: "postgres://u@h/db?keep_connections_open=sometimes")
+        }
+    }
+
     @Test func defaultsAndTheOtherScheme() throws {
         let configuration = try DatabaseConfiguration(url: "postgresql://localhost/app")
         #expect(configuration.endpoint == .tcp(host: "localhost", port: 5432))

@@ -59,6 +59,8 @@ actor TestPostgres {
         try await createDatabase(name, on: configuration)
         configuration.database = name
         configuration.poolSize = 20
+        // Opened on demand: every suite's pools opening all 20 at once would exceed the test server's connections.
+        configuration.keepsConnectionsOpen = false
         // Correctness tests share two cores with the rest of the suite; tests of timeouts set their own.
         configuration.queryTimeout = .seconds(30)
         if migrated {
