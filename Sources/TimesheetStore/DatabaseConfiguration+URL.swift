@@ -181,8 +181,8 @@ private struct URLFields {
         default:
             throw ParseError(
                 "unknown parameter '\(key)'; known: sslmode, sslrootcert, pool_size, max_connections, "
-                    + "pool_per_event_loop, keep_connections_open, query_timeout, connect_timeout, application_name, host, port, user, "
-                    + "password, dbname"
+                    + "pool_per_event_loop, keep_connections_open, query_timeout, connect_timeout, application_name, "
+                    + "host, port, user, password, dbname"
             )
         }
     }
