@@ -120,34 +120,30 @@ public struct PlannerStatistics: Sendable {
         )
         return try await withDeadline(queryTimeout) { [pools, logger] in
             try await pools.clients[0].withConnection { connection in
-                try await connection.query("BEGIN", logger: logger).drain()
                 do {
-                    var acquired = false
-                    for try await value in try await connection.query(
-                        "SELECT pg_try_advisory_xact_lock(\(Self.advisoryLockKey))",
-                        logger: logger
-                    ).decode(Bool.self) {
-                        acquired = value
+                    return try await connection.withTransaction(logger: logger) { connection -> Outcome in
+                        var acquired = false
+                        for try await value in try await connection.query(
+                            "SELECT pg_try_advisory_xact_lock(\(Self.advisoryLockKey))",
+                            logger: logger
+                        ).decode(Bool.self) {
+                            acquired = value
+                        }
+                        guard acquired else { return .busy }
+                        // SET LOCAL: the lock wait applies to this transaction's ANALYZE only.
+                        try await connection.query(
+                            PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = '\(milliseconds)ms'"),
+                            logger: logger
+                        ).drain()
+                        // `table` is one of the constant names in `tables`, never input.
+                        try await connection.query(PostgresQuery(unsafeSQL: "ANALYZE \(table)"), logger: logger)
+                            .drain()
+                        return .analysed
                     }
-                    guard acquired else {
-                        try await connection.query("ROLLBACK", logger: logger).drain()
-                        return .busy
-                    }
-                    // SET LOCAL: the lock wait applies to this transaction's ANALYZE only.
-                    try await connection.query(
-                        PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = '\(milliseconds)ms'"),
-                        logger: logger
-                    ).drain()
-                    // `table` is one of the constant names in `tables`, never input.
-                    try await connection.query(PostgresQuery(unsafeSQL: "ANALYZE \(table)"), logger: logger).drain()
-                    try await connection.query("COMMIT", logger: logger).drain()
-                    return .analysed
-                } catch let error as PSQLError where SQLState(error) == .lockNotAvailable {
-                    try await connection.query("ROLLBACK", logger: logger).drain()
+                } catch let error as PostgresTransactionError
+                    where (error.closureError as? PSQLError).flatMap(SQLState.init) == .lockNotAvailable
+                {
                     return .busy
-                } catch {
-                    try? await connection.query("ROLLBACK", logger: logger).drain()
-                    throw error
                 }
             }
         }

@@ -304,15 +304,15 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
 
     public func entries(_ query: TimesheetQuery) async throws -> [Timesheet] {
         guard query.limit > 0 else { return [] }
-        // The two most frequent pages run as prepared statements.
-        if query.from == nil, query.to == nil, query.project == nil {
+        // The two most frequent pages run as prepared statements, up to the largest page they return.
+        if query.from == nil, query.to == nil, query.project == nil, query.limit <= PageStatementSQL.maximumRows {
             switch (query.order, query.userID, query.status, query.after) {
-            case (.newestDayFirst, let userID?, nil, nil) where query.limit <= PageStatementSQL.maximumRows:
+            case (.newestDayFirst, let userID?, nil, nil):
                 return try await read { client in
                     try await client.execute(FirstPageStatement(userID: userID, limit: query.limit), logger: logger)
                         .reduce(into: []) { $0.append($1) }
                 }
-            case (.oldestFirst, nil, .pending, let after) where query.limit <= PageStatementSQL.maximumRows:
+            case (.oldestFirst, nil, .pending, let after):
                 return try await read { client in
                     try await client.execute(
                         PendingPageStatement(afterID: after?.id.rawValue ?? 0, limit: query.limit),

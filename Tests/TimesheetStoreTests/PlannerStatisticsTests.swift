@@ -157,6 +157,29 @@ import TimesheetDomain
         }
     }
 
+    /// A table whose lock another session holds (as autovacuum does) is left for the next round, without an error,
+    /// after at most `lockWait`.
+    @Test func aTableWhoseLockIsTakenIsLeftForTheNextRound() async throws {
+        let configuration = try await Self.database("stats-locked", analysedWith: 20)
+        try await withConnection(configuration) { connection in
+            try await Self.insertPendingEntries(5_000, on: connection)
+            try await Self.waitForChanges(5_000, on: connection)
+            // The lock ANALYZE and autovacuum both take.
+            try await connection.query("BEGIN", logger: testLogger).drain()
+            try await connection.query("LOCK TABLE timesheets IN SHARE UPDATE EXCLUSIVE MODE", logger: testLogger)
+                .drain()
+            try await withRepository(configuration) { repository in
+                var statistics = Self.statistics(on: repository)
+                statistics.lockWait = .milliseconds(50)
+                let whileLocked = try await statistics.refresh()
+                #expect(whileLocked.isEmpty)
+                try await connection.query("COMMIT", logger: testLogger).drain()
+                let afterwards = try await statistics.refresh()
+                #expect(afterwards.map(\.name) == ["timesheets"])
+            }
+        }
+    }
+
     @Test func aRoleThatMayNotAnalyseLeavesTheStatisticsToAutovacuum() async throws {
         let owner = try await Self.database("stats-role", analysedWith: 20)
         // A role of its own (a unique name, so runs sharing a server never collide), logging in as the suite does.

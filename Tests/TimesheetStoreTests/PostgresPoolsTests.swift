@@ -32,6 +32,36 @@ import TimesheetDomain
         try await group.shutdownGracefully()
     }
 
+    /// Kept open (the default), the pools open every connection without being asked; on demand, none before a query.
+    @Test func keptOpenPoolsOpenEveryConnectionAtStart() async throws {
+        for keepsOpen in [true, false] {
+            var configuration = try await TestPostgres.shared.freshDatabase("pools-open")
+            configuration.poolSize = 4
+            configuration.keepsConnectionsOpen = keepsOpen
+            let pools = try PostgresPools(configuration: configuration, logger: testLogger)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { await pools.run() }
+                defer { tasks.cancelAll() }
+                let opened = try await withConnection(configuration) { connection in
+                    var count = 0
+                    for _ in 0..<50 {
+                        count = try await connection.query(
+                            """
+                            SELECT count(*)::int8 FROM pg_stat_activity
+                            WHERE datname = current_database() AND pid <> pg_backend_pid()
+                            """,
+                            logger: testLogger
+                        ).decode(Int.self).reduce(into: 0) { $0 = $1 }
+                        if count >= 4 { break }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    return count
+                }
+                #expect(opened == (keepsOpen ? 4 : 0), "keep_connections_open=\(keepsOpen)")
+            }
+        }
+    }
+
     @Test func sharesAddUpToThePoolSize() {
         for total in [2, 3, 7, 20, 21] {
             for count in 1...4 where count <= total {
