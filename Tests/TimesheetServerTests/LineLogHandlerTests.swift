@@ -62,6 +62,22 @@ import Testing
         )
     }
 
+    @Test func anEventsMetadataReplacesTheLoggersForTheSameKey() throws {
+        let lines = Lines()
+        var logger = Self.logger(.text, into: lines)
+        logger[metadataKey: "user_id"] = "from-logger"
+        logger.info("request", metadata: ["user_id": "from-event", "method": "GET", "tags": ["a", "b"]])
+        logger.info("plain")
+        let written = lines.all.map { line in line[line.firstIndex(of: " ")!...] }
+        #expect(
+            written == [
+                " info timesheets: method=GET request_id=r-1 tags=[\"a\", \"b\"] user_id=from-event "
+                    + "[TimesheetServerTests] request\n",
+                " info timesheets: request_id=r-1 user_id=from-logger [TimesheetServerTests] plain\n",
+            ]
+        )
+    }
+
     @Test func levelsBelowTheLoggersAreNotWritten() {
         let lines = Lines()
         var logger = Self.logger(.json, into: lines)

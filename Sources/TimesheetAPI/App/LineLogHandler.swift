@@ -40,25 +40,53 @@ package struct LineLogHandler: LogHandler {
     }
 
     package func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata, !extra.isEmpty { merged.merge(extra) { $1 } }
-        let sorted = merged.sorted { $0.key < $1.key }
+        let fields = Self.fields(metadata, event.metadata)
         var line = JSONWriter(capacity: 256)
         switch format {
-        case .text: writeText(event, sorted, to: &line.buffer)
-        case .json: writeJSON(event, sorted, to: &line)
+        case .text: writeText(event, fields, to: &line.buffer)
+        case .json: writeJSON(event, fields, to: &line)
         }
         line.buffer.writeInteger(UInt8(ascii: "\n"))
         output(line.buffer)
     }
 
+    /// The handler's metadata and the event's, the event's value winning a shared key, sorted by key: one array, where
+    /// merging into a dictionary first copied and grew the handler's on every line.
+    private static func fields(_ base: Logger.Metadata, _ extra: Logger.Metadata?) -> Fields {
+        var fields = Fields()
+        fields.reserveCapacity(base.count + (extra?.count ?? 0))
+        if let extra, !extra.isEmpty {
+            for field in base where extra[field.key] == nil { fields.append(field) }
+            fields.append(contentsOf: extra)
+        } else {
+            fields.append(contentsOf: base)
+        }
+        fields.sort { $0.key < $1.key }
+        return fields
+    }
+
     private func writeText(_ event: LogEvent, _ metadata: Fields, to line: inout ByteBuffer) {
         line.writeString(LocalTimestamp.now())
-        line.writeString(" \(event.level.rawValue)")
-        if !label.isEmpty { line.writeString(" \(label)") }
+        line.writeInteger(UInt8(ascii: " "))
+        line.writeString(event.level.rawValue)
+        if !label.isEmpty {
+            line.writeInteger(UInt8(ascii: " "))
+            line.writeString(label)
+        }
         line.writeInteger(UInt8(ascii: ":"))
-        for (key, value) in metadata { line.writeString(" \(key)=\(value)") }
-        line.writeString(" [\(event.source)] ")
+        for (key, value) in metadata {
+            line.writeInteger(UInt8(ascii: " "))
+            line.writeString(key)
+            line.writeInteger(UInt8(ascii: "="))
+            switch value {
+            case .string(let text): line.writeString(text)
+            case .stringConvertible(let convertible): line.writeString(convertible.description)
+            case .array, .dictionary: line.writeString(value.description)
+            }
+        }
+        line.writeStaticString(" [")
+        line.writeString(event.source)
+        line.writeStaticString("] ")
         line.writeString(event.message.description)
     }
 

@@ -1,12 +1,12 @@
 import ArgumentParser
 import TimesheetAPI
 
-/// `timesheets bench-json` (hidden): times the API's own JSON paths on a page of 500 entries, for
-/// `scripts/bench --micro`. Prints figures; asserts nothing. Meaningful only in a release build.
+/// `timesheets bench-json` (hidden): times the API's own JSON paths on a page of 500 entries and the access log's line,
+/// for `scripts/bench`. Prints figures; asserts nothing. Meaningful only in a release build.
 struct BenchJSONCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-json",
-        abstract: "Time JSON encoding and decoding of a page of 500 entries.",
+        abstract: "Time JSON encoding and decoding of a page of 500 entries, and the access log's line.",
         shouldDisplay: false
     )
 
@@ -16,7 +16,10 @@ struct BenchJSONCommand: AsyncParsableCommand {
     func run() async throws {
         do {
             try JSONBenchmark(seconds: seconds).run { print($0) }
+            try LogLineBenchmark(seconds: seconds).run { print($0) }
         } catch let error as JSONBenchmark.Disagreement {
+            throw ValidationError(error.description)
+        } catch let error as LogLineBenchmark.NothingWritten {
             throw ValidationError(error.description)
         }
     }
