@@ -66,6 +66,38 @@ import TimesheetDomain
         }
     }
 
+    /// The list routes' pages and a created entry are written into the buffer they start with: a growth is a
+    /// `realloc`, which contended for the allocator's locks under load.
+    @Test(arguments: [1, 2, 20, 50, 100])
+    func typicalResponsesNeverGrowTheirBuffer(entries: Int) {
+        let now = Date()
+        let items = (0..<entries).map { index in
+            Timesheet(
+                id: TimesheetID(Int64(9_000_000 + index)),
+                userID: "auth0|bench-user-\(index)",
+                date: CalendarDay(daysSinceEpoch: 19_000 + index),
+                project: "Project \(index % 13)",
+                hours: Hours(hundredths: 750),
+                notes: index.isMultiple(of: 3) ? "sprint work on the reporting page" : nil,
+                status: index.isMultiple(of: 2) ? .pending : .approved,
+                createdAt: now,
+                updatedAt: now,
+                reviewedBy: index.isMultiple(of: 2) ? nil : "auth0|bench-manager",
+                reviewedAt: index.isMultiple(of: 2) ? nil : now
+            )
+        }
+        let page = PageResponse(
+            TimesheetPage(items: items, nextCursor: TimesheetCursor(order: .newestDayFirst, after: items[0]))
+        )
+        let values: [any JSONWritable] = [page, TimesheetResponse(items[0])]
+        for value in values {
+            var writer = JSONWriter(capacity: value.expectedJSONSize)
+            let capacity = writer.buffer.capacity
+            value.writeJSON(to: &writer)
+            #expect(writer.buffer.capacity == capacity, "\(type(of: value)) of \(entries) grew its buffer")
+        }
+    }
+
     @Test func timestampsMatchFoundation() {
         var generator = SystemRandomNumberGenerator()
         let edges: [Double] = [0, 0.0005, 0.9995, 1_700_000_001.001, 1_700_000_001.004, 951_782_400, 4_102_444_799.999]

@@ -41,7 +41,7 @@ package struct LineLogHandler: LogHandler {
 
     package func log(event: LogEvent) {
         let fields = Self.fields(metadata, event.metadata)
-        var line = JSONWriter(capacity: 256)
+        var line = JSONWriter(capacity: 512)  // a request's line is about 250 bytes of text, 300 of JSON: no growth
         switch format {
         case .text: writeText(event, fields, to: &line.buffer)
         case .json: writeJSON(event, fields, to: &line)

@@ -115,6 +115,8 @@ struct TimesheetController<Repository: TimesheetRepository>: Sendable {
     struct BatchResponse: Encodable, JSONWritable {
         var items: [TimesheetResponse]
 
+        var expectedJSONSize: Int { EntryListSize.expected(entries: items.count) }
+
         func writeJSON(to writer: inout JSONWriter) {
             writer.raw("{\"items\":[")
             for (index, item) in items.enumerated() {

@@ -100,7 +100,7 @@ enum IdempotencyKey {
     )
         -> RecordedAnswer
     {
-        var writer = JSONWriter(capacity: 512)
+        var writer = JSONWriter(capacity: value.expectedJSONSize)
         value.writeJSON(to: &writer)
         return RecordedAnswer(
             status: Int(status.code),

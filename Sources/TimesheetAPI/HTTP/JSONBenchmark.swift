@@ -43,16 +43,18 @@ package struct JSONBenchmark {
             nextCursor: TimesheetCursor(order: .newestDayFirst, after: entries[499])
         )
         let encoded = try JSONEncoder.api.encode(PageResponse(page))
-        var writer = JSONWriter(capacity: 512)
-        PageResponse(page).writeJSON(to: &writer)
+        let response = PageResponse(page)
+        var writer = JSONWriter(capacity: response.expectedJSONSize)
+        response.writeJSON(to: &writer)
         guard Data(writer.buffer.readableBytesView) == encoded else {
             throw Disagreement()
         }
         let encode = try measure { _ = try JSONEncoder.api.encode(PageResponse(page)) }
         report(Self.line("encode page of 500 entries with JSONEncoder.api", encode, bytes: encoded.count))
         let write = measure {
-            var writer = JSONWriter(capacity: 512)
-            PageResponse(page).writeJSON(to: &writer)
+            let response = PageResponse(page)
+            var writer = JSONWriter(capacity: response.expectedJSONSize)
+            response.writeJSON(to: &writer)
         }
         report(Self.line("encode page of 500 entries (GET /timesheets?limit=500)", write, bytes: encoded.count))
 

@@ -7,7 +7,24 @@ import TimesheetDomain
 /// frequent bodies, and `JSONEncoder` spent about a quarter of the server's CPU on `GET /timesheets`
 /// (scripts/bench, perf). A test checks the two agree.
 protocol JSONWritable: Encodable {
+    /// The bytes a writer reserves up front, so that a typical value is written without its buffer growing. Each
+    /// growth is a `realloc`, and under load those were the allocator's most contended calls (below).
+    var expectedJSONSize: Int { get }
+
     func writeJSON(to writer: inout JSONWriter)
+}
+
+extension JSONWritable {
+    var expectedJSONSize: Int { 512 }
+}
+
+/// The reservation for a list of entries: room for a typical entry (about 400 bytes) and for the next entry's upper
+/// bound at every step, so that a page of 20 is written into one allocation. When the buffer grew instead (512 bytes,
+/// doubling to 16 KB), its reallocations were the most contended calls into glibc's allocator: a buffer's memory
+/// often comes from the other event loop's arena (a chunk freed on one thread is reused by the next allocation on
+/// that thread), so each `realloc` locked an arena the other loop was using (perf, `GET /approvals`).
+enum EntryListSize {
+    static func expected(entries: Int) -> Int { 1_024 + entries * 512 }
 }
 
 /// Appends JSON values to a `ByteBuffer`.
@@ -51,15 +68,23 @@ enum ISO8601Timestamp {
 }
 
 extension TimesheetResponse: JSONWritable {
-    /// The whole entry through one reservation: its keys, numbers, day and timestamps take at most 373 bytes (each at
+    /// An entry alone is written into one allocation of its upper bound.
+    var expectedJSONSize: Int { jsonBound }
+
+    /// The most bytes the entry's JSON can take: its keys, numbers, day and timestamps take at most 373 bytes (each at
     /// its longest fallback), within `fixedBound`, and each string at most its escaped bound.
-    func writeJSON(to writer: inout JSONWriter) {
+    var jsonBound: Int {
         let fixedBound = 512
         var bound = fixedBound + ByteCursor.jsonStringBound(userID) + ByteCursor.jsonStringBound(project)
         bound += ByteCursor.jsonStringBound(createdBy) + ByteCursor.jsonStringBound(status)
         bound += (notes.map(ByteCursor.jsonStringBound) ?? 4) + (reviewedBy.map(ByteCursor.jsonStringBound) ?? 4)
         bound += rejectionReason.map(ByteCursor.jsonStringBound) ?? 4
-        writer.buffer.writeWithCursor(reserving: bound) { json in
+        return bound
+    }
+
+    /// The whole entry through one reservation of ``jsonBound``.
+    func writeJSON(to writer: inout JSONWriter) {
+        writer.buffer.writeWithCursor(reserving: jsonBound) { json in
             json.raw("{\"approved\":")
             json.raw(approved ? "true" : "false")
             json.raw(",\"created_at\":\"")
@@ -107,6 +132,8 @@ extension ByteCursor {
 }
 
 extension PageResponse: JSONWritable {
+    var expectedJSONSize: Int { EntryListSize.expected(entries: items.count) }
+
     func writeJSON(to writer: inout JSONWriter) {
         writer.raw("{\"items\":[")
         for (index, item) in items.enumerated() {

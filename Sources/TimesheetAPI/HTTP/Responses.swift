@@ -25,7 +25,7 @@ extension Response {
     ) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
-        var writer = JSONWriter(capacity: 512)
+        var writer = JSONWriter(capacity: value.expectedJSONSize)
         value.writeJSON(to: &writer)
         return Response(status: status, headers: fields, body: .init(byteBuffer: writer.buffer))
     }
