@@ -45,6 +45,9 @@ public final class BearerAuthenticator: Sendable {
     private let failureCounters: [AuthFailure.Reason: Counter]
     private let cacheHits: Counter
     private let cacheMisses: Counter
+    /// The `algs` of a DPoP challenge, made once: every authentication used to sort and join it again, although only
+    /// a refusal sends it.
+    private let challengeAlgorithms: String
 
     /// Largest token accepted, in bytes.
     static let maximumTokenLength = 16 * 1024
@@ -81,6 +84,7 @@ public final class BearerAuthenticator: Sendable {
             )
         }
         self.proofs = DPoPProofVerifier(configuration: configuration.dpop, clockTolerance: configuration.clockTolerance)
+        self.challengeAlgorithms = configuration.dpop.challengeAlgorithms
         self.replayStore = replayStore ?? InMemoryDPoPReplayStore()
         self.cacheHits = Counter(
             label: "authkit_token_cache_total",
@@ -237,7 +241,7 @@ public final class BearerAuthenticator: Sendable {
         configuration.dpop.mode == .required ? dpopScheme : .bearer
     }
 
-    private var dpopScheme: AuthFailure.Scheme { .dpop(algorithms: configuration.dpop.challengeAlgorithms) }
+    private var dpopScheme: AuthFailure.Scheme { .dpop(algorithms: challengeAlgorithms) }
 
     func extractToken(_ fields: HTTPFields, query: String?) throws(AuthFailure) -> String {
         try extractCredentials(fields, query: query).token
@@ -379,7 +383,7 @@ public final class BearerAuthenticator: Sendable {
     ) async throws(AuthFailure) -> Principal {
         let credentials = try extractCredentials(fields, query: query)
         let realm = configuration.realm
-        let algorithms = configuration.dpop.challengeAlgorithms
+        let algorithms = challengeAlgorithms
         switch credentials.scheme {
         case .bearer:
             if configuration.dpop.mode == .required {
@@ -424,7 +428,7 @@ public final class BearerAuthenticator: Sendable {
         request: DPoPRequest?
     ) async throws(AuthFailure) {
         let realm = configuration.realm
-        let algorithms = configuration.dpop.challengeAlgorithms
+        let algorithms = challengeAlgorithms
         let now = clock.now
         func proofFailure(_ description: String, _ reason: AuthFailure.Reason) -> AuthFailure {
             let code: String

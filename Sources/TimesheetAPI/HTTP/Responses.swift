@@ -11,10 +11,8 @@ extension Response {
         status: HTTPResponse.Status = .ok,
         headers: HTTPFields = [:]
     ) throws -> Response {
-        var fields = headers
-        fields[.contentType] = "application/json; charset=utf-8"
         let data = try JSONEncoder.api.encode(value)
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: jsonHeaders(headers), body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// The same response for the bodies the API writes itself (entries and pages of them).
@@ -23,11 +21,19 @@ extension Response {
         status: HTTPResponse.Status = .ok,
         headers: HTTPFields = [:]
     ) throws -> Response {
-        var fields = headers
-        fields[.contentType] = "application/json; charset=utf-8"
         var writer = JSONWriter(capacity: value.expectedJSONSize)
         value.writeJSON(to: &writer)
-        return Response(status: status, headers: fields, body: .init(byteBuffer: writer.buffer))
+        return Response(status: status, headers: jsonHeaders(headers), body: .init(byteBuffer: writer.buffer))
+    }
+
+    /// The given headers and the JSON content type, with room for the fields every response gains on its way out
+    /// (`Content-Length`, `Cache-Control`, `X-Content-Type-Options`, `X-Request-Id`, `Date`): a list of one grew
+    /// three times, an allocation and a copy each.
+    private static func jsonHeaders(_ headers: HTTPFields) -> HTTPFields {
+        var fields = headers
+        fields.reserveCapacity(headers.count + 6)
+        fields[.contentType] = "application/json; charset=utf-8"
+        return fields
     }
 }
 
