@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 import TimesheetDomain
+import TimesheetDomainTesting
 
 @testable import TimesheetAPI
 
@@ -89,7 +90,10 @@ import TimesheetDomain
         let page = PageResponse(
             TimesheetPage(items: items, nextCursor: TimesheetCursor(order: .newestDayFirst, after: items[0]))
         )
-        let values: [any JSONWritable] = [page, TimesheetResponse(items[0])]
+        let batch = TimesheetController<InMemoryTimesheetRepository>.BatchResponse(
+            items: items.map(TimesheetResponse.init)
+        )
+        let values: [any JSONWritable] = [page, batch, TimesheetResponse(items[0])]
         for value in values {
             var writer = JSONWriter(capacity: value.expectedJSONSize)
             let capacity = writer.buffer.capacity

@@ -78,6 +78,20 @@ import Testing
         )
     }
 
+    @Test func anEventsMetadataReplacesTheLoggersInJSONToo() throws {
+        let lines = Lines()
+        var logger = Self.logger(.json, into: lines)
+        logger[metadataKey: "user_id"] = "from-logger"
+        logger.info("request", metadata: ["user_id": "from-event"])
+        logger.info("empty", metadata: [:])
+        #expect(lines.all.count == 2)
+        let replaced = try #require(lines.all.first)
+        #expect(replaced.components(separatedBy: "\"user_id\":").count == 2, "one user_id key: \(replaced)")
+        #expect(replaced.contains("\"user_id\":\"from-event\""))
+        let empty = try #require(lines.all.last)
+        #expect(empty.contains("\"user_id\":\"from-logger\"") && empty.contains("\"request_id\":\"r-1\""))
+    }
+
     @Test func levelsBelowTheLoggersAreNotWritten() {
         let lines = Lines()
         var logger = Self.logger(.json, into: lines)

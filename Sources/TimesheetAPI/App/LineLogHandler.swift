@@ -78,11 +78,7 @@ package struct LineLogHandler: LogHandler {
             line.writeInteger(UInt8(ascii: " "))
             line.writeString(key)
             line.writeInteger(UInt8(ascii: "="))
-            switch value {
-            case .string(let text): line.writeString(text)
-            case .stringConvertible(let convertible): line.writeString(convertible.description)
-            case .array, .dictionary: line.writeString(value.description)
-            }
+            line.writeString(value.description)
         }
         line.writeStaticString(" [")
         line.writeString(event.source)
@@ -92,7 +88,9 @@ package struct LineLogHandler: LogHandler {
 
     private func writeJSON(_ event: LogEvent, _ metadata: Fields, to line: inout JSONWriter) {
         // The fixed keys sort among the metadata's; a metadata key of the same name gives way to them.
-        var fields = metadata.filter { !Self.fixedKeys.contains($0.key) }
+        var fields = Fields()
+        fields.reserveCapacity(metadata.count + Self.fixedKeys.count)
+        for field in metadata where !Self.fixedKeys.contains(field.key) { fields.append(field) }
         fields.append(("label", .string(label)))
         fields.append(("level", .string(event.level.rawValue)))
         fields.append(("message", .string(event.message.description)))

@@ -8,19 +8,18 @@ import TimesheetDomain
 /// (scripts/bench, perf). A test checks the two agree.
 protocol JSONWritable: Encodable {
     /// The bytes a writer reserves up front, so that a typical value is written without its buffer growing. Each
-    /// growth is a `realloc`, and under load those were the allocator's most contended calls (below).
+    /// growth is a `realloc`, and under load those were the allocator's most contended calls (see ``EntryListSize``).
+    /// No default: each body chooses its own.
     var expectedJSONSize: Int { get }
 
     func writeJSON(to writer: inout JSONWriter)
 }
 
-extension JSONWritable {
-    var expectedJSONSize: Int { 512 }
-}
-
-/// The reservation for a list of entries: room for a typical entry (about 400 bytes) and for the next entry's upper
-/// bound at every step, so that a page of 20 is written into one allocation. When the buffer grew instead (512 bytes,
-/// doubling to 16 KB), its reallocations were the most contended calls into glibc's allocator: a buffer's memory
+/// The reservation for a list of entries, a heuristic for typical ones: 512 bytes an entry (a typical entry writes
+/// about 400) and 1,024 more, which also covers the next entry's upper bound at each step while its strings stay
+/// short (each string counts six times its UTF-8 length there). A page of typical entries is then written into one
+/// allocation; entries with long notes may still grow it. When the buffer grew instead (512 bytes, doubling to 8-16
+/// KB for a page of 20), its reallocations were the most contended calls into glibc's allocator: a buffer's memory
 /// often comes from the other event loop's arena (a chunk freed on one thread is reused by the next allocation on
 /// that thread), so each `realloc` locked an arena the other loop was using (perf, `GET /approvals`).
 enum EntryListSize {

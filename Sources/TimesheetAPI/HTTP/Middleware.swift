@@ -54,12 +54,12 @@ struct RequestLogMiddleware: RouterMiddleware {
         duration: Duration,
         facts: RequestFacts
     ) -> Logger.Metadata {
-        // Room for all six keys up front: a literal of four grew, and rehashed, when a caller was added.
-        var metadata = Logger.Metadata(minimumCapacity: 6)
-        metadata["method"] = .string(methodLabel(request.method))
-        metadata["route"] = .string(route)
-        metadata["status"] = .stringConvertible(response.status.code)
-        metadata["duration_ms"] = .string(milliseconds(duration))
+        var metadata: Logger.Metadata = [
+            "method": .string(methodLabel(request.method)),
+            "route": .string(route),
+            "status": .stringConvertible(response.status.code),
+            "duration_ms": .string(milliseconds(duration)),
+        ]
         if let userID = facts.userID { metadata["user_id"] = .string(userID) }
         if let reason = facts.authFailureReason { metadata["auth_failure"] = .string(reason) }
         return metadata

@@ -2,7 +2,8 @@ import ArgumentParser
 import TimesheetAPI
 
 /// `timesheets bench-json` (hidden): times the API's own JSON paths on a page of 500 entries and the access log's line,
-/// for `scripts/bench`. Prints figures; asserts nothing. Meaningful only in a release build.
+/// for `scripts/bench`. Prints figures; asserts only that the JSON writer agrees with `JSONEncoder.api` and that a log
+/// line was made. Meaningful only in a release build.
 struct BenchJSONCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-json",
