@@ -67,8 +67,8 @@ import TimesheetDomainTesting
         }
     }
 
-    /// The list routes' pages and a created entry are written into the buffer they start with: a growth is a
-    /// `realloc`, which contended for the allocator's locks under load.
+    /// The list routes' pages, a batch's answer and a created entry are written into the buffer they start with: a
+    /// growth is a `realloc`, which contended for the allocator's locks under load.
     @Test(arguments: [1, 2, 20, 50, 100])
     func typicalResponsesNeverGrowTheirBuffer(entries: Int) {
         let now = Date()
