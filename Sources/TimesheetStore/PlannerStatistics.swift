@@ -114,10 +114,7 @@ public struct PlannerStatistics: Sendable {
 
     /// `ANALYZE` of one table of ``tables``, in a transaction that holds the replicas' advisory lock.
     private func analyse(_ table: String) async throws -> Outcome {
-        let milliseconds = max(
-            1,
-            lockWait.components.seconds * 1000 + lockWait.components.attoseconds / 1_000_000_000_000_000
-        )
+        let milliseconds = max(1, DatabaseConfiguration.milliseconds(lockWait))
         return try await withDeadline(queryTimeout) { [pools, logger] in
             try await pools.clients[0].withConnection { connection in
                 do {

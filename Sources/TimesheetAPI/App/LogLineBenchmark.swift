@@ -23,6 +23,7 @@ package struct LogLineBenchmark {
 
     /// Runs each format's measurement and hands one line of figures to `report` as soon as it is known.
     package func run(report: (String) -> Void) throws {
+        let timer = OperationTimer(seconds: seconds)
         let request = Request(
             head: HTTPRequest(method: .get, scheme: "http", authority: "127.0.0.1", path: "/timesheets?limit=20"),
             body: .init(buffer: ByteBuffer())
@@ -38,7 +39,7 @@ package struct LogLineBenchmark {
             }
             // What Hummingbird gives each request's logger before our middleware sees it.
             logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
-            let perSecond = JSONBenchmark(seconds: seconds).measure {
+            let perSecond = timer.operationsPerSecond {
                 var requestLogger = logger
                 requestLogger[metadataKey: "request_id"] = .string(requestIDs.next())
                 requestLogger.info(

@@ -21,6 +21,7 @@ package struct JSONBenchmark {
 
     /// Runs each measurement and hands one line of figures to `report` as soon as it is known.
     package func run(report: (String) -> Void) throws {
+        let timer = OperationTimer(seconds: seconds)
         let now = Date()
         let entries = (0..<500).map { index in
             let approved = index % 10 != 0
@@ -49,9 +50,9 @@ package struct JSONBenchmark {
         guard Data(writer.buffer.readableBytesView) == encoded else {
             throw Disagreement()
         }
-        let encode = try measure { _ = try JSONEncoder.api.encode(PageResponse(page)) }
+        let encode = try timer.operationsPerSecond { _ = try JSONEncoder.api.encode(PageResponse(page)) }
         report(Self.line("encode page of 500 entries with JSONEncoder.api", encode, bytes: encoded.count))
-        let write = measure {
+        let write = timer.operationsPerSecond {
             let response = PageResponse(page)
             var writer = JSONWriter(capacity: response.expectedJSONSize)
             response.writeJSON(to: &writer)
@@ -68,28 +69,13 @@ package struct JSONBenchmark {
         }
         let json = try JSONSerialization.data(withJSONObject: inputs)
         let body = ByteBuffer(bytes: json)
-        let decode = try measure {
+        let decode = try timer.operationsPerSecond {
             let decoded = try RequestBodyReader.decodeJSON([EntryBody].self, from: body, expecting: "an array").map(
                 \.input
             )
             precondition(decoded.count == 500)
         }
         report(Self.line("decode 500 entry inputs (POST /timesheets/upload)", decode, bytes: body.readableBytes))
-    }
-
-    /// Operations per second of `body`, run for `seconds`.
-    func measure(_ body: () throws -> Void) rethrows -> Double {
-        for _ in 0..<5 { try body() }
-        let clock = ContinuousClock()
-        let start = clock.now
-        let deadline = start + .milliseconds(Int64(seconds * 1000))
-        var count = 0
-        while clock.now < deadline {
-            try body()
-            count += 1
-        }
-        let elapsed = clock.now - start
-        return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
     static func line(_ what: String, _ perSecond: Double, bytes: Int) -> String {
