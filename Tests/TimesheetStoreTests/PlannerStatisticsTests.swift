@@ -86,33 +86,63 @@ import TimesheetDomain
         var rows: Int
     }
 
+    /// A session keeps its plans only until the server resets its caches, and other suites' migrations in other
+    /// databases can cause a reset: a session that falls behind the server's shared invalidation queue (while it
+    /// inserts, say) drops every kept plan and replans it for the grown table. So the session that keeps the plan
+    /// stays idle while another grows the table, and the test starts from a stale plan in up to three fresh
+    /// databases, failing if none keeps one.
     @Test func aTableThatOutgrewItsStatisticsIsAnalysedAndThePageReadsTheIndexAgain() async throws {
-        let configuration = try await Self.database("stats-grown", analysedWith: 20)
-        try await withConnection(configuration) { connection in
-            // The kept generic plan of a 20-entry table: PostgreSQL plans a statement for its values five times, then
-            // keeps the generic plan when it is no dearer.
-            for _ in 0..<6 {
-                _ = try await connection.execute(PendingPageStatement(afterID: 0, limit: 50), logger: testLogger)
-                    .reduce(into: 0) { count, _ in count += 1 }
+        let attempts = 3
+        for attempt in 1...attempts {
+            let configuration = try await Self.database("stats-grown", analysedWith: 20)
+            let tested = try await withConnection(configuration) { connection in
+                try await Self.checkAnalysisReplansAStalePage(
+                    configuration,
+                    on: connection,
+                    isLastAttempt: attempt == attempts
+                )
             }
-            try await Self.insertPendingEntries(15_000, on: connection)
-            try await Self.waitForChanges(15_000, on: connection)
-            let stalePlan = try await Self.reviewQueuePlan(on: connection)
-            #expect(stalePlan.contains("Seq Scan"), "the plan kept from 20 rows:\n\(stalePlan)")
-
-            try await withRepository(configuration) { repository in
-                let statistics = Self.statistics(on: repository)
-                let analysed = try await statistics.refresh()
-                #expect(analysed.map(\.name) == ["timesheets"])
-                #expect(analysed.first.map { $0.changedRows >= 15_000 && $0.countedRows == 20 } == true, "\(analysed)")
-                // Analysed: nothing is stale any more.
-                let stillStale = try await statistics.staleTables()
-                #expect(stillStale.isEmpty)
-            }
-            let freshPlan = try await Self.reviewQueuePlan(on: connection)
-            #expect(freshPlan.contains("timesheets_pending_queue_idx"), "the plan after ANALYZE:\n\(freshPlan)")
-            #expect(!freshPlan.contains("Seq Scan"), "the plan after ANALYZE:\n\(freshPlan)")
+            if tested { return }
         }
+    }
+
+    /// Keeps a plan of a 20-entry table, grows the table, and checks that a refresh analyses it and the plan reads
+    /// the index. Returns false without checking if the kept plan was replanned before the refresh (see above).
+    static func checkAnalysisReplansAStalePage(
+        _ configuration: DatabaseConfiguration,
+        on connection: PostgresConnection,
+        isLastAttempt: Bool
+    ) async throws -> Bool {
+        // The kept generic plan of a 20-entry table: PostgreSQL plans a statement for its values five times, then
+        // keeps the generic plan when it is no dearer.
+        for _ in 0..<6 {
+            _ = try await connection.execute(PendingPageStatement(afterID: 0, limit: 50), logger: testLogger)
+                .reduce(into: 0) { count, _ in count += 1 }
+        }
+        // Grown from another session, so that this one stays idle and keeps up with the invalidation queue.
+        try await withConnection(configuration) { writer in
+            try await insertPendingEntries(15_000, on: writer)
+            try await waitForChanges(15_000, on: writer)
+        }
+        let stalePlan = try await reviewQueuePlan(on: connection)
+        guard stalePlan.contains("Seq Scan") else {
+            if isLastAttempt { Issue.record("no attempt kept the plan from 20 rows; the last:\n\(stalePlan)") }
+            return false
+        }
+
+        try await withRepository(configuration) { repository in
+            let statistics = Self.statistics(on: repository)
+            let analysed = try await statistics.refresh()
+            #expect(analysed.map(\.name) == ["timesheets"])
+            #expect(analysed.first.map { $0.changedRows >= 15_000 && $0.countedRows == 20 } == true, "\(analysed)")
+            // Analysed: nothing is stale any more.
+            let stillStale = try await statistics.staleTables()
+            #expect(stillStale.isEmpty)
+        }
+        let freshPlan = try await reviewQueuePlan(on: connection)
+        #expect(freshPlan.contains("timesheets_pending_queue_idx"), "the plan after ANALYZE:\n\(freshPlan)")
+        #expect(!freshPlan.contains("Seq Scan"), "the plan after ANALYZE:\n\(freshPlan)")
+        return true
     }
 
     @Test func aTableWithinItsStatisticsIsLeftAlone() async throws {
