@@ -160,7 +160,7 @@ public struct AuthClock: Sendable {
 
 extension Duration {
     /// The duration in seconds as a `Double`.
-    var timeInterval: Double {
+    package var timeInterval: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }

@@ -40,6 +40,11 @@ package struct LineLogHandler: LogHandler {
     }
 
     package func log(event: LogEvent) {
+        output(line(for: event))
+    }
+
+    /// The event's line, newline included, as `log(event:)` hands it to the output.
+    package func line(for event: LogEvent) -> ByteBuffer {
         let fields = Self.fields(metadata, event.metadata)
         var line = JSONWriter(capacity: 512)  // a request's line is about 250 bytes of text, 300 of JSON: no growth
         switch format {
@@ -47,7 +52,7 @@ package struct LineLogHandler: LogHandler {
         case .json: writeJSON(event, fields, to: &line)
         }
         line.buffer.writeInteger(UInt8(ascii: "\n"))
-        output(line.buffer)
+        return line.buffer
     }
 
     /// The handler's metadata and the event's, the event's value winning a shared key, sorted by key: one array, where
@@ -103,21 +108,10 @@ package struct LineLogHandler: LogHandler {
 
     private static let fixedKeys: Set<String> = ["label", "level", "message", "ts"]
 
-    /// Writes a line to standard error with `write(2)`, retrying on interruption and after a partial write.
+    /// Writes a line to standard error at once with `write(2)`; if standard error is gone or full, the line is
+    /// dropped. The server's commands write through a ``LogLineWriter`` instead.
     package static let standardError: Output = { line in
-        line.withUnsafeReadableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0, errno == EINTR {
-                    continue
-                } else {
-                    return  // standard error is gone or full: drop the line rather than block the server
-                }
-            }
-        }
+        LogLineWriter.writeAll(line, to: STDERR_FILENO, waitingIfFull: false)
     }
 }
 

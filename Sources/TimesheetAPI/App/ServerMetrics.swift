@@ -1,3 +1,4 @@
+import AuthKit  // Duration.timeInterval
 import Metrics
 import Prometheus
 import Synchronization
@@ -95,7 +96,7 @@ struct ServerMetrics: Sendable {
         expositionHooks.add {
             let status = standby.status
             usable.set(Double(status.isUsable ? 1 : 0))
-            lag.set(status.lag.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? -1)
+            lag.set(status.lag.map(\.timeInterval) ?? -1)
             counted.withLock { counted in
                 standbyReads.increment(by: Int64(status.standbyReads - counted.standby))
                 primaryReads.increment(by: Int64(status.primaryReads - counted.primary))

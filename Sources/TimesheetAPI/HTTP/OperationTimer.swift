@@ -1,3 +1,5 @@
+import AuthKit  // Duration.timeInterval
+
 /// Runs an operation over and over for a while and tells how many it managed per second: the clock of the API's
 /// microbenchmarks (``JSONBenchmark``, ``LogLineBenchmark``).
 struct OperationTimer {
@@ -16,6 +18,6 @@ struct OperationTimer {
             count += 1
         }
         let elapsed = clock.now - start
-        return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Double(count) / elapsed.timeInterval
     }
 }

@@ -64,7 +64,9 @@ struct DevCommand: AsyncParsableCommand {
         } catch let error as SettingError {
             fail("\(error)")
         }
-        let logger = LogOutput.logger(label: "timesheets-dev", level: settings.logLevel, format: settings.logFormat)
+        let log = LogOutput(format: settings.logFormat)
+        defer { log.finish() }
+        let logger = log.logger(label: "timesheets-dev", level: settings.logLevel)
         if !ServerSettings.isLoopback(settings.host), !unsafeAllowRemoteDevLogin {
             fail(
                 "dev mode listens on loopback only (HOST=\(settings.host) was given): "
@@ -126,7 +128,7 @@ struct DevCommand: AsyncParsableCommand {
                 try await local.start()
                 settings.databaseURL = await local.socketURL
             } catch {
-                fail("could not start PostgreSQL: \(error)")
+                fail("could not start PostgreSQL: \(error)", after: log)
             }
             cluster = local
         } else if environment["DATABASE_URL"] != nil {
@@ -242,7 +244,9 @@ struct DevCommand: AsyncParsableCommand {
         try? await socket.close().get()
     }
 
-    func fail(_ message: String) -> Never {
+    /// Prints the message and exits with status 2; `log`'s waiting lines (the cluster's, say) are written first.
+    func fail(_ message: String, after log: LogOutput? = nil) -> Never {
+        log?.finish()
         FileHandle.standardError.write(Data("error: \(message)\n".utf8))
         Foundation.exit(2)
     }

@@ -24,7 +24,9 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let logger = LogOutput.logger(label: "timesheets", level: settings.logLevel, format: settings.logFormat)
+        let log = LogOutput(format: settings.logFormat)
+        defer { log.finish() }
+        let logger = log.logger(label: "timesheets", level: settings.logLevel)
         logger.info(
             "starting",
             metadata: [
