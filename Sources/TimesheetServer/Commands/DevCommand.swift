@@ -64,9 +64,9 @@ struct DevCommand: AsyncParsableCommand {
         } catch let error as SettingError {
             fail("\(error)")
         }
-        let log = LogOutput(format: settings.logFormat)
+        let log = LogOutput(label: "timesheets-dev", format: settings.logFormat)
         defer { log.finish() }
-        let logger = log.logger(label: "timesheets-dev", level: settings.logLevel)
+        let logger = log.logger(level: settings.logLevel)
         if !ServerSettings.isLoopback(settings.host), !unsafeAllowRemoteDevLogin {
             fail(
                 "dev mode listens on loopback only (HOST=\(settings.host) was given): "

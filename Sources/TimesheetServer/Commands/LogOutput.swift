@@ -5,13 +5,16 @@ import TimesheetAPI
 /// standard error by a ``LogLineWriter`` thread. Made without touching the process-global logging system; the
 /// command calls ``finish()`` before it exits, so that no waiting line is lost.
 struct LogOutput {
+    let label: String
     let format: ServerSettings.LogFormat
     private let writer: LogLineWriter
 
-    init(format: ServerSettings.LogFormat) {
+    /// - Parameter label: The loggers' label, which the notice of dropped lines carries too.
+    init(label: String, format: ServerSettings.LogFormat) {
+        self.label = label
         self.format = format
         self.writer = LogLineWriter { dropped in
-            LineLogHandler(label: "timesheets", format: format).line(
+            LineLogHandler(label: label, format: format).line(
                 for: LogEvent(
                     level: .warning,
                     message: "log lines dropped: standard error did not take them as fast as they came",
@@ -25,7 +28,7 @@ struct LogOutput {
         }
     }
 
-    func logger(label: String, level: Logger.Level) -> Logger {
+    func logger(level: Logger.Level) -> Logger {
         let writer = self.writer
         var logger = Logger(label: label) { label in
             LineLogHandler(label: label, format: format, output: { writer.write($0) })

@@ -24,9 +24,9 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let log = LogOutput(format: settings.logFormat)
+        let log = LogOutput(label: "timesheets", format: settings.logFormat)
         defer { log.finish() }
-        let logger = log.logger(label: "timesheets", level: settings.logLevel)
+        let logger = log.logger(level: settings.logLevel)
         logger.info(
             "starting",
             metadata: [
