@@ -5,10 +5,11 @@ import NIOCore
 
 /// Writes finished log lines to a file descriptor from a thread of its own, so that no event loop waits for the log.
 ///
-/// A `write(2)` on an event loop stops the loop for as long as the kernel takes: a file on a disk busy with writeback
-/// throttles its writers, and a pipe whose reader lags blocks them. With the access log written that way,
-/// `scripts/bench` saw create rounds with a p99 of 36-61 ms; with the log off, none above 25.5 ms. Here a line is
-/// copied into a bounded buffer under a lock, and the writer thread writes what has gathered in one `write(2)`.
+/// A `write(2)` on an event loop stops the loop for as long as the kernel takes: a pipe whose reader lags blocks it,
+/// and a file on a disk busy with writeback throttles it. With the lines written that way, a server whose standard
+/// error went to a pipe nobody read answered 55 requests a second once the pipe was full; written from here, it
+/// answered 40,000 (`benchmarks/results/README.md`, eighth session). Here a line is copied into a bounded buffer under
+/// a lock, and the writer thread writes what has gathered in one `write(2)`.
 ///
 /// - Lines reach the descriptor within about `linger` (5 ms) of being logged, in the order they were handed over.
 /// - When `capacity` bytes are waiting, further lines are dropped and counted rather than waited for; once the
@@ -58,7 +59,7 @@ package final class LogLineWriter: @unchecked Sendable {
         thread.start()
     }
 
-    /// Hands a finished line over to the writer; never waits for the descriptor.
+    /// Hands a finished line over to the writer; never waits for the descriptor before ``finish(timeout:)``.
     package func write(_ line: ByteBuffer) {
         lock.lock()
         if isFinished {
