@@ -65,7 +65,7 @@ package final class LogLineWriter: @unchecked Sendable {
         if isFinished {
             // The writer has stopped: write at once, still in order with the lines before (its last batch was
             // written with the lock held).
-            _ = Self.writeAll(line, to: descriptor, waitingIfFull: false)
+            Self.writeAll(line, to: descriptor, waitingIfFull: false)
             lock.unlock()
             return
         }
@@ -127,15 +127,14 @@ package final class LogLineWriter: @unchecked Sendable {
 
     /// The batch, then the notice of the lines dropped while it waited (they were refused after it filled up).
     private func writeBatch(_ batch: ByteBuffer, dropped: Int) {
-        _ = Self.writeAll(batch, to: descriptor, waitingIfFull: true)
-        if dropped > 0 { _ = Self.writeAll(dropNotice(dropped), to: descriptor, waitingIfFull: true) }
+        Self.writeAll(batch, to: descriptor, waitingIfFull: true)
+        if dropped > 0 { Self.writeAll(dropNotice(dropped), to: descriptor, waitingIfFull: true) }
     }
 
     /// Writes all of `bytes`, retrying after an interruption or a partial write. A non-blocking descriptor that is
     /// full is waited for if `waitingIfFull` (on the writer's own thread); otherwise, and on any other error (the
-    /// descriptor is closed), the rest is dropped and false returned.
-    @discardableResult
-    package static func writeAll(_ bytes: ByteBuffer, to descriptor: CInt, waitingIfFull: Bool) -> Bool {
+    /// descriptor is closed), the rest is dropped: a log line has no one to report its failure to.
+    package static func writeAll(_ bytes: ByteBuffer, to descriptor: CInt, waitingIfFull: Bool) {
         bytes.withUnsafeReadableBytes { bytes in
             var offset = 0
             while offset < bytes.count {
@@ -148,10 +147,9 @@ package final class LogLineWriter: @unchecked Sendable {
                     var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
                     _ = poll(&writable, 1, 1_000)
                 } else {
-                    return false
+                    return
                 }
             }
-            return true
         }
     }
 }
