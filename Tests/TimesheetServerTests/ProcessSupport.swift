@@ -4,6 +4,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 import Testing
 
 /// The `timesheets` executable that `swift build` put next to the test bundle.
@@ -28,43 +29,102 @@ struct ProcessFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A free TCP port on 127.0.0.1 (bound, read and released).
+/// A TCP port on 127.0.0.1 that is free now, for a child process to bind.
+///
+/// The port is chosen below the kernel's ephemeral range (`ip_local_port_range`): a port the kernel handed out for
+/// `bind(0)` is one it also hands out as the source port of outgoing connections, and with many tests connecting at
+/// once one of them took such a port between its release here and the child's bind ("already in use"). No port is
+/// handed out twice by one test process.
 func freePort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(
-        host: "127.0.0.1",
-        port: 0
-    ).get()
-    let port = channel.localAddress!.port!
-    try await channel.close().get()
-    return port
+    let ephemeral = ephemeralPortRange()
+    let candidates = 10_000..<max(10_001, ephemeral.lowerBound)
+    for _ in 0..<200 {
+        let port = Int.random(in: candidates)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        if canBind(port: port) { return port }
+    }
+    throw ProcessFailure("no free port on 127.0.0.1 in \(candidates) after 200 tries")
+}
+
+private let handedOutPorts = Mutex<Set<Int>>([])
+
+/// The kernel's range of source ports for outgoing connections; Linux's default when it cannot be read.
+private func ephemeralPortRange() -> ClosedRange<Int> {
+    let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+    guard bounds.count == 2, bounds[0] <= bounds[1] else { return 32_768...60_999 }
+    return bounds[0]...bounds[1]
+}
+
+/// Whether a listening socket could bind `port` on 127.0.0.1 right now (as a server does, with `SO_REUSEADDR`).
+private func canBind(port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var reuse: CInt = 1
+    setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<CInt>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
 }
 
 /// A child process whose output is collected, killed when the test ends if still running.
 final class ChildProcess: @unchecked Sendable {
     let process = Process()
     private let output = Pipe()
-    private let lock = NSLock()
-    private var collected = Data()
+    private let collected = CollectedOutput()
 
     init(_ executable: URL, arguments: [String], environment: [String: String] = [:], directory: URL? = nil) throws {
         process.executableURL = executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "DATABASE_URL")
+        // A crash prints the runtime's message and the crashed thread's frames only: short enough that a log cut to
+        // its head and tail still shows them.
+        env["SWIFT_BACKTRACE"] =
+            "enable=yes,interactive=no,color=no,threads=crashed,registers=none,images=none,limit=40"
         for (key, value) in environment { env[key] = value }
         process.environment = env
         if let directory { process.currentDirectoryURL = directory }
         process.standardOutput = output
         process.standardError = output
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.collected.append(data) }
-        }
         try process.run()
+        // Read on a thread of its own until end of file, so that what the process wrote just before it exited is
+        // in `text` once `waitForExit()` returns (a readability handler could still hold it).
+        let reader = output.fileHandleForReading
+        let collected = self.collected
+        Thread.detachNewThread {
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = read(reader.fileDescriptor, &chunk, chunk.count)
+                if count > 0 {
+                    collected.append(chunk[..<count])
+                } else if count < 0, errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            collected.finish()
+        }
     }
 
-    var text: String { lock.withLock { String(decoding: collected, as: UTF8.self) } }
+    var text: String { collected.text }
+
+    /// The runtime's crash report, if the process crashed: the `Fatal error` line and the crashed thread's frames,
+    /// for a failure message to end with.
+    var crashReport: String {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(where: { $0.contains("Fatal error") || $0.contains("Program crashed") })
+        else { return "" }
+        return "crash report:\n" + lines[start...].prefix(60).joined(separator: "\n")
+    }
 
     func terminate() { if process.isRunning { process.terminate() } }
 
@@ -79,11 +139,26 @@ final class ChildProcess: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        output.fileHandleForReading.readabilityHandler = nil
+        // The output ends when the last process holding the pipe exits: normally at once; a grandchild that kept
+        // it is not waited for beyond two seconds.
+        let outputDeadline = ContinuousClock.now + .seconds(2)
+        while !collected.isFinished, ContinuousClock.now < outputDeadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         return process.terminationStatus
     }
 
     deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+/// A child's output as its reader thread collects it.
+private final class CollectedOutput: Sendable {
+    private let state = Mutex<(bytes: [UInt8], isFinished: Bool)>(([], false))
+
+    func append(_ bytes: ArraySlice<UInt8>) { state.withLock { $0.bytes.append(contentsOf: bytes) } }
+    func finish() { state.withLock { $0.isFinished = true } }
+    var isFinished: Bool { state.withLock { $0.isFinished } }
+    var text: String { state.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
 }
 
 /// A small HTTP client for talking to child processes on 127.0.0.1 (redirects are not followed).

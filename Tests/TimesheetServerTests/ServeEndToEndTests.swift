@@ -174,7 +174,10 @@ import TimesheetStore
                 }
                 return await group.reduce(into: [Int]()) { if let id = $1 { $0.append(id) } }
             }
-            #expect(try await serve.waitForExit() == 0, "serve exits 0 after SIGTERM:\n\(serve.text)")
+            #expect(
+                try await serve.waitForExit() == 0,
+                "serve exits 0 after SIGTERM:\n\(serve.text)\n\(serve.crashReport)"
+            )
             #expect(!acknowledged.isEmpty)
 
             let again = try stack.startServe()
