@@ -70,6 +70,7 @@ private struct URLFields {
     var poolSize = DatabaseConfiguration.defaultPoolSize
     var poolPerEventLoop = true
     var keepsConnectionsOpen = true
+    var batchesReads = true
     var queryTimeout = Duration.seconds(5)
     var connectTimeout = Duration.seconds(10)
     var applicationName = "timesheets"
@@ -156,6 +157,11 @@ private struct URLFields {
                 throw ParseError("keep_connections_open '\(value)' is not true or false")
             }
             keepsConnectionsOpen = flag
+        case "batch_reads":
+            guard let flag = Bool(value) else {
+                throw ParseError("batch_reads '\(value)' is not true or false")
+            }
+            batchesReads = flag
         case "query_timeout", "statement_timeout":
             guard let duration = DatabaseConfiguration.duration(value), duration > .zero else {
                 throw ParseError("\(key) '\(value)' is not a duration such as 5s, 500ms or 5")
@@ -181,8 +187,8 @@ private struct URLFields {
         default:
             throw ParseError(
                 "unknown parameter '\(key)'; known: sslmode, sslrootcert, pool_size, max_connections, "
-                    + "pool_per_event_loop, keep_connections_open, query_timeout, connect_timeout, application_name, "
-                    + "host, port, user, password, dbname"
+                    + "pool_per_event_loop, keep_connections_open, batch_reads, query_timeout, connect_timeout, "
+                    + "application_name, host, port, user, password, dbname"
             )
         }
     }
@@ -219,6 +225,7 @@ private struct URLFields {
             poolSize: poolSize,
             poolPerEventLoop: poolPerEventLoop,
             keepsConnectionsOpen: keepsConnectionsOpen,
+            batchesReads: batchesReads,
             queryTimeout: queryTimeout,
             connectTimeout: connectTimeout,
             applicationName: applicationName

@@ -12,7 +12,8 @@ import PostgresNIO
 ///
 /// Query parameters: `sslmode` (`disable`, `prefer`, `require`, `verify-full`; default `prefer`), `sslrootcert`
 /// (a PEM file of trusted roots for `verify-full`), `pool_size` or `max_connections` (default 4 per core),
-/// `pool_per_event_loop`, `keep_connections_open` (default true, ``keepsConnectionsOpen``), `query_timeout`
+/// `pool_per_event_loop`, `keep_connections_open` (default true, ``keepsConnectionsOpen``), `batch_reads` (default
+/// true, ``batchesReads``), `query_timeout`
 /// (`5s`, `500ms` or seconds; default 5 s), `connect_timeout` (seconds, default 10), `application_name`, `host`,
 /// `port`, `user`, `password`, `dbname`. Anything else is an error, so a typo never goes unnoticed.
 public struct DatabaseConfiguration: Sendable, Hashable {
@@ -65,6 +66,9 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     /// sent as startup parameters) keep idle connections alive through firewalls and NAT and close dead ones. `false`
     /// gives PostgresNIO's defaults: connections opened on demand, closed after 60 s idle, pinged every 30 s.
     public var keepsConnectionsOpen: Bool
+    /// Reads of a user's first page, and of the review queue's pages, that wait for a busy pool are answered
+    /// together, one statement per batch (`batch_reads`; see ``ReadBatcher``). `false`: one statement per read.
+    public var batchesReads: Bool
     /// The longest one store operation may take, including waiting for a connection; also the server-side
     /// `statement_timeout`.
     public var queryTimeout: Duration
@@ -81,6 +85,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         poolSize: Int = DatabaseConfiguration.defaultPoolSize,
         poolPerEventLoop: Bool = true,
         keepsConnectionsOpen: Bool = true,
+        batchesReads: Bool = true,
         queryTimeout: Duration = .seconds(5),
         connectTimeout: Duration = .seconds(10),
         applicationName: String = "timesheets"
@@ -94,6 +99,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         self.poolSize = poolSize
         self.poolPerEventLoop = poolPerEventLoop
         self.keepsConnectionsOpen = keepsConnectionsOpen
+        self.batchesReads = batchesReads
         self.queryTimeout = queryTimeout
         self.connectTimeout = connectTimeout
         self.applicationName = applicationName

@@ -20,7 +20,13 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     public let pools: PostgresPools
     public let queryTimeout: Duration
     /// Where reads may go instead of the primary (`DATABASE_READ_URL`); `nil`: every read goes to the primary.
-    public var standby: StandbyReads?
+    public var standby: StandbyReads? {
+        didSet {
+            if let standby, !batchers.isEmpty { batchers = batchers.adding(standby.standby.clients) }
+        }
+    }
+    /// The hottest page reads, batched per pool while it is busy (``ReadBatcher``); none with `batch_reads=false`.
+    private(set) var batchers: PageBatchers
     private let logger: Logger
 
     /// The pool of the event loop this call runs on (see ``PostgresPools``).
@@ -29,21 +35,30 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     /// - Parameters:
     ///   - client: A running connection pool, e.g. from ``makeClient(_:backgroundLogger:)``.
     ///   - queryTimeout: The longest any one call may take, waiting for a connection included.
+    ///   - batchesReads: Whether reads of the hottest pages that wait for a busy pool are answered together.
     public init(
         client: PostgresClient,
         queryTimeout: Duration = .seconds(5),
+        batchesReads: Bool = true,
         logger: Logger = Logger(label: "TimesheetStore")
     ) {
-        self.init(pools: PostgresPools(single: client), queryTimeout: queryTimeout, logger: logger)
+        self.init(
+            pools: PostgresPools(single: client),
+            queryTimeout: queryTimeout,
+            batchesReads: batchesReads,
+            logger: logger
+        )
     }
 
     public init(
         pools: PostgresPools,
         queryTimeout: Duration = .seconds(5),
+        batchesReads: Bool = true,
         logger: Logger = Logger(label: "TimesheetStore")
     ) {
         self.pools = pools
         self.queryTimeout = queryTimeout
+        self.batchers = batchesReads ? PageBatchers(clients: pools.clients) : PageBatchers()
         self.logger = logger
     }
 
@@ -53,6 +68,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         self.init(
             pools: try PostgresPools(configuration: configuration, logger: logger),
             queryTimeout: configuration.queryTimeout,
+            batchesReads: configuration.batchesReads,
             logger: logger
         )
     }
@@ -302,30 +318,41 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         }
     }
 
-    /// An empty page with room for `limit` entries: reading the rows then allocates it once, where appending to an
-    /// empty array allocated and copied it five or six times for a page of 20.
-    private static func page(of limit: Int) -> [Timesheet] {
-        var entries: [Timesheet] = []
-        entries.reserveCapacity(limit)
-        return entries
-    }
-
     public func entries(_ query: TimesheetQuery) async throws -> [Timesheet] {
         guard query.limit > 0 else { return [] }
         // The two most frequent pages run as prepared statements, up to the largest page they return.
         if query.from == nil, query.to == nil, query.project == nil, query.limit <= PageStatementSQL.maximumRows {
             switch (query.order, query.userID, query.status, query.after) {
             case (.newestDayFirst, let userID?, nil, nil):
-                return try await read { client in
-                    try await client.execute(FirstPageStatement(userID: userID, limit: query.limit), logger: logger)
-                        .reduce(into: Self.page(of: query.limit)) { $0.append($1) }
+                let key = FirstPageKey(userID: userID, limit: query.limit)
+                return try await read { [batchers, logger] client in
+                    guard let batcher = batchers.firstPages(on: client) else {
+                        return try await client.execute(
+                            FirstPageStatement(userID: userID, limit: key.limit),
+                            logger: logger
+                        )
+                        .reduce(into: Self.emptyPage(of: key.limit)) { $0.append($1) }
+                    }
+                    return try await batcher.load(key) { takeKeys in
+                        try await client.withConnection { connection in
+                            try await Self.firstPages(takeKeys(), on: connection, logger: logger)
+                        }
+                    }
                 }
             case (.oldestFirst, nil, .pending, let after):
-                return try await read { client in
-                    try await client.execute(
-                        PendingPageStatement(afterID: after?.id.rawValue ?? 0, limit: query.limit),
-                        logger: logger
-                    ).reduce(into: Self.page(of: query.limit)) { $0.append($1) }
+                let key = PendingPageKey(afterID: after?.id.rawValue ?? 0, limit: query.limit)
+                return try await read { [batchers, logger] client in
+                    guard let batcher = batchers.pendingPages(on: client) else {
+                        return try await client.execute(
+                            PendingPageStatement(afterID: key.afterID, limit: key.limit),
+                            logger: logger
+                        ).reduce(into: Self.emptyPage(of: key.limit)) { $0.append($1) }
+                    }
+                    return try await batcher.load(key) { takeKeys in
+                        try await client.withConnection { connection in
+                            try await Self.pendingPages(takeKeys(), on: connection, logger: logger)
+                        }
+                    }
                 }
             default:
                 break

@@ -98,3 +98,112 @@ struct InsertEntryStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }
+
+/// The SQL of several pages read by one statement (``ReadBatcher``): one `LATERAL` page per element of the bound
+/// arrays, each row led by its page's position in them (from 1).
+///
+/// PostgreSQL runs a `LATERAL` subquery whose `LIMIT` names the outer row as a nested loop, so each page's rows come
+/// together, in the subquery's order (the decoder checks the order anyway). The arrays are read through a subquery
+/// that PostgreSQL may not fold (`OFFSET 0`): planned for bound arrays, `unnest` is costed by their length, so a
+/// plan for a batch of 4 looked cheaper than the generic plan (costed for 10) and every execution was planned again
+/// (`PreparedStatementPlanTests`); this way both are costed alike and the generic plan is kept.
+enum PagesStatementSQL {
+    /// - Parameters:
+    ///   - key: The name and type of the array that differs per page (`$1`); the page sizes are `$2`, `int4[]`. The
+    ///     name must not be one of `timesheets`' columns.
+    static func select(
+        pagesBy key: (name: String, type: String),
+        where filter: String,
+        orderedBy order: String
+    )
+        -> String
+    {
+        """
+        SELECT r.page_number, \(TimesheetRecordDecoder.selectList)
+        FROM (SELECT $1::\(key.type)[] AS keys, $2::int4[] AS sizes OFFSET 0) AS batch
+        CROSS JOIN LATERAL unnest(batch.keys, batch.sizes) WITH ORDINALITY AS r(\(key.name), page_size, page_number)
+        CROSS JOIN LATERAL (
+            SELECT * FROM timesheets WHERE \(filter) ORDER BY \(order) LIMIT r.page_size
+        ) AS page
+        """
+    }
+}
+
+/// First pages of several users at once (``FirstPageStatement``, batched).
+struct FirstPagesStatement: PostgresPreparedStatement {
+    static let name = "timesheets_first_pages"
+    typealias Row = PageRow
+    static let sql = PagesStatementSQL.select(
+        pagesBy: (name: "page_user_id", type: "text"),
+        where: "user_id = r.page_user_id",
+        orderedBy: "work_date DESC, id DESC"
+    )
+    var pages: [FirstPageKey]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(pages.map(\.userID))
+        bindings.append(pages.map { Int32($0.limit) })
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PageRow { try PageRow(row) }
+}
+
+/// Several pages of the review queue at once (``PendingPageStatement``, batched).
+struct PendingPagesStatement: PostgresPreparedStatement {
+    static let name = "timesheets_pending_pages"
+    typealias Row = PageRow
+    static let sql = PagesStatementSQL.select(
+        pagesBy: (name: "page_after_id", type: "int8"),
+        where: "status = 'pending' AND id > r.page_after_id",
+        orderedBy: "id"
+    )
+    var pages: [PendingPageKey]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(pages.map(\.afterID))
+        bindings.append(pages.map { Int32($0.limit) })
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PageRow { try PageRow(row) }
+}
+
+/// The parameters of one user's first page.
+struct FirstPageKey: Hashable, Sendable {
+    var userID: String
+    var limit: Int
+}
+
+/// The parameters of one page of the review queue.
+struct PendingPageKey: Hashable, Sendable {
+    var afterID: Int64
+    var limit: Int
+}
+
+/// A row of a batched page statement: the page's position among the statement's pages (from 1), and the entry.
+struct PageRow {
+    var position: Int
+    var entry: Timesheet
+
+    init(_ row: PostgresRow) throws {
+        var cells = row.makeIterator()
+        guard let positionCell = cells.next(), let recordCell = cells.next(), cells.next() == nil else {
+            throw TimesheetRecordDecoder.UnexpectedRecord(description: "expected two columns in a batched page row")
+        }
+        guard positionCell.format == .binary, positionCell.dataType == .int8, var positionBytes = positionCell.bytes,
+            positionBytes.readableBytes == 8, let position = positionBytes.readInteger(as: Int64.self)
+        else {
+            throw TimesheetRecordDecoder.UnexpectedRecord(description: "expected a page position, int8, in binary")
+        }
+        guard recordCell.format == .binary, recordCell.dataType == .record, let record = recordCell.bytes else {
+            throw TimesheetRecordDecoder.UnexpectedRecord(
+                description: "expected a binary record, got \(recordCell.dataType) in \(recordCell.format)"
+            )
+        }
+        self.position = Int(position)
+        self.entry = try TimesheetRecordDecoder.timesheet(record: record)
+    }
+}

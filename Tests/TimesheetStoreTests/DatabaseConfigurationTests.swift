@@ -1,6 +1,7 @@
 import PostgresNIO
 import Testing
-import TimesheetStore
+
+@testable import TimesheetStore
 
 @Suite struct DatabaseConfigurationTests {
     @Test func aFullURL() throws {
@@ -42,6 +43,38 @@ import TimesheetStore
         #expect(!client.options.additionalStartupParameters.contains { $0.0.hasPrefix("tcp_keepalives_") })
         #expect(throws: DatabaseConfiguration.ParseError.self) {
             try DatabaseConfiguration(url: "postgres://u@h/db?keep_connections_open=sometimes")
+        }
+    }
+
+    /// Reads are batched unless `batch_reads=false`; a repository made without batching has no batchers.
+    @Test func batchedReadsAreASetting() throws {
+        #expect(try DatabaseConfiguration(url: "postgres://u@h/db").batchesReads)
+        let unbatched = try DatabaseConfiguration(url: "postgres://u@h/db?batch_reads=false")
+        #expect(!unbatched.batchesReads)
+        #expect(throws: DatabaseConfiguration.ParseError.self) {
+            try DatabaseConfiguration(url: "postgres://u@h/db?batch_reads=16")
+        }
+        #expect(try PostgresTimesheetRepository(configuration: unbatched, logger: testLogger).batchers.isEmpty)
+        let batched = try PostgresTimesheetRepository(
+            configuration: DatabaseConfiguration(url: "postgres://u@h/db?pool_size=4"),
+            logger: testLogger
+        )
+        for client in batched.pools.clients {
+            #expect(batched.batchers.firstPages(on: client) != nil && batched.batchers.pendingPages(on: client) != nil)
+        }
+        // A standby's pools batch their reads too.
+        var withStandby = batched
+        let standbyConfiguration = try DatabaseConfiguration(url: "postgres://u@r/db")
+        withStandby.standby = StandbyReads(
+            standby: try PostgresPools(configuration: standbyConfiguration, logger: testLogger),
+            primary: batched.pools,
+            maxLag: .seconds(5),
+            queryTimeout: .seconds(2),
+            logger: testLogger
+        )
+        for client in withStandby.standby?.standby.clients ?? [] {
+            #expect(withStandby.batchers.firstPages(on: client) != nil)
+            #expect(withStandby.batchers.pendingPages(on: client) != nil)
         }
     }
 

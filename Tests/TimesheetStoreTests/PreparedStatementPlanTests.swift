@@ -106,4 +106,106 @@ import TimesheetDomain
             }
         }
     }
+
+    /// Several pages read by one batched statement are, page by page, what each page's own statement reads; a value
+    /// the server refuses fails only its own page.
+    @Test func batchedPagesAreTheSinglePages() async throws {
+        try await withConnection(try await Self.database.get()) { connection in
+            try await Self.storeManyPendingEntries(in: connection)
+            let firstKeys = [
+                FirstPageKey(userID: "plan-user-1", limit: 20), FirstPageKey(userID: "plan-user-2", limit: 5),
+                FirstPageKey(userID: "nobody", limit: 20), FirstPageKey(userID: "plan-user-1", limit: 101),
+            ]
+            let first = try await PostgresTimesheetRepository.firstPages(firstKeys, on: connection, logger: testLogger)
+            for key in firstKeys {
+                let alone = try await connection.execute(
+                    FirstPageStatement(userID: key.userID, limit: key.limit),
+                    logger: testLogger
+                ).reduce(into: [Timesheet]()) { $0.append($1) }
+                #expect(try first[key]?.get() == alone, "\(key)")
+            }
+            #expect(try first[firstKeys[0]]?.get().count == 20)
+            #expect(try first[firstKeys[2]]?.get().isEmpty == true)
+
+            let pendingKeys = [
+                PendingPageKey(afterID: 0, limit: 20), PendingPageKey(afterID: 30_000, limit: 50),
+                PendingPageKey(afterID: 0, limit: 3), PendingPageKey(afterID: Int64.max, limit: 20),
+            ]
+            let pending = try await PostgresTimesheetRepository.pendingPages(
+                pendingKeys,
+                on: connection,
+                logger: testLogger
+            )
+            for key in pendingKeys {
+                let alone = try await connection.execute(
+                    PendingPageStatement(afterID: key.afterID, limit: key.limit),
+                    logger: testLogger
+                ).reduce(into: [Timesheet]()) { $0.append($1) }
+                #expect(try pending[key]?.get() == alone, "\(key)")
+            }
+
+            // PostgreSQL stores no NUL in text: the batch is refused, and each page is read alone instead.
+            let withRefused = [
+                FirstPageKey(userID: "plan-user-4", limit: 20), FirstPageKey(userID: "a\u{0}b", limit: 20),
+            ]
+            let answers = try await PostgresTimesheetRepository.firstPages(
+                withRefused,
+                on: connection,
+                logger: testLogger
+            )
+            #expect(try answers[withRefused[0]]?.get().count == 20)
+            #expect(throws: PSQLError.self) { try answers[withRefused[1]]?.get() }
+
+            for _ in 0..<10 {
+                _ = try await PostgresTimesheetRepository.firstPages(firstKeys, on: connection, logger: testLogger)
+                _ = try await PostgresTimesheetRepository.pendingPages(pendingKeys, on: connection, logger: testLogger)
+            }
+            for name in [FirstPagesStatement.name, PendingPagesStatement.name] {
+                let plans = try await Self.plans(of: name, in: connection)
+                #expect(plans.generic >= 5 && plans.custom <= 5, "\(name): \(plans)")
+            }
+        }
+    }
+
+    /// Many readers at once on a pool of one connection: their reads are batched, and each gets its own page.
+    @Test func concurrentReadersGetTheirOwnPages() async throws {
+        var configuration = try await Self.database.get()
+        configuration.poolSize = 1
+        try await withConnection(configuration) { try await Self.storeManyPendingEntries(in: $0) }
+        let expected = try await withRepository(configuration) { repository in
+            var pages: [Int: [Timesheet]] = [:]
+            for user in 0..<40 {
+                pages[user] = try await repository.entries(
+                    TimesheetQuery(userID: "plan-user-\(user)", order: .newestDayFirst, limit: 20)
+                )
+            }
+            return pages
+        }
+        let queue = try await withRepository(configuration) { repository in
+            try await repository.entries(TimesheetQuery(userID: nil, status: .pending, order: .oldestFirst, limit: 20))
+        }
+        try await withRepository(configuration) { repository in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for round in 0..<5 {
+                    for user in 0..<40 {
+                        group.addTask {
+                            let page = try await repository.entries(
+                                TimesheetQuery(userID: "plan-user-\(user)", order: .newestDayFirst, limit: 20)
+                            )
+                            #expect(page == expected[user], "round \(round), plan-user-\(user)")
+                        }
+                    }
+                    group.addTask {
+                        let page = try await repository.entries(
+                            TimesheetQuery(userID: nil, status: .pending, order: .oldestFirst, limit: 20)
+                        )
+                        #expect(page == queue)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let pool = repository.pools.clients[0]
+            #expect((repository.batchers.firstPages(on: pool)?.largestBatch ?? 0) > 1, "no list read was batched")
+        }
+    }
 }

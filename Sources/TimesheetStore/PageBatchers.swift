@@ -1,0 +1,136 @@
+import Logging
+import PostgresNIO
+import TimesheetDomain
+
+/// The batchers of the two hottest page reads, one of each per pool (``ReadBatcher``), found by the pool a read
+/// was given. Made once, read without a lock.
+struct PageBatchers: Sendable {
+    private var firstPages: [ObjectIdentifier: ReadBatcher<FirstPageKey, [Timesheet]>] = [:]
+    private var pendingPages: [ObjectIdentifier: ReadBatcher<PendingPageKey, [Timesheet]>] = [:]
+
+    /// No batching: every read runs its own statement.
+    init() {}
+
+    init(clients: [PostgresClient]) {
+        self = PageBatchers().adding(clients)
+    }
+
+    var isEmpty: Bool { firstPages.isEmpty }
+
+    /// These batchers and one of each for every pool in `clients` (a standby's, say).
+    func adding(_ clients: [PostgresClient]) -> PageBatchers {
+        var batchers = self
+        for client in clients {
+            let id = ObjectIdentifier(client)
+            if batchers.firstPages[id] == nil { batchers.firstPages[id] = ReadBatcher() }
+            if batchers.pendingPages[id] == nil { batchers.pendingPages[id] = ReadBatcher() }
+        }
+        return batchers
+    }
+
+    func firstPages(on client: PostgresClient) -> ReadBatcher<FirstPageKey, [Timesheet]>? {
+        firstPages[ObjectIdentifier(client)]
+    }
+
+    func pendingPages(on client: PostgresClient) -> ReadBatcher<PendingPageKey, [Timesheet]>? {
+        pendingPages[ObjectIdentifier(client)]
+    }
+}
+
+extension PostgresTimesheetRepository {
+    typealias Pages<Key: Hashable & Sendable> = ReadBatcher<Key, [Timesheet]>.Answers
+
+    /// The first pages of `keys`, read on `connection`: one alone by ``FirstPageStatement``, several together by
+    /// ``FirstPagesStatement``.
+    static func firstPages(
+        _ keys: [FirstPageKey],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Pages<FirstPageKey> {
+        try await pages(
+            keys,
+            limit: \.limit,
+            inOrder: { ($0.date, $0.id.rawValue) > ($1.date, $1.id.rawValue) },
+            one: { key in
+                try await connection.execute(FirstPageStatement(userID: key.userID, limit: key.limit), logger: logger)
+                    .reduce(into: emptyPage(of: key.limit)) { $0.append($1) }
+            },
+            all: { try await connection.execute(FirstPagesStatement(pages: keys), logger: logger) }
+        )
+    }
+
+    /// The review queue's pages of `keys`, read on `connection`: one alone by ``PendingPageStatement``, several
+    /// together by ``PendingPagesStatement``.
+    static func pendingPages(
+        _ keys: [PendingPageKey],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Pages<PendingPageKey> {
+        try await pages(
+            keys,
+            limit: \.limit,
+            inOrder: { $0.id.rawValue < $1.id.rawValue },
+            one: { key in
+                try await connection.execute(
+                    PendingPageStatement(afterID: key.afterID, limit: key.limit),
+                    logger: logger
+                ).reduce(into: emptyPage(of: key.limit)) { $0.append($1) }
+            },
+            all: { try await connection.execute(PendingPagesStatement(pages: keys), logger: logger) }
+        )
+    }
+
+    /// Reads the pages of `keys` with `all`, or with `one` when there is one key, or when the server refused a
+    /// value of the batch (SQLSTATE class 22, data exception: text it cannot store, say): then each key runs alone,
+    /// so a read fails only for its own parameters.
+    private static func pages<Key: Hashable & Sendable, Rows: AsyncSequence>(
+        _ keys: [Key],
+        limit: (Key) -> Int,
+        inOrder: (Timesheet, Timesheet) -> Bool,
+        one: (Key) async throws -> [Timesheet],
+        all: () async throws -> Rows
+    ) async throws -> Pages<Key> where Rows.Element == PageRow {
+        if keys.count == 1 { return [keys[0]: .success(try await one(keys[0]))] }
+        var pages = keys.map { emptyPage(of: limit($0)) }
+        do {
+            for try await row in try await all() {
+                guard pages.indices.contains(row.position - 1) else {
+                    throw TimesheetRecordDecoder.UnexpectedRecord(
+                        description: "page \(row.position) of a batch of \(keys.count)"
+                    )
+                }
+                pages[row.position - 1].append(row.entry)
+            }
+        } catch let error as PSQLError
+            where error.code == .server && error.serverInfo?[.sqlState]?.hasPrefix("22") == true
+        {
+            var answers = Pages<Key>(minimumCapacity: keys.count)
+            for key in keys {
+                do {
+                    answers[key] = .success(try await one(key))
+                } catch {
+                    answers[key] = .failure(error)
+                }
+            }
+            return answers
+        }
+        var answers = Pages<Key>(minimumCapacity: keys.count)
+        for (index, key) in keys.enumerated() {
+            // PostgreSQL returns each page in its order (see PagesStatementSQL); a page out of order would be a
+            // plan this code does not expect, and is put in order rather than answered wrong.
+            if zip(pages[index], pages[index].dropFirst()).contains(where: { !inOrder($0, $1) }) {
+                pages[index].sort(by: inOrder)
+            }
+            answers[key] = .success(pages[index])
+        }
+        return answers
+    }
+
+    /// An empty page with room for `limit` entries: reading the rows then allocates it once, where appending to an
+    /// empty array allocated and copied it five or six times for a page of 20.
+    static func emptyPage(of limit: Int) -> [Timesheet] {
+        var entries: [Timesheet] = []
+        entries.reserveCapacity(limit)
+        return entries
+    }
+}
