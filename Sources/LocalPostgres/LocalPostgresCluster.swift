@@ -353,32 +353,13 @@ public actor LocalPostgresCluster {
         }
     }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago.
-    /// A free port on 127.0.0.1 that is none of `avoided`.
+    /// A free port on 127.0.0.1 (``LoopbackPorts``) that is none of `avoided`.
     static func freePort(avoiding avoided: Set<Int>) throws -> Int {
         for _ in 0..<20 {
-            let port = try freePort()
+            let port = try LoopbackPorts.free()
             if !avoided.contains(port) { return port }
         }
         throw Failure("could not find a free port other than \(avoided.sorted())")
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure("could not open a socket to find a free port") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
-            }
-        }
-        guard bound else { throw Failure("could not bind 127.0.0.1 to find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     struct ProcessResult: Sendable {
