@@ -71,6 +71,7 @@ private struct URLFields {
     var poolPerEventLoop = true
     var keepsConnectionsOpen = true
     var batchesReads = true
+    var batchesCreates = true
     var queryTimeout = Duration.seconds(5)
     var connectTimeout = Duration.seconds(10)
     var applicationName = "timesheets"
@@ -162,6 +163,11 @@ private struct URLFields {
                 throw ParseError("batch_reads '\(value)' is not true or false")
             }
             batchesReads = flag
+        case "batch_creates":
+            guard let flag = Bool(value) else {
+                throw ParseError("batch_creates '\(value)' is not true or false")
+            }
+            batchesCreates = flag
         case "query_timeout", "statement_timeout":
             guard let duration = DatabaseConfiguration.duration(value), duration > .zero else {
                 throw ParseError("\(key) '\(value)' is not a duration such as 5s, 500ms or 5")
@@ -187,8 +193,8 @@ private struct URLFields {
         default:
             throw ParseError(
                 "unknown parameter '\(key)'; known: sslmode, sslrootcert, pool_size, max_connections, "
-                    + "pool_per_event_loop, keep_connections_open, batch_reads, query_timeout, connect_timeout, "
-                    + "application_name, host, port, user, password, dbname"
+                    + "pool_per_event_loop, keep_connections_open, batch_reads, batch_creates, query_timeout, "
+                    + "connect_timeout, application_name, host, port, user, password, dbname"
             )
         }
     }
@@ -226,6 +232,7 @@ private struct URLFields {
             poolPerEventLoop: poolPerEventLoop,
             keepsConnectionsOpen: keepsConnectionsOpen,
             batchesReads: batchesReads,
+            batchesCreates: batchesCreates,
             queryTimeout: queryTimeout,
             connectTimeout: connectTimeout,
             applicationName: applicationName

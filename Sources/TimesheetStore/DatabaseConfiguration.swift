@@ -13,8 +13,8 @@ import PostgresNIO
 /// Query parameters: `sslmode` (`disable`, `prefer`, `require`, `verify-full`; default `prefer`), `sslrootcert`
 /// (a PEM file of trusted roots for `verify-full`), `pool_size` or `max_connections` (default 4 per core),
 /// `pool_per_event_loop`, `keep_connections_open` (default true, ``keepsConnectionsOpen``), `batch_reads` (default
-/// true, ``batchesReads``), `query_timeout`
-/// (`5s`, `500ms` or seconds; default 5 s), `connect_timeout` (seconds, default 10), `application_name`, `host`,
+/// true, ``batchesReads``), `batch_creates` (default true, ``batchesCreates``), `query_timeout` (`5s`, `500ms` or
+/// seconds; default 5 s), `connect_timeout` (seconds, default 10), `application_name`, `host`,
 /// `port`, `user`, `password`, `dbname`. Anything else is an error, so a typo never goes unnoticed.
 public struct DatabaseConfiguration: Sendable, Hashable {
     /// Where the server listens.
@@ -67,8 +67,12 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     /// gives PostgresNIO's defaults: connections opened on demand, closed after 60 s idle, pinged every 30 s.
     public var keepsConnectionsOpen: Bool
     /// Reads of a user's first page, and of the review queue's pages, that wait for a busy pool are answered
-    /// together, one statement per batch (`batch_reads`; see ``ReadBatcher``). `false`: one statement per read.
+    /// together, one statement per batch (`batch_reads`; see ``StatementBatcher``). `false`: one statement per read.
     public var batchesReads: Bool
+    /// Single new entries (`POST /timesheets`) that wait for a busy pool are inserted together, one statement and
+    /// one commit per batch (`batch_creates`; see ``StatementBatcher``); a batch the database refuses (a day above
+    /// 24 hours, say) runs each entry alone, so only the refused one fails. `false`: one statement per entry.
+    public var batchesCreates: Bool
     /// The longest one store operation may take, including waiting for a connection; also the server-side
     /// `statement_timeout`.
     public var queryTimeout: Duration
@@ -86,6 +90,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         poolPerEventLoop: Bool = true,
         keepsConnectionsOpen: Bool = true,
         batchesReads: Bool = true,
+        batchesCreates: Bool = true,
         queryTimeout: Duration = .seconds(5),
         connectTimeout: Duration = .seconds(10),
         applicationName: String = "timesheets"
@@ -100,6 +105,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
         self.poolPerEventLoop = poolPerEventLoop
         self.keepsConnectionsOpen = keepsConnectionsOpen
         self.batchesReads = batchesReads
+        self.batchesCreates = batchesCreates
         self.queryTimeout = queryTimeout
         self.connectTimeout = connectTimeout
         self.applicationName = applicationName

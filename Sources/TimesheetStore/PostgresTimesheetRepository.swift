@@ -22,11 +22,12 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     /// Where reads may go instead of the primary (`DATABASE_READ_URL`); `nil`: every read goes to the primary.
     public var standby: StandbyReads? {
         didSet {
-            if let standby, !batchers.isEmpty { batchers = batchers.adding(standby.standby.clients) }
+            if let standby, batchers.batchesReads { batchers = batchers.adding(pageReadsOn: standby.standby.clients) }
         }
     }
-    /// The hottest page reads, batched per pool while it is busy (``ReadBatcher``); none with `batch_reads=false`.
-    private(set) var batchers: PageBatchers
+    /// The hottest page reads and single inserts, batched per pool while it is busy (``StatementBatcher``); none
+    /// with `batch_reads=false` and `batch_creates=false`.
+    private(set) var batchers: Batchers
     private let logger: Logger
 
     /// The pool of the event loop this call runs on (see ``PostgresPools``).
@@ -36,16 +37,19 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
     ///   - client: A running connection pool, e.g. from ``makeClient(_:backgroundLogger:)``.
     ///   - queryTimeout: The longest any one call may take, waiting for a connection included.
     ///   - batchesReads: Whether reads of the hottest pages that wait for a busy pool are answered together.
+    ///   - batchesCreates: Whether single new entries that wait for a busy pool are inserted together.
     public init(
         client: PostgresClient,
         queryTimeout: Duration = .seconds(5),
         batchesReads: Bool = true,
+        batchesCreates: Bool = true,
         logger: Logger = Logger(label: "TimesheetStore")
     ) {
         self.init(
             pools: PostgresPools(single: client),
             queryTimeout: queryTimeout,
             batchesReads: batchesReads,
+            batchesCreates: batchesCreates,
             logger: logger
         )
     }
@@ -54,11 +58,12 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         pools: PostgresPools,
         queryTimeout: Duration = .seconds(5),
         batchesReads: Bool = true,
+        batchesCreates: Bool = true,
         logger: Logger = Logger(label: "TimesheetStore")
     ) {
         self.pools = pools
         self.queryTimeout = queryTimeout
-        self.batchers = batchesReads ? PageBatchers(clients: pools.clients) : PageBatchers()
+        self.batchers = Batchers(clients: pools.clients, reads: batchesReads, creates: batchesCreates)
         self.logger = logger
     }
 
@@ -69,6 +74,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
             pools: try PostgresPools(configuration: configuration, logger: logger),
             queryTimeout: configuration.queryTimeout,
             batchesReads: configuration.batchesReads,
+            batchesCreates: configuration.batchesCreates,
             logger: logger
         )
     }
@@ -239,18 +245,29 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         throw StoreError.unexpected(underlying: UnansweredKey())
     }
 
-    /// One entry (`POST /timesheets`): one prepared INSERT, one round trip, no explicit transaction. The daily limit
-    /// is the database's CHECK on the user-day's total (migration 0002); only a refusal costs a second query, to
-    /// phrase it with the day's recorded hours.
+    /// One entry (`POST /timesheets`): one prepared INSERT, one round trip, no explicit transaction; while the pool
+    /// is busy, with the other single entries waiting for it (``insertEntries(_:on:logger:)``). The daily limit is
+    /// the database's CHECK on the user-day's total (migration 0002); only a refusal costs a second query, to phrase
+    /// it with the day's recorded hours.
     private func insert(_ entry: NewTimesheet, at now: Date) async throws -> Timesheet {
         try await performRespectingDailyLimit(
             explain: { try await self.explainRefusal(of: [entry]) },
-            {
-                try await Self.stored(
-                    entry,
-                    at: now,
-                    ids: try await client.execute(InsertEntryStatement(entry: entry, now: now), logger: logger)
-                )
+            { [batchers, logger, pools] in
+                let client = pools.current
+                guard let batcher = batchers.newEntries(on: client) else {
+                    return try await Self.stored(
+                        entry,
+                        at: now,
+                        ids: try await client.execute(InsertEntryStatement(entry: entry, now: now), logger: logger)
+                    )
+                }
+                // A call per attempt: a retry after a refusal joins a later batch.
+                let id = try await batcher.load(NewEntryCall(entry, at: now)) { takeCalls in
+                    try await client.withConnection { connection in
+                        try await Self.insertEntries(takeCalls(), on: connection, logger: logger)
+                    }
+                }
+                return entry.stored(as: TimesheetID(id), at: now)
             }
         )
     }
@@ -642,7 +659,7 @@ public struct PostgresTimesheetRepository: TimesheetRepository {
         )
     }
 
-    private struct UnexpectedIDCount: Error {
+    struct UnexpectedIDCount: Error {
         var expected: Int
         var got: Int
     }

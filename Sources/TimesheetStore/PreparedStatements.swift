@@ -99,7 +99,62 @@ struct InsertEntryStatement: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }
 
-/// The SQL of several pages read by one statement (``ReadBatcher``): one `LATERAL` page per element of the bound
+/// Inserts several entries with their `created` events and returns each one's id with its position in the bound
+/// arrays (from 1): ``InsertEntryStatement`` for a batch (``StatementBatcher``), one statement and one commit.
+///
+/// Ids are drawn first, one per entry in input order, so the answer can name each entry's id (an INSERT's
+/// `RETURNING` cannot name the input row); the rows then go in sorted by user-day, so the day-total trigger locks
+/// day rows in one global order and overlapping batches never deadlock (as ``PostgresTimesheetRepository``'s
+/// uploads). The arrays are read through an `OFFSET 0` subquery, as in ``PagesStatementSQL``, so the generic plan
+/// is kept. `$5` holds the notes (empty where `$6`, "has notes", is false: arrays of text carry no NULL here).
+struct InsertEntriesStatement: PostgresPreparedStatement {
+    static let name = "timesheets_insert_entries"
+    typealias Row = (position: Int, id: Int64)
+    static let sql = """
+        WITH input AS MATERIALIZED (
+            SELECT nextval(pg_get_serial_sequence('timesheets', 'id')) AS id, r.*
+            FROM (SELECT $1::text[] AS users, $2::int4[] AS days, $3::text[] AS projects, $4::int4[] AS hundredths,
+                         $5::text[] AS notes, $6::bool[] AS has_notes, $7::text[] AS creators,
+                         $8::timestamptz[] AS times OFFSET 0) AS batch
+            CROSS JOIN LATERAL unnest(batch.users, batch.days, batch.projects, batch.hundredths, batch.notes,
+                                      batch.has_notes, batch.creators, batch.times)
+                WITH ORDINALITY AS r(user_id, day, project, hundredths, notes, has_notes, created_by, at, position)
+        ), entries AS (
+            INSERT INTO timesheets (id, user_id, work_date, project, hours, notes, created_by, created_at,
+                                    updated_at)
+            OVERRIDING SYSTEM VALUE
+            SELECT id, user_id, DATE '1970-01-01' + day, project, hundredths::numeric / 100,
+                   CASE WHEN has_notes THEN notes END, created_by, at, at
+            FROM input ORDER BY user_id, day, id
+            RETURNING id, user_id, created_by, created_at
+        ), events AS (
+            INSERT INTO timesheet_events (entry_id, owner_id, action, actor, at)
+            SELECT id, user_id, 'created', created_by, created_at FROM entries
+        )
+        SELECT position, id FROM input
+        """
+    var entries: [(entry: NewTimesheet, now: Date)]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 8)
+        bindings.append(entries.map(\.entry.userID))
+        bindings.append(entries.map { Int32($0.entry.date.daysSinceEpoch) })
+        bindings.append(entries.map(\.entry.project))
+        bindings.append(entries.map { Int32($0.entry.hours.hundredths) })
+        bindings.append(entries.map { $0.entry.notes ?? "" })
+        bindings.append(entries.map { $0.entry.notes != nil })
+        bindings.append(entries.map(\.entry.createdBy))
+        bindings.append(entries.map(\.now))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        let (position, id) = try row.decode((Int64, Int64).self)
+        return (Int(position), id)
+    }
+}
+
+/// The SQL of several pages read by one statement (``StatementBatcher``): one `LATERAL` page per element of the bound
 /// arrays, each row led by its page's position in them (from 1).
 ///
 /// PostgreSQL runs a `LATERAL` subquery whose `LIMIT` names the outer row as a nested loop, so each page's rows come

@@ -54,7 +54,12 @@ import Testing
         #expect(throws: DatabaseConfiguration.ParseError.self) {
             try DatabaseConfiguration(url: "postgres://u@h/db?batch_reads=16")
         }
-        #expect(try PostgresTimesheetRepository(configuration: unbatched, logger: testLogger).batchers.isEmpty)
+        let unbatchedReads = try PostgresTimesheetRepository(configuration: unbatched, logger: testLogger)
+        #expect(!unbatchedReads.batchers.batchesReads)
+        for client in unbatchedReads.pools.clients {
+            #expect(unbatchedReads.batchers.firstPages(on: client) == nil)
+            #expect(unbatchedReads.batchers.newEntries(on: client) != nil, "batch_reads=false leaves creates batched")
+        }
         let batched = try PostgresTimesheetRepository(
             configuration: DatabaseConfiguration(url: "postgres://u@h/db?pool_size=4"),
             logger: testLogger
@@ -75,7 +80,29 @@ import Testing
         for client in withStandby.standby?.standby.clients ?? [] {
             #expect(withStandby.batchers.firstPages(on: client) != nil)
             #expect(withStandby.batchers.pendingPages(on: client) != nil)
+            #expect(withStandby.batchers.newEntries(on: client) == nil, "a standby takes no writes")
         }
+    }
+
+    /// Single creates are batched unless `batch_creates=false`, independently of reads.
+    @Test func batchedCreatesAreASetting() throws {
+        #expect(try DatabaseConfiguration(url: "postgres://u@h/db").batchesCreates)
+        let unbatched = try DatabaseConfiguration(url: "postgres://u@h/db?batch_creates=false&pool_size=4")
+        #expect(!unbatched.batchesCreates && unbatched.batchesReads)
+        #expect(throws: DatabaseConfiguration.ParseError.self) {
+            try DatabaseConfiguration(url: "postgres://u@h/db?batch_creates=yes")
+        }
+        let repository = try PostgresTimesheetRepository(configuration: unbatched, logger: testLogger)
+        for client in repository.pools.clients {
+            #expect(repository.batchers.newEntries(on: client) == nil)
+            #expect(repository.batchers.firstPages(on: client) != nil)
+        }
+        let neither = try PostgresTimesheetRepository(
+            configuration: DatabaseConfiguration(url: "postgres://u@h/db?batch_creates=false&batch_reads=false"),
+            logger: testLogger
+        )
+        #expect(!neither.batchers.batchesReads)
+        for client in neither.pools.clients { #expect(neither.batchers.newEntries(on: client) == nil) }
     }
 
     @Test func defaultsAndTheOtherScheme() throws {

@@ -1,26 +1,29 @@
 import Synchronization
 
-/// Reads of one kind that wait for the same pool, answered together by one statement.
+/// Calls of one kind that wait for the same pool (page reads, single-entry inserts), answered together by one
+/// statement.
 ///
-/// Why: a page read costs PostgreSQL and PostgresNIO about as much for its round trip (a lease, a Bind and Execute,
-/// a portal, a reply, a wake-up) as for its rows. When every connection of a pool is busy, the reads waiting for
-/// it are gathered here, and the next connection free runs them all as one statement (a `LATERAL` join over arrays
-/// of the reads' parameters). Reads with the same parameters share one answer.
+/// Why: a small statement costs PostgreSQL and PostgresNIO about as much for its round trip (a lease, a Bind and
+/// Execute, a portal, a reply, a wake-up) as for its work, and a write also for its commit (a WAL record and a flush).
+/// When every connection of a pool is busy, the calls waiting for it are gathered here, and the next connection free
+/// runs them all as one statement (over arrays of the calls' parameters). Calls with equal keys share one answer:
+/// reads of the same page do; a write's key is unique to it.
 ///
-/// How: the first read to arrive when no read of its kind is waiting for a connection leads: it asks the pool for a
-/// connection, and once it has one, takes every read waiting by then (itself first, at most ``maximumBatchSize``),
-/// runs them, and answers each. Reads arriving meanwhile wait behind it. Nothing waits for a timer: a read that
+/// How: the first call to arrive when no call of its kind is waiting for a connection leads: it asks the pool for a
+/// connection, and once it has one, takes every call waiting by then (itself first, at most ``maximumBatchSize``),
+/// runs them, and answers each. Calls arriving meanwhile wait behind it. Nothing waits for a timer: a call that
 /// finds a connection free runs at once, alone, so a quiet server answers as fast as without batching.
 ///
-/// Each read joins only a batch that has not started, so its answer reflects every write committed before it
-/// arrived, as its own statement's would. A waiting read that is cancelled (its deadline) is answered with
-/// `CancellationError` at once and leaves the queue; a leader cancelled before it has a connection hands the lead
-/// to the next waiting read, so no read depends on a caller that gave up.
-final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    /// The most reads one statement answers; the rest wait for the next connection.
+/// Each call joins only a batch that has not started, so a read's answer reflects every write committed before it
+/// arrived, as its own statement's would. A waiting call that is cancelled (its deadline) is answered with
+/// `CancellationError` at once and leaves the queue (a write cancelled before a batch took it is never made); a
+/// leader cancelled before it has a connection hands the lead to the next waiting call, so no call depends on a
+/// caller that gave up.
+final class StatementBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    /// The most calls one statement answers; the rest wait for the next connection.
     let maximumBatchSize: Int
 
-    /// What one batch returns: an answer per key. A key's own failure fails only the reads of that key.
+    /// What one batch returns: an answer per key. A key's own failure fails only the calls of that key.
     typealias Answers = [Key: Result<Value, any Error>]
 
     private struct Waiter {
@@ -29,24 +32,24 @@ final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
 
     private struct State {
-        /// The reads waiting for a connection, in arrival order; the leader's own read is the first.
+        /// The calls waiting for a connection, in arrival order; the leader's own call is the first.
         var waiting: [Waiter] = []
-        /// A read is leading: it has asked for a connection and not yet taken the waiting reads.
+        /// A call is leading: it has asked for a connection and not yet taken the waiting calls.
         var isLeading = false
     }
 
     private let state = Mutex(State())
-    /// The most reads one batch took so far (for tests).
+    /// The most calls one batch took so far (for tests).
     private let largest = Atomic<Int>(0)
 
     init(maximumBatchSize: Int = 16) {
-        precondition(maximumBatchSize > 0, "a batch needs room for one read")
+        precondition(maximumBatchSize > 0, "a batch needs room for one call")
         self.maximumBatchSize = maximumBatchSize
     }
 
-    /// The value for `key`, read in a batch with the other reads waiting at the time.
+    /// The value for `key`, got in a batch with the other calls waiting at the time.
     ///
-    /// - Parameter run: Called by the leading read only: it acquires what a batch needs (a connection), then calls
+    /// - Parameter run: Called by the leading call only: it acquires what a batch needs (a connection), then calls
     ///   `takeKeys` exactly once and returns an answer for every key it was given.
     func load(
         _ key: Key,
@@ -101,7 +104,7 @@ final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             throw error
         }
         if batch.isEmpty {
-            // `run` broke its contract and took no reads: let the next one lead rather than stall them all.
+            // `run` broke its contract and took no calls: let the next one lead rather than stall them all.
             handOverLead(from: own)
         }
         for waiter in batch where waiter.slot !== own {
@@ -111,10 +114,10 @@ final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
 
     private static func answer(for key: Key, in answers: Answers) -> Result<Value, any Error> {
-        answers[key] ?? .failure(UnansweredRead())
+        answers[key] ?? .failure(UnansweredCall())
     }
 
-    /// The reads of the next batch, and the read that leads the one after it when more are waiting.
+    /// The calls of the next batch, and the call that leads the one after it when more are waiting.
     private func takeBatch() -> ([Waiter], Slot?) {
         state.withLock { state in
             let count = min(state.waiting.count, maximumBatchSize)
@@ -128,14 +131,14 @@ final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 
-    /// A leader failed before it took the waiting reads (its deadline, say, while no connection was free): the next
-    /// waiting read leads instead.
+    /// A leader failed before it took the waiting calls (its deadline, say, while no connection was free): the next
+    /// waiting call leads instead.
     private func handOverLead(from own: Slot) {
         promote(nextLeader(removing: own))
     }
 
-    /// Gives the lead to `candidate`, the first waiting read. When it was answered meanwhile (cancelled, and about to
-    /// leave the queue), the next read gets the lead instead, so that waiting reads never stay without a leader.
+    /// Gives the lead to `candidate`, the first waiting call. When it was answered meanwhile (cancelled, and about to
+    /// leave the queue), the next call gets the lead instead, so that waiting calls never stay without a leader.
     private func promote(_ candidate: Slot?) {
         var next = candidate
         while let slot = next, !slot.resolve(.success(.lead)) {
@@ -143,7 +146,7 @@ final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 
-    /// Removes `slot` from the queue; returns the first read still waiting, or `nil` (and no read leads) when none is.
+    /// Removes `slot` from the queue; returns the first call still waiting, or `nil` (and no call leads) when none is.
     private func nextLeader(removing slot: Slot) -> Slot? {
         state.withLock { state in
             state.waiting.removeAll { $0.slot === slot }
@@ -155,24 +158,24 @@ final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 
-    /// The reads waiting for a connection, the leader's included (for tests).
+    /// The calls waiting for a connection, the leader's included (for tests).
     var waitingCount: Int { state.withLock { $0.waiting.count } }
 
-    /// The most reads one batch took so far (for tests).
+    /// The most calls one batch took so far (for tests).
     var largestBatch: Int { largest.load(ordering: .relaxed) }
 
-    /// A cancelled read leaves the queue (when it is still in it).
+    /// A cancelled call leaves the queue (when it is still in it).
     private func remove(_ slot: Slot) {
         state.withLock { state in state.waiting.removeAll { $0.slot === slot } }
     }
 
-    /// What a waiting read is woken with: its value, or the lead.
+    /// What a waiting call is woken with: its value, or the lead.
     enum Signal: Sendable {
         case answer(Value)
         case lead
     }
 
-    /// One waiting read's answer, given exactly once: the first of the batch's answer, the lead and a
+    /// One waiting call's answer, given exactly once: the first of the batch's answer, the lead and a
     /// cancellation wins; the others are dropped.
     final class Slot: Sendable {
         private enum State {
@@ -195,7 +198,7 @@ final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                         state = .done
                         return result
                     case .waiting, .done:
-                        preconditionFailure("a read waits for its answer once")
+                        preconditionFailure("a call waits for its answer once")
                     }
                 }
                 if let ready { continuation.resume(with: ready) }
@@ -223,7 +226,7 @@ final class ReadBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
 }
 
-/// A batch returned no answer for a read it was given: a bug in the batch's statement or its decoding.
-struct UnansweredRead: Error, CustomStringConvertible {
-    var description: String { "a batched read got no answer from its batch" }
+/// A batch returned no answer for a call it was given: a bug in the batch's statement or its decoding.
+struct UnansweredCall: Error, CustomStringConvertible {
+    var description: String { "a batched call got no answer from its batch" }
 }

@@ -2,43 +2,8 @@ import Logging
 import PostgresNIO
 import TimesheetDomain
 
-/// The batchers of the two hottest page reads, one of each per pool (``ReadBatcher``), found by the pool a read
-/// was given. Made once, read without a lock.
-struct PageBatchers: Sendable {
-    private var firstPages: [ObjectIdentifier: ReadBatcher<FirstPageKey, [Timesheet]>] = [:]
-    private var pendingPages: [ObjectIdentifier: ReadBatcher<PendingPageKey, [Timesheet]>] = [:]
-
-    /// No batching: every read runs its own statement.
-    init() {}
-
-    init(clients: [PostgresClient]) {
-        self = PageBatchers().adding(clients)
-    }
-
-    var isEmpty: Bool { firstPages.isEmpty }
-
-    /// These batchers and one of each for every pool in `clients` (a standby's, say).
-    func adding(_ clients: [PostgresClient]) -> PageBatchers {
-        var batchers = self
-        for client in clients {
-            let id = ObjectIdentifier(client)
-            if batchers.firstPages[id] == nil { batchers.firstPages[id] = ReadBatcher() }
-            if batchers.pendingPages[id] == nil { batchers.pendingPages[id] = ReadBatcher() }
-        }
-        return batchers
-    }
-
-    func firstPages(on client: PostgresClient) -> ReadBatcher<FirstPageKey, [Timesheet]>? {
-        firstPages[ObjectIdentifier(client)]
-    }
-
-    func pendingPages(on client: PostgresClient) -> ReadBatcher<PendingPageKey, [Timesheet]>? {
-        pendingPages[ObjectIdentifier(client)]
-    }
-}
-
 extension PostgresTimesheetRepository {
-    typealias Pages<Key: Hashable & Sendable> = ReadBatcher<Key, [Timesheet]>.Answers
+    typealias Pages<Key: Hashable & Sendable> = StatementBatcher<Key, [Timesheet]>.Answers
 
     /// The first pages of `keys`, read on `connection`: one alone by ``FirstPageStatement``, several together by
     /// ``FirstPagesStatement``.

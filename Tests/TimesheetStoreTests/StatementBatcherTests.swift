@@ -3,8 +3,8 @@ import Testing
 
 @testable import TimesheetStore
 
-@Suite("Batched reads", .timeLimit(.minutes(1)))
-struct ReadBatcherTests {
+@Suite("Batched calls", .timeLimit(.minutes(1)))
+struct StatementBatcherTests {
     /// Stands in for a pool: each run waits at the gate (a connection) until the test opens it, then records the
     /// keys it took and answers each with the key doubled, or with the failure the test set for that key.
     final class Source: Sendable {
@@ -17,7 +17,7 @@ struct ReadBatcherTests {
 
         private let state = Mutex(State())
 
-        func run(_ takeKeys: () -> [Int]) async throws -> ReadBatcher<Int, Int>.Answers {
+        func run(_ takeKeys: () -> [Int]) async throws -> StatementBatcher<Int, Int>.Answers {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let isOpen = state.withLock { state in
                     if !state.isOpen { state.gates.append(continuation) }
@@ -30,7 +30,7 @@ struct ReadBatcherTests {
                 state.batches.append(keys)
                 return state.failing
             }
-            var answers = ReadBatcher<Int, Int>.Answers()
+            var answers = StatementBatcher<Int, Int>.Answers()
             for key in keys { answers[key] = failing[key].map { .failure($0) } ?? .success(key * 2) }
             return answers
         }
@@ -67,13 +67,13 @@ struct ReadBatcherTests {
     struct Refused: Error, Equatable {}
 
     /// Waits until `count` reads are queued in `batcher`.
-    static func waitUntil(_ batcher: ReadBatcher<Int, Int>, holds count: Int) async {
+    static func waitUntil(_ batcher: StatementBatcher<Int, Int>, holds count: Int) async {
         while batcher.waitingCount < count { await Task.yield() }
     }
 
     @Test("A read that finds the pool free runs at once, alone")
     func aLoneReadRunsAtOnce() async throws {
-        let batcher = ReadBatcher<Int, Int>()
+        let batcher = StatementBatcher<Int, Int>()
         let source = Source()
         source.open()
         #expect(try await batcher.load(21) { try await source.run($0) } == 42)
@@ -84,7 +84,7 @@ struct ReadBatcherTests {
 
     @Test("Reads that wait for a busy pool are answered by one run, the same key read once")
     func waitingReadsShareOneRun() async throws {
-        let batcher = ReadBatcher<Int, Int>()
+        let batcher = StatementBatcher<Int, Int>()
         let source = Source()
         let keys = [1, 2, 3, 2, 4, 1, 5]
         try await withThrowingTaskGroup(of: (Int, Int).self) { group in
@@ -102,7 +102,7 @@ struct ReadBatcherTests {
 
     @Test("No run takes more than the batch size; the rest lead the next run")
     func batchesAreBounded() async throws {
-        let batcher = ReadBatcher<Int, Int>(maximumBatchSize: 3)
+        let batcher = StatementBatcher<Int, Int>(maximumBatchSize: 3)
         let source = Source()
         try await withThrowingTaskGroup(of: (Int, Int).self) { group in
             for key in 0..<8 {
@@ -117,7 +117,7 @@ struct ReadBatcherTests {
 
     @Test("A waiting read that is cancelled is answered at once and leaves the batch")
     func aCancelledReadLeaves() async throws {
-        let batcher = ReadBatcher<Int, Int>()
+        let batcher = StatementBatcher<Int, Int>()
         let source = Source()
         let leader = Task { try await batcher.load(1) { try await source.run($0) } }
         await Self.waitUntil(batcher, holds: 1)
@@ -136,7 +136,7 @@ struct ReadBatcherTests {
 
     @Test("A leader that gives up before it has a connection hands the lead to the next read")
     func theLeadIsHandedOver() async throws {
-        let batcher = ReadBatcher<Int, Int>()
+        let batcher = StatementBatcher<Int, Int>()
         let source = Source()
         let leader = Task { try await batcher.load(1) { try await source.run($0) } }
         await Self.waitUntil(batcher, holds: 1)
@@ -153,7 +153,7 @@ struct ReadBatcherTests {
 
     @Test("A failure for one key fails only its reads")
     func aKeysFailureIsItsOwn() async throws {
-        let batcher = ReadBatcher<Int, Int>()
+        let batcher = StatementBatcher<Int, Int>()
         let source = Source()
         source.fail(2, with: Refused())
         try await withThrowingTaskGroup(of: (Int, Result<Int, Refused>).self) { group in
@@ -177,7 +177,7 @@ struct ReadBatcherTests {
 
     @Test("A failed run fails every read it took, and later reads run anew")
     func aFailedRunFailsItsReads() async throws {
-        let batcher = ReadBatcher<Int, Int>()
+        let batcher = StatementBatcher<Int, Int>()
         struct Broken: Error {}
         let keys = [1, 2, 3]
         try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -211,7 +211,7 @@ struct ReadBatcherTests {
     @Test("Waiting reads get a leader when a cancellation comes with the hand-over")
     func cancellationsRacingTheLead() async throws {
         for _ in 0..<200 {
-            let batcher = ReadBatcher<Int, Int>()
+            let batcher = StatementBatcher<Int, Int>()
             let source = Source()
             let leader = Task { try await batcher.load(1) { try await source.run($0) } }
             await Self.waitUntil(batcher, holds: 1)
