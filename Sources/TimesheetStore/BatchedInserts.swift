@@ -58,15 +58,7 @@ extension PostgresTimesheetRepository {
                 ids[position - 1] = id
             }
         } catch let error as PSQLError where error.code == .server {
-            var answers = InsertedIDs(minimumCapacity: calls.count)
-            for call in calls {
-                do {
-                    answers[call] = .success(try await insertAlone(call))
-                } catch {
-                    answers[call] = .failure(error)
-                }
-            }
-            return answers
+            return await StatementBatcher<NewEntryCall, Int64>.answeringEachAlone(calls, insertAlone)
         }
         let missing = StoreError.unexpected(
             underlying: UnexpectedIDCount(expected: calls.count, got: ids.count { $0 != nil })

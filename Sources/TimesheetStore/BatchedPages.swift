@@ -69,15 +69,7 @@ extension PostgresTimesheetRepository {
         } catch let error as PSQLError
             where error.code == .server && error.serverInfo?[.sqlState]?.hasPrefix("22") == true
         {
-            var answers = Pages<Key>(minimumCapacity: keys.count)
-            for key in keys {
-                do {
-                    answers[key] = .success(try await one(key))
-                } catch {
-                    answers[key] = .failure(error)
-                }
-            }
-            return answers
+            return await StatementBatcher<Key, [Timesheet]>.answeringEachAlone(keys, one)
         }
         var answers = Pages<Key>(minimumCapacity: keys.count)
         for (index, key) in keys.enumerated() {

@@ -117,6 +117,23 @@ final class StatementBatcher<Key: Hashable & Sendable, Value: Sendable>: Sendabl
         answers[key] ?? .failure(UnansweredCall())
     }
 
+    /// Answers each key by running it alone with `one`, in order: for a batch the server refused as a whole, so that
+    /// each call gets the answer its own statement would have had.
+    static func answeringEachAlone(
+        _ keys: [Key],
+        _ one: (Key) async throws -> Value
+    ) async -> Answers {
+        var answers = Answers(minimumCapacity: keys.count)
+        for key in keys {
+            do {
+                answers[key] = .success(try await one(key))
+            } catch {
+                answers[key] = .failure(error)
+            }
+        }
+        return answers
+    }
+
     /// The calls of the next batch, and the call that leads the one after it when more are waiting.
     private func takeBatch() -> ([Waiter], Slot?) {
         state.withLock { state in
