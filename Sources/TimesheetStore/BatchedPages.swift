@@ -54,17 +54,18 @@ extension PostgresTimesheetRepository {
         inOrder: (Timesheet, Timesheet) -> Bool,
         one: (Key) async throws -> [Timesheet],
         all: () async throws -> Rows
-    ) async throws -> Pages<Key> where Rows.Element == PageRow {
+    ) async throws -> Pages<Key> where Rows.Element == BatchedPage {
         if keys.count == 1 { return [keys[0]: .success(try await one(keys[0]))] }
-        var pages = keys.map { emptyPage(of: limit($0)) }
+        var pages = [[Timesheet]](repeating: [], count: keys.count)
         do {
-            for try await row in try await all() {
-                guard pages.indices.contains(row.position - 1) else {
+            for try await page in try await all() {
+                guard pages.indices.contains(page.position - 1), page.entries.count <= limit(keys[page.position - 1])
+                else {
                     throw TimesheetRecordDecoder.UnexpectedRecord(
-                        description: "page \(row.position) of a batch of \(keys.count)"
+                        description: "page \(page.position) of a batch of \(keys.count), \(page.entries.count) entries"
                     )
                 }
-                pages[row.position - 1].append(row.entry)
+                pages[page.position - 1] = page.entries
             }
         } catch let error as PSQLError
             where error.code == .server && error.serverInfo?[.sqlState]?.hasPrefix("22") == true

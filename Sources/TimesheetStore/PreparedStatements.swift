@@ -155,13 +155,18 @@ struct InsertEntriesStatement: PostgresPreparedStatement {
 }
 
 /// The SQL of several pages read by one statement (``StatementBatcher``): one `LATERAL` page per element of the bound
-/// arrays, each row led by its page's position in them (from 1).
+/// arrays, each sent as one row, its page's position in them (from 1) and the page's entries as one array of records
+/// (NULL for an empty page).
 ///
-/// PostgreSQL runs a `LATERAL` subquery whose `LIMIT` names the outer row as a nested loop, so each page's rows come
-/// together, in the subquery's order (the decoder checks the order anyway). The arrays are read through a subquery
-/// that PostgreSQL may not fold (`OFFSET 0`): planned for bound arrays, `unnest` is costed by their length, so a
-/// plan for a batch of 4 looked cheaper than the generic plan (costed for 10) and every execution was planned again
-/// (`PreparedStatementPlanTests`); this way both are costed alike and the generic plan is kept.
+/// One row per page, not per entry: PostgresNIO decodes, queues and hands over every row it receives as a message of
+/// its own, and on the list route's batches of 16 pages of 20 entries that per-row work was 6% of the server's CPU
+/// (perf, benchmarks/results/README.md, eleventh session); an array of 20 records is one message.
+///
+/// PostgreSQL runs a `LATERAL` subquery whose `LIMIT` names the outer row as a nested loop, and `array_agg` takes
+/// the page's rows in the subquery's order (the decoder checks the order anyway). The arrays are read through a
+/// subquery that PostgreSQL may not fold (`OFFSET 0`): planned for bound arrays, `unnest` is costed by their length,
+/// so a plan for a batch of 4 looked cheaper than the generic plan (costed for 10) and every execution was planned
+/// again (`PreparedStatementPlanTests`); this way both are costed alike and the generic plan is kept.
 enum PagesStatementSQL {
     /// - Parameters:
     ///   - key: The name and type of the array that differs per page (`$1`); the page sizes are `$2`, `int4[]`. The
@@ -174,11 +179,13 @@ enum PagesStatementSQL {
         -> String
     {
         """
-        SELECT r.page_number, \(TimesheetRecordDecoder.selectList)
+        SELECT r.page_number, page.entries
         FROM (SELECT $1::\(key.type)[] AS keys, $2::int4[] AS sizes OFFSET 0) AS batch
         CROSS JOIN LATERAL unnest(batch.keys, batch.sizes) WITH ORDINALITY AS r(\(key.name), page_size, page_number)
         CROSS JOIN LATERAL (
-            SELECT * FROM timesheets WHERE \(filter) ORDER BY \(order) LIMIT r.page_size
+            SELECT array_agg(\(TimesheetRecordDecoder.selectList)) AS entries FROM (
+                SELECT * FROM timesheets WHERE \(filter) ORDER BY \(order) LIMIT r.page_size
+            ) AS rows
         ) AS page
         """
     }
@@ -187,7 +194,7 @@ enum PagesStatementSQL {
 /// First pages of several users at once (``FirstPageStatement``, batched).
 struct FirstPagesStatement: PostgresPreparedStatement {
     static let name = "timesheets_first_pages"
-    typealias Row = PageRow
+    typealias Row = BatchedPage
     static let sql = PagesStatementSQL.select(
         pagesBy: (name: "page_user_id", type: "text"),
         where: "user_id = r.page_user_id",
@@ -202,13 +209,13 @@ struct FirstPagesStatement: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> PageRow { try PageRow(row) }
+    func decodeRow(_ row: PostgresRow) throws -> BatchedPage { try BatchedPage(row) }
 }
 
 /// Several pages of the review queue at once (``PendingPageStatement``, batched).
 struct PendingPagesStatement: PostgresPreparedStatement {
     static let name = "timesheets_pending_pages"
-    typealias Row = PageRow
+    typealias Row = BatchedPage
     static let sql = PagesStatementSQL.select(
         pagesBy: (name: "page_after_id", type: "int8"),
         where: "status = 'pending' AND id > r.page_after_id",
@@ -223,7 +230,7 @@ struct PendingPagesStatement: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> PageRow { try PageRow(row) }
+    func decodeRow(_ row: PostgresRow) throws -> BatchedPage { try BatchedPage(row) }
 }
 
 /// The parameters of one user's first page.
@@ -238,14 +245,14 @@ struct PendingPageKey: Hashable, Sendable {
     var limit: Int
 }
 
-/// A row of a batched page statement: the page's position among the statement's pages (from 1), and the entry.
-struct PageRow {
+/// A row of a batched page statement: the page's position among the statement's pages (from 1), and its entries.
+struct BatchedPage {
     var position: Int
-    var entry: Timesheet
+    var entries: [Timesheet]
 
     init(_ row: PostgresRow) throws {
         var cells = row.makeIterator()
-        guard let positionCell = cells.next(), let recordCell = cells.next(), cells.next() == nil else {
+        guard let positionCell = cells.next(), let entriesCell = cells.next(), cells.next() == nil else {
             throw TimesheetRecordDecoder.UnexpectedRecord(description: "expected two columns in a batched page row")
         }
         guard positionCell.format == .binary, positionCell.dataType == .int8, var positionBytes = positionCell.bytes,
@@ -253,12 +260,12 @@ struct PageRow {
         else {
             throw TimesheetRecordDecoder.UnexpectedRecord(description: "expected a page position, int8, in binary")
         }
-        guard recordCell.format == .binary, recordCell.dataType == .record, let record = recordCell.bytes else {
+        guard entriesCell.format == .binary, entriesCell.dataType == .recordArray else {
             throw TimesheetRecordDecoder.UnexpectedRecord(
-                description: "expected a binary record, got \(recordCell.dataType) in \(recordCell.format)"
+                description: "expected a binary array of records, got \(entriesCell.dataType) in \(entriesCell.format)"
             )
         }
         self.position = Int(position)
-        self.entry = try TimesheetRecordDecoder.timesheet(record: record)
+        self.entries = try entriesCell.bytes.map(TimesheetRecordDecoder.timesheets(array:)) ?? []
     }
 }

@@ -33,6 +33,39 @@ enum TimesheetRecordDecoder {
         return try timesheet(record: bytes)
     }
 
+    /// The entries of a one-dimensional array of ``selectList`` records, in `array_send`'s binary format: the number
+    /// of dimensions, a flag for NULL elements, the element type's OID, each dimension's length and lower bound, then
+    /// each element's length and bytes. An array of any other shape, or with a NULL element, throws.
+    static func timesheets(array: ByteBuffer) throws -> [Timesheet] {
+        var buffer = array
+        guard let dimensions = buffer.readInteger(as: Int32.self), let hasNulls = buffer.readInteger(as: Int32.self),
+            let elementType = buffer.readInteger(as: UInt32.self)
+        else { throw UnexpectedRecord(description: "an array of entries shorter than its header") }
+        guard elementType == PostgresDataType.record.rawValue, hasNulls == 0 else {
+            throw UnexpectedRecord(
+                description: "expected an array of records without NULLs, got element type \(elementType), "
+                    + "NULLs flag \(hasNulls)"
+            )
+        }
+        if dimensions == 0 { return [] }
+        // Each element takes at least its 4-byte length, so a count above that is a damaged array, not an allocation.
+        guard dimensions == 1, let count = buffer.readInteger(as: Int32.self),
+            buffer.readInteger(as: Int32.self) != nil, count >= 0, Int(count) <= buffer.readableBytes / 4
+        else { throw UnexpectedRecord(description: "expected a one-dimensional array of entries") }
+        var entries: [Timesheet] = []
+        entries.reserveCapacity(Int(count))
+        for index in 0..<Int(count) {
+            guard let length = buffer.readInteger(as: Int32.self), length >= 0,
+                let record = buffer.readSlice(length: Int(length))
+            else { throw UnexpectedRecord(description: "element \(index + 1) of \(count) of an array of entries") }
+            entries.append(try timesheet(record: record))
+        }
+        guard buffer.readableBytes == 0 else {
+            throw UnexpectedRecord(description: "\(buffer.readableBytes) bytes after the last of \(count) entries")
+        }
+        return entries
+    }
+
     static func timesheet(record: ByteBuffer) throws -> Timesheet {
         var fields = RecordFields(record)
         guard fields.count == 13 else {

@@ -1,0 +1,108 @@
+import Foundation
+import NIOCore
+import PostgresNIO
+import Testing
+import TimesheetDomain
+
+@testable import TimesheetStore
+
+/// The batched pages' arrays of entry records (`array_agg(ROW(...))` in `array_send`'s binary format), built here by
+/// hand: a well-formed array decodes to its entries in order, and a damaged one is an error, never a wrong page. The
+/// PostgreSQL side (that the server's arrays are the single pages' rows) is `batchedPagesAreTheSinglePages`.
+@Suite("Arrays of entry records")
+struct RecordArrayDecodingTests {
+    /// One field of a record: its type, and its value's binary bytes (`nil` for NULL).
+    typealias Field = (type: PostgresDataType, value: ByteBuffer?)
+
+    static func record(_ fields: [Field]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Int32(fields.count))
+        for field in fields {
+            buffer.writeInteger(field.type.rawValue)
+            if var value = field.value {
+                buffer.writeInteger(Int32(value.readableBytes))
+                buffer.writeBuffer(&value)
+            } else {
+                buffer.writeInteger(Int32(-1))
+            }
+        }
+        return buffer
+    }
+
+    static func entry(id: Int64, day: Int32, notes: String?) -> ByteBuffer {
+        func text(_ string: String) -> Field { (.text, ByteBuffer(string: string)) }
+        func integer<I: FixedWidthInteger>(_ type: PostgresDataType, _ value: I) -> Field {
+            var buffer = ByteBuffer()
+            buffer.writeInteger(value)
+            return (type, buffer)
+        }
+        let microseconds: Int64 = 789_004_800_000_000  // 2025-01-01T00:00:00Z, after PostgreSQL's 2000-01-01
+        return record([
+            integer(.int8, id), text("user-1"), integer(.int4, day), text("Apollo"), integer(.int4, Int32(750)),
+            (.text, notes.map { ByteBuffer(string: $0) }), text("pending"), integer(.timestamptz, microseconds),
+            integer(.timestamptz, microseconds), (.text, nil), (.timestamptz, nil), (.text, nil), text("user-1"),
+        ])
+    }
+
+    /// An array as `array_send` writes it; `count` and `elementType` may lie, to build damaged arrays.
+    static func array(
+        _ elements: [ByteBuffer?],
+        dimensions: Int32 = 1,
+        hasNulls: Int32? = nil,
+        elementType: PostgresDataType = .record,
+        count: Int32? = nil
+    ) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(dimensions)
+        buffer.writeInteger(hasNulls ?? (elements.contains { $0 == nil } ? 1 : 0))
+        buffer.writeInteger(elementType.rawValue)
+        for _ in 0..<dimensions {
+            buffer.writeInteger(count ?? Int32(elements.count))
+            buffer.writeInteger(Int32(1))
+        }
+        for element in elements {
+            if var element {
+                buffer.writeInteger(Int32(element.readableBytes))
+                buffer.writeBuffer(&element)
+            } else {
+                buffer.writeInteger(Int32(-1))
+            }
+        }
+        return buffer
+    }
+
+    @Test func anArrayDecodesToItsEntriesInOrder() throws {
+        let entries = try TimesheetRecordDecoder.timesheets(
+            array: Self.array([
+                Self.entry(id: 7, day: 20_100, notes: "standup"), Self.entry(id: 3, day: 20_099, notes: nil),
+            ])
+        )
+        #expect(entries.map(\.id) == [TimesheetID(7), TimesheetID(3)])
+        #expect(entries.map(\.date) == [CalendarDay(daysSinceEpoch: 20_100), CalendarDay(daysSinceEpoch: 20_099)])
+        #expect(entries.map(\.notes) == ["standup", nil])
+        #expect(entries[0].hours == Hours(hundredths: 750) && entries[0].status == .pending)
+        #expect(entries[0].createdAt == Date(timeIntervalSince1970: 1_735_689_600))
+    }
+
+    @Test func anArrayWithoutDimensionsIsAnEmptyPage() throws {
+        #expect(try TimesheetRecordDecoder.timesheets(array: Self.array([], dimensions: 0)).isEmpty)
+    }
+
+    static let damagedArrays: [(damage: String, array: ByteBuffer)] = [
+        ("a NULL element", array([entry(id: 1, day: 1, notes: nil), nil])),
+        ("an array of int8", array([entry(id: 1, day: 1, notes: nil)], elementType: .int8)),
+        ("two dimensions", array([entry(id: 1, day: 1, notes: nil)], dimensions: 2)),
+        ("more elements than bytes", array([entry(id: 1, day: 1, notes: nil)], count: 1_000_000)),
+        ("fewer elements than said", array([entry(id: 1, day: 1, notes: nil)], count: 2)),
+        ("bytes after the last element", array([entry(id: 1, day: 1, notes: nil)], count: 0)),
+        ("a record of one field", array([record([(.int8, ByteBuffer(bytes: [0, 0, 0, 0, 0, 0, 0, 1]))])])),
+        ("a header cut short", ByteBuffer(bytes: [0, 0, 0, 1, 0, 0])),
+    ]
+
+    @Test(arguments: RecordArrayDecodingTests.damagedArrays)
+    func aDamagedArrayIsRefused(_ damage: String, _ array: ByteBuffer) {
+        #expect(throws: TimesheetRecordDecoder.UnexpectedRecord.self, "\(damage)") {
+            try TimesheetRecordDecoder.timesheets(array: array)
+        }
+    }
+}
