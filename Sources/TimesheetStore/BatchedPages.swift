@@ -56,22 +56,36 @@ extension PostgresTimesheetRepository {
         all: () async throws -> Rows
     ) async throws -> Pages<Key> where Rows.Element == BatchedPage {
         if keys.count == 1 { return [keys[0]: .success(try await one(keys[0]))] }
-        var pages = [[Timesheet]](repeating: [], count: keys.count)
+        var received: [[Timesheet]?] = Array(repeating: nil, count: keys.count)
         do {
             for try await page in try await all() {
-                guard pages.indices.contains(page.position - 1), page.entries.count <= limit(keys[page.position - 1])
-                else {
+                let index = page.position - 1
+                guard received.indices.contains(index), received[index] == nil else {
                     throw TimesheetRecordDecoder.UnexpectedRecord(
-                        description: "page \(page.position) of a batch of \(keys.count), \(page.entries.count) entries"
+                        description: "page \(page.position) of a batch of \(keys.count), again or out of range"
                     )
                 }
-                pages[page.position - 1] = page.entries
+                guard page.entries.count <= limit(keys[index]) else {
+                    throw TimesheetRecordDecoder.UnexpectedRecord(
+                        description: "\(page.entries.count) entries in page \(page.position), over its limit "
+                            + "\(limit(keys[index]))"
+                    )
+                }
+                received[index] = page.entries
             }
         } catch let error as PSQLError
             where error.code == .server && error.serverInfo?[.sqlState]?.hasPrefix("22") == true
         {
             return await StatementBatcher<Key, [Timesheet]>.answeringEachAlone(keys, one)
         }
+        // The statement returns one row per page, an empty page included (as NULL): a page missing is a reply this
+        // code does not understand, never an empty page.
+        if let missing = received.firstIndex(where: { $0 == nil }) {
+            throw TimesheetRecordDecoder.UnexpectedRecord(
+                description: "no row for page \(missing + 1) of a batch of \(keys.count)"
+            )
+        }
+        var pages = received.map { $0 ?? [] }
         var answers = Pages<Key>(minimumCapacity: keys.count)
         for (index, key) in keys.enumerated() {
             // PostgreSQL returns each page in its order (see PagesStatementSQL); a page out of order would be a

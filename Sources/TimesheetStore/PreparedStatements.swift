@@ -185,7 +185,7 @@ enum PagesStatementSQL {
         CROSS JOIN LATERAL (
             SELECT array_agg(\(TimesheetRecordDecoder.selectList)) AS entries FROM (
                 SELECT * FROM timesheets WHERE \(filter) ORDER BY \(order) LIMIT r.page_size
-            ) AS rows
+            ) AS page_rows
         ) AS page
         """
     }

@@ -47,11 +47,19 @@ enum TimesheetRecordDecoder {
                     + "NULLs flag \(hasNulls)"
             )
         }
-        if dimensions == 0 { return [] }
+        if dimensions == 0, buffer.readableBytes == 0 { return [] }
+        guard dimensions == 1 else {
+            throw UnexpectedRecord(description: "expected a one-dimensional array of entries, got \(dimensions)")
+        }
+        guard let count = buffer.readInteger(as: Int32.self), buffer.readInteger(as: Int32.self) != nil else {
+            throw UnexpectedRecord(description: "an array of entries shorter than its dimension")
+        }
         // Each element takes at least its 4-byte length, so a count above that is a damaged array, not an allocation.
-        guard dimensions == 1, let count = buffer.readInteger(as: Int32.self),
-            buffer.readInteger(as: Int32.self) != nil, count >= 0, Int(count) <= buffer.readableBytes / 4
-        else { throw UnexpectedRecord(description: "expected a one-dimensional array of entries") }
+        guard count >= 0, Int(count) <= buffer.readableBytes / 4 else {
+            throw UnexpectedRecord(
+                description: "an array of \(count) entries in \(buffer.readableBytes) bytes"
+            )
+        }
         var entries: [Timesheet] = []
         entries.reserveCapacity(Int(count))
         for index in 0..<Int(count) {

@@ -90,6 +90,10 @@ struct RecordArrayDecodingTests {
 
     static let damagedArrays: [(damage: String, array: ByteBuffer)] = [
         ("a NULL element", array([entry(id: 1, day: 1, notes: nil), nil])),
+        ("a NULL element, the flag not set", array([entry(id: 1, day: 1, notes: nil), nil], hasNulls: 0)),
+        ("a count of Int32.max", array([entry(id: 1, day: 1, notes: nil)], count: .max)),
+        ("a negative count", array([entry(id: 1, day: 1, notes: nil)], count: -1)),
+        ("bytes after an empty array", array([entry(id: 1, day: 1, notes: nil)], dimensions: 0)),
         ("an array of int8", array([entry(id: 1, day: 1, notes: nil)], elementType: .int8)),
         ("two dimensions", array([entry(id: 1, day: 1, notes: nil)], dimensions: 2)),
         ("more elements than bytes", array([entry(id: 1, day: 1, notes: nil)], count: 1_000_000)),
