@@ -48,7 +48,7 @@ extension PostgresTimesheetRepository {
     /// Reads the pages of `keys` with `all`, or with `one` when there is one key, or when the server refused a
     /// value of the batch (SQLSTATE class 22, data exception: text it cannot store, say): then each key runs alone,
     /// so a read fails only for its own parameters.
-    private static func pages<Key: Hashable & Sendable, Rows: AsyncSequence>(
+    static func pages<Key: Hashable & Sendable, Rows: AsyncSequence>(
         _ keys: [Key],
         limit: (Key) -> Int,
         inOrder: (Timesheet, Timesheet) -> Bool,

@@ -250,6 +250,11 @@ struct BatchedPage {
     var position: Int
     var entries: [Timesheet]
 
+    init(position: Int, entries: [Timesheet]) {
+        self.position = position
+        self.entries = entries
+    }
+
     init(_ row: PostgresRow) throws {
         var cells = row.makeIterator()
         guard let positionCell = cells.next(), let entriesCell = cells.next(), cells.next() == nil else {

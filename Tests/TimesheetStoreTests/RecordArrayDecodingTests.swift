@@ -109,4 +109,53 @@ struct RecordArrayDecodingTests {
             try TimesheetRecordDecoder.timesheets(array: array)
         }
     }
+
+    /// What the batched reply must hold: one row per page asked for. A page missing, repeated or over its limit is
+    /// an error, never an empty or a wrong page; a page out of order is put in order.
+    @Test func aBatchedReplyMustNameEachPageOnce() async throws {
+        let entries = try TimesheetRecordDecoder.timesheets(
+            array: Self.array([
+                Self.entry(id: 7, day: 3, notes: nil), Self.entry(id: 5, day: 2, notes: nil),
+                Self.entry(id: 3, day: 1, notes: nil),
+            ])
+        )
+        func read(_ reply: [BatchedPage], limit: Int = 20) async throws -> [Int: [Timesheet]] {
+            let answers = try await PostgresTimesheetRepository.pages(
+                [10, 20],
+                limit: { _ in limit },
+                inOrder: { $0.id.rawValue > $1.id.rawValue },
+                one: { _ in
+                    Issue.record("no page is read alone here")
+                    return []
+                },
+                all: { reply.async }
+            )
+            return try answers.mapValues { try $0.get() }
+        }
+        let pages = try await read([
+            BatchedPage(position: 2, entries: []), BatchedPage(position: 1, entries: entries.reversed()),
+        ])
+        #expect(pages[10]?.map(\.id.rawValue) == [7, 5, 3])
+        #expect(pages[20]?.isEmpty == true)
+        for (damage, reply, limit) in [
+            ("a page missing", [BatchedPage(position: 1, entries: entries)], 20),
+            ("a page twice", [1, 2, 2].map { BatchedPage(position: $0, entries: []) }, 20),
+            ("a page out of range", [1, 2, 3].map { BatchedPage(position: $0, entries: []) }, 20),
+            ("a page over its limit", [1, 2].map { BatchedPage(position: $0, entries: entries) }, 2),
+        ] {
+            await #expect(throws: TimesheetRecordDecoder.UnexpectedRecord.self, "\(damage)") {
+                try await read(reply, limit: limit)
+            }
+        }
+    }
+}
+
+extension Array where Element: Sendable {
+    /// The elements as an asynchronous sequence, as a statement's rows arrive.
+    fileprivate var async: AsyncStream<Element> {
+        AsyncStream { continuation in
+            for element in self { continuation.yield(element) }
+            continuation.finish()
+        }
+    }
 }
